@@ -1,0 +1,72 @@
+"""The auditor's API: list and filter records, one record with its inclusion proof, the latest
+checkpoint, and exports. Every other role gets 403."""
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Optional
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from appliance.api.deps import require
+from appliance.api.errors import ApiError
+from appliance.auth import Principal
+from appliance.pipeline import actor_fields
+
+router = APIRouter(prefix="/v1/audit")
+auditor = require("audit")
+
+
+def _store(request: Request) -> Any:
+    return request.app.state.services.audit
+
+
+@router.get("/records")
+async def list_records(
+    request: Request,
+    kind: Optional[str] = None,
+    since: Optional[datetime] = None,
+    until: Optional[datetime] = None,
+    request_id: Optional[str] = None,
+    actor: Optional[str] = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    principal: Principal = Depends(auditor),
+) -> dict[str, Any]:
+    records = await run_in_threadpool(_store(request).find, kind=kind, since=since, until=until,
+                                      request_id=request_id, actor=actor, limit=limit, offset=offset)
+    return {"object": "list", "data": records, "limit": limit, "offset": offset}
+
+
+@router.get("/records/{seq}")
+async def get_record(seq: int, request: Request, principal: Principal = Depends(auditor)) -> dict[str, Any]:
+    store = _store(request)
+    size = await run_in_threadpool(store.size)
+    if not 0 <= seq < size:
+        raise ApiError(404, f"no audit record with seq {seq} (the log has {size} records)", type="not_found_error",
+                       code="record_not_found")
+    [record] = await run_in_threadpool(store.read_records, seq, seq)
+    proof = await run_in_threadpool(store.inclusion_proof, seq, size)
+    return {"record": record, "tree_size": size, "inclusion_proof": [base64.b64encode(h).decode() for h in proof]}
+
+
+@router.get("/checkpoint")
+async def latest_checkpoint(request: Request, principal: Principal = Depends(auditor)) -> dict[str, Any]:
+    store = _store(request)
+    note = await run_in_threadpool(store.write_checkpoint)
+    return {"checkpoint": note, "key_fingerprint": store.signing_fingerprint}
+
+
+@router.post("/exports")
+async def start_export(request: Request, since: Optional[datetime] = None, until: Optional[datetime] = None,
+                       principal: Principal = Depends(auditor)) -> dict[str, Any]:
+    """Write an export under DATA_DIR/exports/<request id>/ and say where it is and what it holds."""
+    from audit.export import export_audit
+
+    services = request.app.state.services
+    out = services.data.root / "exports" / request.state.request_id
+    await run_in_threadpool(services.audit.append, "export_request",
+                            {"request_id": request.state.request_id, **actor_fields(principal)})
+    summary = await run_in_threadpool(export_audit, services.audit, out, since=since, until=until)
+    return {"path": str(out), "summary": str(summary)}

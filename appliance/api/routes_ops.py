@@ -1,0 +1,40 @@
+"""Liveness, readiness and Prometheus metrics."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def readiness(services: Any) -> dict[str, Any]:
+    """Each component the request path needs, and whether it can do its job now."""
+    checks: dict[str, Any] = {
+        "model_loaded": bool(services.engine.loaded),
+        "detector_loaded": services.detector is not None,
+        "policy_packs": [f"{p['id']}@{p['version']}" for p in services.policy.packs_info()],
+        "audit_writable": services.audit.writable(),
+        "egress_mode": services.settings.egress.mode,
+        "egress_guard": services.egress is not None,
+    }
+    checks["ready"] = all(checks[k] for k in ("model_loaded", "detector_loaded", "policy_packs", "audit_writable"))
+    return checks
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    checks = readiness(request.app.state.services)
+    return JSONResponse(checks, status_code=200 if checks["ready"] else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    body = request.app.state.services.metrics.render()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,39 @@
+"""POST /v1/scan: the findings and the policy decision for a text, without generating anything."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from appliance.api.deps import require
+from appliance.api.schemas import ScanRequest
+from appliance.auth import Principal
+from appliance.pipeline import actor_fields
+
+router = APIRouter()
+
+
+@router.post("/v1/scan")
+async def scan(body: ScanRequest, request: Request, principal: Principal = Depends(require("scan"))) -> dict[str, Any]:
+    pipeline = request.app.state.pipeline
+    services = request.app.state.services
+    purpose = body.purpose or principal.purpose
+    [findings] = await pipeline.detect([body.text])
+    decision = services.policy.decide([body.text], [findings], purpose=purpose, zone=body.zone, direction=body.direction)
+    await pipeline.audit("scan", {
+        "request_id": request.state.request_id, "endpoint": "/v1/scan",
+        **actor_fields(principal), "purpose": purpose,
+        "client": request.client.host if request.client else "unknown", "zone": body.zone,
+        "direction": body.direction, "text_hmac": services.audit.digest(body.text),
+        "packs": services.policy.packs_info(), "decision": decision.action, "rules": decision.rule_ids,
+        "findings": decision.finding_counts,
+    })
+    return {
+        "findings": [f.as_json() for f in findings],
+        "decision": {
+            "action": decision.action,
+            "rules": decision.rule_ids,
+            "citations": decision.citations,
+            "text": decision.texts[0] if decision.action != "block" else None,
+        },
+    }

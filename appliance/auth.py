@@ -1,0 +1,142 @@
+"""API keys and principals: random 256-bit tokens shown once, only their SHA-256 stored."""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+Role = Literal["clinical", "auditor", "admin"]
+ROLES: tuple[str, ...] = ("clinical", "auditor", "admin")
+TOKEN_PREFIX = "apl"
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "clinical": frozenset({"inference", "scan"}),
+    "auditor": frozenset({"audit", "scan"}),
+    "admin": frozenset({"admin"}),
+}
+
+
+class ApiKeyError(ValueError):
+    """A key operation was refused (bad name, unknown id, ...)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, name, role and declared purpose of use."""
+
+    key_id: str
+    name: str
+    role: str
+    purpose: str
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+
+@dataclass
+class StoredKey:
+    key_id: str
+    name: str
+    role: str
+    purpose: str
+    secret_sha256: str
+    created_at: str
+    revoked_at: str | None = None
+
+    def principal(self) -> Principal:
+        return Principal(self.key_id, self.name, self.role, self.purpose)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyStore:
+    """API keys in one JSON file (mode 0600), re-read when it changes on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mtime: float | None = None
+        self._keys: dict[str, StoredKey] = {}
+
+    def _load(self) -> dict[str, StoredKey]:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._keys, self._mtime = {}, None
+            return self._keys
+        if mtime != self._mtime:
+            try:
+                rows = json.loads(self.path.read_text())
+                self._keys = {row["key_id"]: StoredKey(**row) for row in rows}
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ApiKeyError(f"key file {self.path} is corrupt: {exc}") from None
+            self._mtime = mtime
+        return self._keys
+
+    def _save(self, keys: dict[str, StoredKey]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump([asdict(k) for k in keys.values()], fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def _locked(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(self.path.with_suffix(".lock"), "a")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return lock
+
+    def create(self, name: str, role: str, purpose: str = "treatment") -> tuple[StoredKey, str]:
+        """A new key; returns the stored entry and the token (shown once, never stored)."""
+        if role not in ROLES:
+            raise ApiKeyError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ApiKeyError("key name must be 1-64 letters, digits, '-', '_' or '.'")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        entry = StoredKey(key_id, name, role, purpose, _digest(secret), _now())
+        with self._locked():
+            keys = dict(self._load())
+            keys[key_id] = entry
+            self._save(keys)
+        return entry, f"{TOKEN_PREFIX}_{key_id}_{secret}"
+
+    def revoke(self, key_id: str) -> StoredKey:
+        with self._locked():
+            keys = dict(self._load())
+            entry = keys.get(key_id)
+            if entry is None:
+                raise ApiKeyError(f"no key with id {key_id!r}")
+            if entry.revoked_at is None:
+                entry.revoked_at = _now()
+                self._save(keys)
+        return entry
+
+    def list(self) -> list[StoredKey]:
+        return sorted(self._load().values(), key=lambda k: k.created_at)
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal for a bearer token, or None when it is unknown, malformed or revoked."""
+        prefix, _, rest = token.partition("_")
+        key_id, _, secret = rest.partition("_")
+        if prefix != TOKEN_PREFIX or not key_id or not secret:
+            return None
+        entry = self._load().get(key_id)
+        if entry is None or entry.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(entry.secret_sha256, _digest(secret)):
+            return None
+        return entry.principal()

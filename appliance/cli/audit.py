@@ -1,0 +1,76 @@
+"""`appliance audit`: export the signed log, verify an export offline, erase a data subject's text."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from appliance.cli.common import DataDirOption, fail, one_line_errors
+
+audit_app = typer.Typer(help="Export, verify and erase in the audit log.", no_args_is_help=True,
+                        pretty_exceptions_enable=False)
+
+
+def _when(value: Optional[str], flag: str) -> Optional[datetime]:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{flag}: {value!r} is not an ISO 8601 date or time (e.g. 2026-11-25 or 2026-11-25T08:00:00+00:00)")
+
+
+@audit_app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the export into (must not exist or be empty).")],
+    data_dir: DataDirOption = Path("data"),
+    since: Annotated[Optional[str], typer.Option(help="Only records at or after this time (ISO 8601).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Only records before this time (ISO 8601).")] = None,
+) -> None:
+    """Write records, checkpoint, public key, proofs and a signed manifest to OUT."""
+    from appliance.config import load_settings
+    from appliance.services import open_audit
+    from audit.export import export_audit
+
+    start, end = _when(since, "--since"), _when(until, "--until")
+    with one_line_errors():
+        store = open_audit(load_settings(data_dir=data_dir))
+        try:
+            summary = export_audit(store, out, since=start, until=end)
+        finally:
+            store.close()
+    typer.echo(str(summary))
+
+
+@audit_app.command("verify")
+def verify(
+    export_dir: Annotated[Path, typer.Argument(help="An export directory.")],
+    trusted_checkpoint: Annotated[Optional[Path], typer.Option("--trusted-checkpoint",
+                                  help="A checkpoint kept from an earlier export: this one must extend it.")] = None,
+) -> None:
+    """Verify an export offline. Exit 0 with a summary, or 1 naming the first broken record."""
+    from audit.verify import main as verify_main
+
+    argv = [str(export_dir)] + (["--trusted-checkpoint", str(trusted_checkpoint)] if trusted_checkpoint else [])
+    raise typer.Exit(verify_main(argv))
+
+
+@audit_app.command("erase")
+def erase(
+    subject: Annotated[str, typer.Option("--subject", help="Data subject id whose captured text to destroy.")],
+    data_dir: DataDirOption = Path("data"),
+) -> None:
+    """Destroy a data subject's capture key (GDPR Art. 17); the log still verifies."""
+    from appliance.config import load_settings
+    from appliance.services import open_audit
+    from audit.capture import erase_subject
+
+    with one_line_errors():
+        store = open_audit(load_settings(data_dir=data_dir))
+        try:
+            erased = erase_subject(store, subject)
+        finally:
+            store.close()
+    typer.echo(f"erased capture key of subject (records affected: {erased})")

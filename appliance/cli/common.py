@@ -1,0 +1,26 @@
+"""What every CLI command shares: the data-dir option and one-line errors."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, Iterator, NoReturn
+
+import typer
+
+DataDirOption = Annotated[Path, typer.Option("--data-dir", envvar="APPLIANCE_DATA_DIR", help="Appliance data directory.")]
+
+
+def fail(message: str) -> NoReturn:
+    """One readable line on stderr, exit code 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Expected failures (bad config, refused file, unavailable store) become one line, not a traceback."""
+    try:
+        yield
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
+        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        fail(message.replace("\n", "; ") or type(exc).__name__)

@@ -1,0 +1,95 @@
+"""The `appliance` command. The egress guard is installed before anything else is imported."""
+from __future__ import annotations
+
+from appliance.egress import install_egress_guard
+
+GUARD = install_egress_guard()
+
+import json  # noqa: E402  (after the guard on purpose)
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated, Optional  # noqa: E402
+
+import typer  # noqa: E402
+
+from appliance.cli.audit import audit_app  # noqa: E402
+from appliance.cli.common import DataDirOption, one_line_errors  # noqa: E402
+from appliance.cli.keys import keys_app, mint_key  # noqa: E402
+from appliance.cli.models import models_app  # noqa: E402
+from appliance.cli.scan import scan_command  # noqa: E402
+from appliance.config import load_settings  # noqa: E402
+
+app = typer.Typer(help="Air-gapped compliance LLM appliance.", no_args_is_help=True, pretty_exceptions_enable=False,
+                  add_completion=False)
+app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
+app.command("scan")(scan_command)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="TOML config file (default: DATA_DIR/appliance.toml).")]
+
+
+@app.command()
+def init(data_dir: DataDirOption = Path("data"),
+         if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing if already initialised.")] = False) -> None:
+    """Create the data directory: audit keys, the default model, and one key per role (printed once)."""
+    from appliance.setup import initialise
+
+    with one_line_errors():
+        created = initialise(data_dir, if_missing=if_missing)
+    if created is None:
+        typer.echo(f"{data_dir} is already initialised")
+        return
+    typer.echo(f"initialised {data_dir}: audit signing key {created.fingerprint}, model {created.model_id}")
+    typer.echo("API keys (shown once; only their hashes are stored):")
+    for role, token in created.tokens.items():
+        typer.echo(f"  {role:9s} {token}")
+
+
+@app.command()
+def serve(
+    data_dir: DataDirOption = Path("data"),
+    config: ConfigOption = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on.")] = None,
+    dev_key: Annotated[bool, typer.Option("--dev-key", help="Mint a fresh clinical key named 'dev' and print it.")] = False,
+) -> None:
+    """Serve the OpenAI-compatible API."""
+    import uvicorn
+
+    from appliance.api.app import create_app
+    from appliance.services import open_services
+
+    overrides: dict[str, dict[str, object]] = {"server": {}}
+    if host:
+        overrides["server"]["host"] = host
+    if port:
+        overrides["server"]["port"] = port
+    with one_line_errors():
+        settings = load_settings(config, data_dir=data_dir, overrides=overrides)
+        services = open_services(settings, GUARD)
+    if dev_key:
+        token = mint_key(services.keys, services.audit, "dev", "clinical", "treatment", replace=True)
+        typer.echo(f"clinical API key (dev): {token}")
+    url = f"http://{settings.server.host}:{settings.server.port}/v1"
+    typer.echo(f"serving {url} (mode {settings.egress.mode}, model {settings.engine.default_model})", err=True)
+    sys.stdout.flush()
+    uvicorn.run(create_app(services), host=settings.server.host, port=settings.server.port, log_level="warning",
+                access_log=False, timeout_graceful_shutdown=5)
+
+
+@app.command()
+def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) -> None:
+    """Print the egress mode, allow-list and guard counters, and the configuration's health."""
+    from appliance.egress import EgressPolicy
+
+    with one_line_errors():
+        settings = load_settings(config, data_dir=data_dir)
+    GUARD.configure(EgressPolicy.for_backend_urls(settings.egress.mode, [b.base_url for b in settings.backends]))
+    report = {"data_dir": str(settings.data_dir), "audit_url": settings.audit_url, "egress": GUARD.report(),
+              "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends]}
+    typer.echo(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,191 @@
+"""Configuration: one TOML file plus `APPLIANCE_<SECTION>_<KEY>` environment overrides.
+
+Everything is validated at start; every bad field is reported on its own line, naming where the
+value came from (file or environment variable).
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_PREFIX = "APPLIANCE_"
+CONFIG_FILE_NAME = "appliance.toml"
+ENV_SECTIONS = frozenset({"server", "engine", "audit", "policy", "egress"})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+
+class EngineConfig(_Section):
+    default_model: str = "smollm2-135m-instruct"
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    context_length: int = Field(2048, ge=128, le=131072)
+    batch_size: int = Field(512, ge=1, le=8192)
+    max_queue: int = Field(8, ge=0, le=10_000)
+    retry_after_seconds: int = Field(2, ge=1, le=3600)
+    default_max_tokens: int = Field(256, ge=1)
+
+
+class AuditConfig(_Section):
+    url: str = ""
+    checkpoint_every: int = Field(1000, ge=1)
+    checkpoint_seconds: float = Field(60.0, gt=0)
+    capture: bool = False
+
+
+class PolicyConfig(_Section):
+    packs_dir: str = ""
+    default_purpose: str = "treatment"
+
+
+class BackendConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    kind: Literal["upstream", "external"]
+    base_url: str = Field(pattern=r"^https?://")
+    model: str
+    style: Literal["openai", "anthropic"] = "openai"
+    api_key_env: str = ""
+    timeout_seconds: float = Field(60.0, gt=0)
+
+
+class RouteWhen(_Section):
+    aliases: list[str] | None = None
+    task_hint: Literal["simple", "complex"] | None = None
+    min_prompt_chars: int | None = Field(None, ge=0)
+    max_prompt_chars: int | None = Field(None, ge=1)
+
+
+class RouteRuleConfig(_Section):
+    backend: str
+    when: RouteWhen = Field(default_factory=RouteWhen)
+
+
+class RoutingConfig(_Section):
+    default: str = "local"
+    aliases: dict[str, str] = Field(default_factory=dict)
+    rules: list[RouteRuleConfig] = Field(default_factory=list)
+
+
+class EgressConfig(_Section):
+    mode: Literal["air-gapped", "connected"] = "air-gapped"
+
+
+class Settings(_Section):
+    """The whole validated configuration."""
+
+    data_dir: Path = Path("data")
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    egress: EgressConfig = Field(default_factory=EgressConfig)
+    backends: list[BackendConfig] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+
+    @model_validator(mode="after")
+    def _backends_consistent(self) -> "Settings":
+        names = [b.name for b in self.backends]
+        if len(names) != len(set(names)):
+            raise ValueError("backends: duplicate backend name")
+        known = set(names) | {"local"}
+        for alias, target in self.routing.aliases.items():
+            if target not in known:
+                raise ValueError(f"routing.aliases.{alias}: unknown backend {target!r}")
+        for rule in self.routing.rules:
+            if rule.backend not in known:
+                raise ValueError(f"routing.rules: unknown backend {rule.backend!r}")
+        if self.routing.default not in known:
+            raise ValueError(f"routing.default: unknown backend {self.routing.default!r}")
+        if self.egress.mode == "air-gapped" and self.backends:
+            raise ValueError("backends: air-gapped mode allows no internal or external backends (set egress.mode = 'connected')")
+        return self
+
+    @property
+    def audit_url(self) -> str:
+        """The audit store URL; the embedded default is SQLite in the data directory."""
+        return self.audit.url or f"sqlite:///{(self.data_dir / 'audit.db').resolve()}"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message has one line per bad field."""
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Nested overrides from `APPLIANCE_<SECTION>_<KEY>` variables, and where each came from."""
+    overrides: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        rest = var[len(ENV_PREFIX):].lower()
+        if rest == "data_dir":
+            overrides["data_dir"] = value
+            origins["data_dir"] = var
+            continue
+        section, _, key = rest.partition("_")
+        if section in ENV_SECTIONS and key:
+            overrides.setdefault(section, {})[key] = value
+            origins[f"{section}.{key}"] = var
+    return overrides, origins
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config error: {path}: file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config error: {path}: {exc}") from None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    data_dir: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from (lowest to highest): defaults, the TOML file, environment, explicit overrides.
+
+    Without `config_file`, `<data_dir>/appliance.toml` is read when it exists.
+    """
+    environ = os.environ if environ is None else environ
+    env_values, origins = _env_overrides(environ)
+    chosen_dir = data_dir or Path(env_values.get("data_dir", "data"))
+    if config_file is None and (chosen_dir / CONFIG_FILE_NAME).is_file():
+        config_file = chosen_dir / CONFIG_FILE_NAME
+    raw: dict[str, Any] = _read_toml(config_file) if config_file else {}
+    raw = _merge(raw, env_values)
+    raw = _merge(raw, overrides or {})
+    raw["data_dir"] = str(data_dir) if data_dir else raw.get("data_dir", str(chosen_dir))
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        source = str(config_file) if config_file else "defaults"
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "config"
+            where = origins.get(loc, source)
+            lines.append(f"config error: {loc}: {err['msg']} (from {where})")
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,60 @@
+"""The engine: owns every llama.cpp context, loads models only after their bytes are verified."""
+from __future__ import annotations
+
+import threading
+
+from appliance.config import EngineConfig
+from appliance.engine.registry import ModelEntry, ModelRegistry
+from appliance.engine.runtime import LlamaRuntime
+from appliance.engine.scheduler import ModelWorker
+
+
+class Engine:
+    """Loaded models by id, each behind its own scheduler worker."""
+
+    def __init__(self, registry: ModelRegistry, config: EngineConfig) -> None:
+        self.registry = registry
+        self.config = config
+        self._workers: dict[str, ModelWorker] = {}
+        self._entries: dict[str, ModelEntry] = {}
+        self._lock = threading.Lock()
+
+    def load(self, model_id: str) -> ModelWorker:
+        """The worker for `model_id`, loading it first (hash and header re-checked) if needed."""
+        with self._lock:
+            worker = self._workers.get(model_id)
+            if worker is None:
+                entry = self.registry.verify(model_id)
+                runtime = LlamaRuntime(
+                    entry.path,
+                    n_ctx=self.config.context_length,
+                    n_threads=self.config.threads,
+                    n_batch=self.config.batch_size,
+                )
+                worker = ModelWorker(
+                    model_id, runtime, max_queue=self.config.max_queue, retry_after=self.config.retry_after_seconds
+                )
+                self._workers[model_id] = worker
+                self._entries[model_id] = entry
+            return worker
+
+    def entry(self, model_id: str) -> ModelEntry:
+        """The registry entry a loaded model was verified against."""
+        return self._entries[model_id]
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._workers)
+
+    def queue_depth(self) -> int:
+        """Jobs admitted and waiting to start, over all models."""
+        return sum(w.waiting for w in self._workers.values())
+
+    def active_jobs(self) -> int:
+        """Jobs admitted and not finished (running or waiting), over all models."""
+        return sum(w.active for w in self._workers.values())
+
+    def close(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+        self._workers.clear()

@@ -1,0 +1,136 @@
+"""The scheduler: a bounded queue in front of each model's single llama.cpp worker thread.
+
+A job is admitted only while the model has room (one running plus `max_queue` waiting); otherwise
+`QueueFull` tells the caller to come back after `retry_after` seconds. A job's consumer reads deltas
+asynchronously; cancelling a job (client gone) stops its generation at the next token and frees the
+slot.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from typing import AsyncIterator
+
+from appliance.engine.runtime import LlamaRuntime, PreparedPrompt, SamplingParams
+from appliance.routing.base import StreamDelta
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+class QueueFull(RuntimeError):
+    """No room for another job on this model right now."""
+
+    def __init__(self, model_id: str, retry_after: int) -> None:
+        super().__init__(f"model {model_id!r} is busy: the request queue is full; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Job:
+    """One generation: produced by the worker thread, consumed by one async reader."""
+
+    def __init__(self, prompt: PreparedPrompt, sampling: SamplingParams, loop: asyncio.AbstractEventLoop) -> None:
+        self.prompt = prompt
+        self.sampling = sampling
+        self._loop = loop
+        self._items: asyncio.Queue[object] = asyncio.Queue()
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _deliver(self, item: object) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (server shutting down): nobody is listening
+            self.cancel()
+
+    async def deltas(self) -> AsyncIterator[StreamDelta]:
+        """Deltas until the final one (which carries finish_reason); re-raises a worker error."""
+        while True:
+            item = await self._items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+
+class ModelWorker:
+    """Runs the jobs of one model, one at a time, on a dedicated thread."""
+
+    def __init__(self, model_id: str, runtime: LlamaRuntime, *, max_queue: int, retry_after: int) -> None:
+        self.model_id = model_id
+        self.runtime = runtime
+        self.capacity = 1 + max_queue
+        self.retry_after = retry_after
+        self._jobs: deque[Job] = deque()
+        self._admitted = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"engine-{model_id}", daemon=True)
+        self._thread.start()
+
+    @property
+    def waiting(self) -> int:
+        """Jobs admitted but not yet started."""
+        with self._cond:
+            return len(self._jobs)
+
+    @property
+    def active(self) -> int:
+        """Jobs admitted and not finished (running plus waiting)."""
+        with self._cond:
+            return self._admitted
+
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            if self._stopping:
+                raise QueueFull(self.model_id, self.retry_after)
+            if self._admitted >= self.capacity:
+                raise QueueFull(self.model_id, self.retry_after)
+            self._admitted += 1
+            self._jobs.append(job)
+            self._cond.notify()
+
+    def _next_job(self) -> Job | None:
+        with self._cond:
+            while not self._jobs and not self._stopping:
+                self._cond.wait()
+            return self._jobs.popleft() if self._jobs else None
+
+    def _run(self) -> None:
+        while (job := self._next_job()) is not None:
+            try:
+                if not job.cancelled:
+                    for delta in self.runtime.generate(job.prompt, job.sampling, lambda: job.cancelled):
+                        job._deliver(delta)
+            except Exception as exc:  # reported to the request that caused it, never swallowed
+                log.exception("generation failed on model %s", self.model_id)
+                job._deliver(exc)
+            finally:
+                with self._cond:
+                    self._admitted -= 1
+                job._deliver(_DONE)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            for job in self._jobs:
+                job.cancel()
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
+
+
+def submit(worker: ModelWorker, prompt: PreparedPrompt, sampling: SamplingParams) -> Job:
+    """Admit a job on `worker` from the running event loop (raises QueueFull)."""
+    job = Job(prompt, sampling, asyncio.get_running_loop())
+    worker.submit(job)
+    return job

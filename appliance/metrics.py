@@ -1,0 +1,35 @@
+"""Prometheus metrics of one appliance process (own registry, so several apps can live in tests)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    """Requests, tokens, queue depth, latencies, policy and egress outcomes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("appliance_requests", "HTTP requests by endpoint and status", ["endpoint", "status"], registry=r)
+        self.tokens = Counter("appliance_tokens", "Tokens processed", ["model", "kind"], registry=r)
+        self.request_latency = Histogram(
+            "appliance_request_latency_seconds", "Request latency", ["endpoint"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.first_token_latency = Histogram(
+            "appliance_time_to_first_token_seconds", "Time to first token", ["model"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge("appliance_queue_depth", "Jobs waiting for a model", registry=r)
+        self.active_jobs = Gauge("appliance_active_jobs", "Jobs admitted and not finished", registry=r)
+        self.policy_actions = Counter("appliance_policy_decisions", "Policy decisions", ["direction", "action"], registry=r)
+        self.audit_records = Counter("appliance_audit_records", "Audit records appended", ["kind"], registry=r)
+
+    def track_engine(self, queue_depth: Callable[[], float], active_jobs: Callable[[], float]) -> None:
+        self.queue_depth.set_function(queue_depth)
+        self.active_jobs.set_function(active_jobs)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

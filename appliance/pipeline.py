@@ -1,0 +1,226 @@
+"""One inference call, as the named steps of the design (DESIGN section 3).
+
+    authenticate -> validate -> detect -> decide -> write ahead -> route and generate
+    -> check the answer -> record the outcome
+
+The HTTP layer (api/routes_inference.py) frames requests and responses; every decision about data
+happens here. Each step fails closed: no detector, no decision, no audit record -> no inference.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+from starlette.concurrency import run_in_threadpool
+
+from appliance.api.errors import ApiError
+from appliance.auth import Principal
+from appliance.engine.runtime import ContextLengthExceeded
+from appliance.engine.scheduler import QueueFull
+from appliance.routing.base import Backend, BackendError, ChatMessage, GenerationRequest, StreamDelta
+from appliance.services import Services
+from audit.store import AuditUnavailable
+from policies.decision import Decision, FiredRule
+from policies.stream import PolicyBlocked, StreamGuard
+
+
+@dataclass
+class Call:
+    """The state of one call as it moves through the steps."""
+
+    request_id: str
+    endpoint: str
+    principal: Principal
+    client: str
+    requested_model: str
+    texts: list[str]
+    roles: list[str]
+    started: float = field(default_factory=time.perf_counter)
+    backend: Backend | None = None
+    decision: Decision | None = None
+    request_seq: int | None = None
+
+    @property
+    def is_chat(self) -> bool:
+        return bool(self.roles)
+
+
+def actor_fields(principal: Principal) -> dict[str, str]:
+    """Who did it, as audit fields (`actor` is the key id, the filter auditors use)."""
+    return {"actor": principal.key_id, "actor_name": principal.name, "actor_role": principal.role,
+            "purpose": principal.purpose}
+
+
+def blocked_error(fired: list[FiredRule], direction: str) -> ApiError:
+    """A refusal naming the blocking rules and their citations, never the sensitive value."""
+    deciding = [r for r in fired if r.action == "block"] or fired
+    rules = ", ".join(dict.fromkeys(r.pack_id + ":" + r.rule_id for r in deciding))
+    cites = "; ".join(sorted({r.citation for r in deciding}))
+    return ApiError(
+        400,
+        f"Request blocked by policy: the {direction} contains data that may not go to this destination "
+        f"(rule {rules}; {cites}).",
+        type="policy_violation",
+        code="policy_blocked",
+    )
+
+
+class InferencePipeline:
+    """The request path; one instance per app."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # -- audit helpers -----------------------------------------------------------------------
+    async def audit(self, kind: str, fields: dict[str, Any]) -> int:
+        """Append a record and wait until it is durable; 503 when the store cannot write."""
+        try:
+            appended = await run_in_threadpool(self.s.audit.append, kind, fields)
+        except AuditUnavailable as exc:
+            raise ApiError(503, f"Audit store unavailable, request refused: {exc}", type="server_error",
+                           code="audit_unavailable") from None
+        self.s.metrics.audit_records.labels(kind).inc()
+        return appended.seq
+
+    def _actor(self, call: Call) -> dict[str, str]:
+        return actor_fields(call.principal)
+
+    # -- steps 2-4: validate, detect, decide --------------------------------------------------
+    async def detect(self, texts: list[str]) -> list[list[Any]]:
+        detector = self.s.detector
+        if detector is None:
+            raise ApiError(503, "PII/PHI detector is not loaded; request refused (fail closed)",
+                           type="server_error", code="detector_unavailable")
+        try:
+            return await run_in_threadpool(detector.analyze_many, texts)
+        except Exception as exc:
+            raise ApiError(503, f"PII/PHI detector failed ({type(exc).__name__}); request refused (fail closed)",
+                           type="server_error", code="detector_unavailable") from None
+
+    def decide(self, call: Call, findings: list[list[Any]], backend: Backend, direction: str,
+               texts: list[str] | None = None, placeholders: dict[str, str] | None = None) -> Decision:
+        try:
+            return self.s.policy.decide(
+                texts if texts is not None else call.texts, findings,
+                purpose=call.principal.purpose, zone=backend.zone, direction=direction, placeholders=placeholders,
+            )
+        except Exception as exc:
+            raise ApiError(503, f"policy engine failed ({type(exc).__name__}); request refused (fail closed)",
+                           type="server_error", code="policy_unavailable") from None
+
+    async def screen(self, call: Call) -> None:
+        """Detect, then pick the first candidate backend whose zone the decision allows."""
+        candidates = self.s.routes.candidates(call.requested_model, sum(map(len, call.texts)), None)
+        if not candidates:
+            raise ApiError(404, f"The model '{call.requested_model}' does not exist or you do not have access to it.",
+                           param="model", code="model_not_found")
+        findings = await self.detect(call.texts)
+        for backend in candidates:
+            decision = self.decide(call, findings, backend, "prompt")
+            self.s.metrics.policy_actions.labels("prompt", decision.action).inc()
+            call.backend, call.decision = backend, decision
+            if decision.action != "block":
+                return
+        assert call.decision is not None
+        await self.audit("policy_block", {
+            "request_id": call.request_id, "endpoint": call.endpoint, **self._actor(call),
+            "client": call.client, "direction": "prompt", **self._decision_fields(call.decision, call),
+        })
+        raise blocked_error(call.decision.fired, "prompt")
+
+    def _decision_fields(self, decision: Decision, call: Call) -> dict[str, Any]:
+        backend = call.backend
+        return {
+            "backend": backend.name if backend else None,
+            "zone": backend.zone if backend else None,
+            "model": call.requested_model,
+            "packs": self.s.policy.packs_info(),
+            "decision": decision.action,
+            "rules": decision.rule_ids,
+            "findings": decision.finding_counts,
+        }
+
+    # -- step 5: write ahead ------------------------------------------------------------------
+    async def write_ahead(self, call: Call, stream: bool) -> None:
+        assert call.decision is not None and call.backend is not None
+        fields = {
+            "request_id": call.request_id, "endpoint": call.endpoint, **self._actor(call),
+            "client": call.client, "stream": stream,
+            "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)),
+            **self._decision_fields(call.decision, call),
+            **self.s.routes.model_fields(call.backend, call.requested_model),
+        }
+        call.request_seq = await self.audit("request", fields)
+
+    # -- step 6: route and generate -------------------------------------------------------------
+    def generation_request(self, call: Call, body: Any) -> GenerationRequest:
+        assert call.decision is not None and call.backend is not None
+        texts = call.decision.texts
+        model = self.s.routes.backend_model(call.backend, call.requested_model)
+        common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
+                      top_p=body.top_p, stop=body.stop_list, seed=body.seed)
+        if call.is_chat:
+            return GenerationRequest(messages=[ChatMessage(r, t) for r, t in zip(call.roles, texts)], **common)
+        return GenerationRequest(messages=[], prompt=texts[0], **common)
+
+    async def open_stream(self, call: Call, request: GenerationRequest) -> tuple[StreamDelta, AsyncIterator[StreamDelta]]:
+        """Admit the generation and wait for its first delta, so errors still get a proper status."""
+        assert call.backend is not None
+        try:
+            deltas = call.backend.stream(request)
+            first = await deltas.__anext__()
+        except ContextLengthExceeded as exc:
+            await self.record_outcome(call, 400, error="context_length_exceeded")
+            raise ApiError(400, str(exc), param="messages", code="context_length_exceeded") from None
+        except QueueFull as exc:
+            await self.record_outcome(call, 429, error="queue_full")
+            raise ApiError(429, str(exc), type="rate_limit_error", code="queue_full",
+                           headers={"Retry-After": str(exc.retry_after)}) from None
+        except BackendError as exc:
+            await self.record_outcome(call, 502, error="backend_error")
+            raise ApiError(502, f"backend {call.backend.name!r} failed: {exc}", type="server_error",
+                           code="backend_error") from None
+        except StopAsyncIteration:
+            first = StreamDelta(text="", finish_reason="stop")
+            deltas = _empty()
+        return first, deltas
+
+    # -- step 7: check the answer ------------------------------------------------------------------
+    def answer_guard(self, call: Call) -> StreamGuard:
+        assert call.decision is not None and call.backend is not None
+        detector = self.s.detector
+        if detector is None:
+            raise ApiError(503, "PII/PHI detector is not loaded", type="server_error", code="detector_unavailable")
+        return StreamGuard(
+            detector.analyze, self.s.policy, purpose=call.principal.purpose, zone="local",
+            placeholders=dict(call.decision.placeholders), restore=self.s.policy.restores(call.decision),
+        )
+
+    # -- step 8: record the outcome -----------------------------------------------------------------
+    async def record_outcome(self, call: Call, status: int, *, error: str | None = None,
+                             finish_reason: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
+                             answer: str | None = None, answer_decision: Decision | None = None) -> None:
+        fields: dict[str, Any] = {
+            "request_id": call.request_id, "request_seq": call.request_seq, "status": status,
+            "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+        }
+        if error:
+            fields["error"] = error
+        if finish_reason:
+            fields["finish_reason"] = finish_reason
+        if answer is not None:
+            fields["response_hmac"] = self.s.audit.digest(answer)
+        if answer_decision is not None:
+            fields.update(response_decision=answer_decision.action, response_rules=answer_decision.rule_ids,
+                          response_findings=answer_decision.finding_counts)
+        await self.audit("outcome", fields)
+
+
+async def _empty() -> AsyncIterator[StreamDelta]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+__all__ = ["Call", "InferencePipeline", "PolicyBlocked", "blocked_error"]

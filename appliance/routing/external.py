@@ -1,0 +1,131 @@
+"""Backends outside the facility (zone `external`, e.g. a cloud API), in the OpenAI or the Anthropic
+Messages dialect. Reached only in `connected` egress mode and only where the policy decision for the
+external zone allows it; the pipeline decides that, this module only speaks the wire."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from appliance.routing.base import Generation, GenerationRequest, StreamDelta, Zone
+from appliance.routing.upstream import (
+    DEFAULT_TIMEOUT_S,
+    HttpBackend,
+    MalformedReply,
+    OpenAIWire,
+    SseEvent,
+    StreamDecoder,
+    Wire,
+    error_type_of,
+    message_json,
+    parse_json,
+    require_field,
+    text_value,
+    token_count,
+)
+
+Style = Literal["openai", "anthropic"]
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_ANTHROPIC_MAX_TOKENS = 1024
+# Anthropic stop reasons in OpenAI terms.
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter"}
+
+
+class AnthropicWire:
+    """POST /v1/messages with `x-api-key` and `anthropic-version`; system messages go to the top-level
+    `system` field; SSE events message_start, content_block_delta, message_delta, message_stop."""
+
+    def __init__(self, default_max_tokens: int = DEFAULT_ANTHROPIC_MAX_TOKENS) -> None:
+        self.default_max_tokens = default_max_tokens
+
+    def path(self, request: GenerationRequest) -> str:
+        return "/v1/messages"
+
+    def headers(self, api_key: str | None) -> dict[str, str]:
+        return {"x-api-key": api_key or "", "anthropic-version": ANTHROPIC_VERSION}
+
+    def body(self, request: GenerationRequest, model: str, stream: bool) -> dict[str, Any]:
+        if request.prompt is not None:
+            system, messages = [], [{"role": "user", "content": request.prompt}]
+        else:
+            system = [m.content for m in request.messages if m.role == "system"]
+            messages = [message_json(m) for m in request.messages if m.role != "system"]
+        body: dict[str, Any] = {
+            "model": model,
+            "max_tokens": request.max_tokens or self.default_max_tokens,
+            "messages": messages,
+            "temperature": min(request.temperature, 1.0),  # Anthropic's range is 0..1
+        }
+        if system:
+            body["system"] = "\n\n".join(system)
+        if request.top_p < 1.0:
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
+        if stream:
+            body["stream"] = True
+        return body
+
+    def parse(self, payload: Any) -> Generation:
+        blocks = require_field(payload, "content", list)
+        text = "".join(text_value(b.get("text")) for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+        usage = payload.get("usage") or {}
+        return Generation(text, _finish(payload.get("stop_reason")), token_count(usage, "input_tokens"),
+                          token_count(usage, "output_tokens"))
+
+    def decoder(self, request: GenerationRequest) -> StreamDecoder:
+        return AnthropicStreamDecoder()
+
+
+class AnthropicStreamDecoder:
+    def __init__(self) -> None:
+        self.done = False
+        self.stop_reason: str | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def feed(self, event: SseEvent) -> list[StreamDelta]:
+        payload = parse_json(event.data)
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind == "error":
+            raise MalformedReply(f"sent an error in the stream{error_type_of(payload)}")
+        if kind == "message_start":
+            self.input_tokens = token_count(require_field(payload, "message", dict).get("usage") or {}, "input_tokens")
+        elif kind == "content_block_delta":
+            delta = require_field(payload, "delta", dict)
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [StreamDelta(text=text_value(delta["text"]))]
+        elif kind == "message_delta":
+            self.stop_reason = require_field(payload, "delta", dict).get("stop_reason") or self.stop_reason
+            self.output_tokens = token_count(payload.get("usage") or {}, "output_tokens")
+        elif kind == "message_stop":
+            self.done = True
+        return []
+
+    def finish(self) -> StreamDelta:
+        if not self.done or self.stop_reason is None:
+            raise MalformedReply("ended the stream before message_stop")
+        return StreamDelta("", _finish(self.stop_reason), self.input_tokens, self.output_tokens)
+
+
+class ExternalBackend(HttpBackend):
+    """A model API outside the facility. `style` picks the dialect: "openai" (POST
+    /v1/chat/completions, Bearer key) or "anthropic" (POST /v1/messages, x-api-key)."""
+
+    def __init__(self, name: str, base_url: str, style: Style = "openai", api_key: str | None = None,
+                 model: str | None = None, zone: Zone = "external", timeout: float = DEFAULT_TIMEOUT_S,
+                 verify: bool | str = True) -> None:
+        super().__init__(name, zone, base_url, _wire(name, style, api_key), api_key, model, timeout, verify)
+        self.style = style
+
+
+def _wire(name: str, style: str, api_key: str | None) -> Wire:
+    if style == "openai":
+        return OpenAIWire()
+    if style == "anthropic":
+        if not api_key:
+            raise ValueError(f"backend {name!r}: the anthropic style needs an api_key")
+        return AnthropicWire()
+    raise ValueError(f"backend {name!r}: style {style!r} is not 'openai' or 'anthropic'")
+
+
+def _finish(stop_reason: Any) -> str:
+    return _FINISH.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"

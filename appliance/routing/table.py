@@ -1,0 +1,68 @@
+"""Which backends may serve a requested model name, in order of preference.
+
+Local registry ids are served by the local engine. Other names are aliases resolved by the
+configured router (aliases, task hints, prompt size). The policy decision for each candidate's zone
+still has the final word (see the pipeline).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from appliance.engine.registry import ModelRegistry, UnknownModel
+from appliance.routing.base import Backend
+from appliance.routing.local import LocalBackend
+
+
+class CandidateRouter(Protocol):
+    aliases: dict[str, str]
+
+    def candidates(self, alias: str, prompt_chars: int, task_hint: str | None) -> list[Backend]: ...
+
+
+class RouteTable:
+    def __init__(self, registry: ModelRegistry, local: LocalBackend, router: CandidateRouter | None,
+                 remote_models: dict[str, str]) -> None:
+        self.registry = registry
+        self.local = local
+        self.router = router
+        self.remote_models = remote_models  # backend name -> model name at that backend
+
+    def _is_local_model(self, name: str) -> bool:
+        try:
+            self.registry.get(name)
+        except UnknownModel:
+            return False
+        return True
+
+    def candidates(self, name: str, prompt_chars: int, task_hint: str | None) -> list[Backend]:
+        if self.router is not None and name in self.router.aliases:
+            return self.router.candidates(name, prompt_chars, task_hint)
+        return [self.local] if self._is_local_model(name) else []
+
+    def backend_model(self, backend: Backend, name: str) -> str:
+        """The model name to ask `backend` for when the client asked for `name`."""
+        if backend is self.local:
+            return name if self._is_local_model(name) else self.local.engine.config.default_model
+        return self.remote_models[backend.name]
+
+    def model_fields(self, backend: Backend, name: str) -> dict[str, Any]:
+        """What the audit record says about the model that answers."""
+        if backend is self.local:
+            entry = self.registry.get(self.backend_model(backend, name))
+            return {"model_id": entry.id, "model_sha256": entry.sha256}
+        return {"model_id": self.remote_models[backend.name], "model_sha256": None}
+
+    def listing(self) -> list[tuple[str, int, str]]:
+        """(id, created, owner) of every servable model name."""
+        rows = [(e.id, _epoch(e.added_at), "appliance-local") for e in self.registry.list()]
+        if self.router is not None:
+            rows += [(alias, 0, f"appliance-route:{target}") for alias, target in sorted(self.router.aliases.items())]
+        return rows
+
+
+def _epoch(stamp: str) -> int:
+    try:
+        return int(datetime.fromisoformat(stamp).timestamp())
+    except ValueError:
+        return 0

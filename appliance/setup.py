@@ -1,0 +1,48 @@
+"""`appliance init`: a data directory ready to serve, from nothing, without network."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from appliance.auth import ROLES, KeyStore
+from appliance.cli.keys import mint_key
+from appliance.config import load_settings
+from appliance.datadir import DataDir
+from appliance.engine.default_model import ensure_default_model
+from appliance.services import audited_registry, open_audit
+from audit.keys import ensure_keys
+
+INITIAL_PURPOSE = {"clinical": "treatment", "auditor": "operations", "admin": "operations"}
+
+
+@dataclass(frozen=True)
+class Initialised:
+    fingerprint: str
+    model_id: str
+    tokens: dict[str, str]
+
+
+def initialise(data_dir: Path, *, if_missing: bool = False) -> Initialised | None:
+    """Create keys, register the default model (hash-pinned) and one API key per role.
+
+    Returns None when `if_missing` and the directory is already initialised.
+    """
+    data = DataDir(data_dir)
+    if data.initialised:
+        if if_missing:
+            return None
+        raise ValueError(f"{data.root} is already initialised")
+    data.create()
+    ensure_keys(data.keys_dir)
+    store = open_audit(load_settings(data_dir=data.root))
+    try:
+        entry = ensure_default_model(audited_registry(data, store))
+        keys = KeyStore(data.api_keys)
+        tokens = {role: mint_key(keys, store, f"initial-{role}", role, INITIAL_PURPOSE[role]) for role in ROLES}
+        store.append("init", {"model_id": entry.id, "model_sha256": entry.sha256})
+        fingerprint = store.signing_fingerprint
+    finally:
+        store.close()
+    data.marker.write_text(datetime.now(timezone.utc).isoformat() + "\n")
+    return Initialised(fingerprint, entry.id, tokens)

@@ -1,0 +1,207 @@
+"""Export a verifiable slice of the audit log into a directory a reviewer can check offline.
+
+The directory holds the records (canonical JSON, one per line), the head signatures over them, a
+fresh signed checkpoint, the log's first public key (the reviewer's trust anchor) and proofs tying
+the slice to the checkpoint, all listed with their SHA-256 in a manifest signed by the current key.
+Key rotations outside the slice travel with their heads so the verifier can follow the key chain
+from the first key to the one that signed the checkpoint. `audit.verify` checks such a directory.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import func, select
+
+from audit import keys
+from audit.checkpoint import verify_checkpoint
+from audit.models import AuditCheckpoint, AuditRecord
+from audit.record import canonical_json, key_fingerprint
+from audit.store import AuditStore
+from audit.verify import (
+    CHECKPOINT_FILE,
+    FINGERPRINT_FILE,
+    FORMAT,
+    HEADS_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SIG_FILE,
+    PROOFS_FILE,
+    PUBLIC_KEY_FILE,
+    RECORDS_FILE,
+    ROTATION_KIND,
+    ROTATIONS_FILE,
+)
+
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class ExportError(RuntimeError):
+    """The export could not be written; the message says why (nothing partial is left behind as valid)."""
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export holds."""
+
+    directory: Path
+    records: int
+    first_seq: int
+    last_seq: int
+    tree_size: int
+    root: str
+    first_ts: str
+    last_ts: str
+    genesis_key_fingerprint: str
+    signing_key_fingerprint: str
+
+
+def export_audit(
+    store: AuditStore,
+    out_dir: Path,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+) -> ExportSummary:
+    """Announce the export in the log, checkpoint it and write records with ts in [since, until) to `out_dir`.
+
+    The slice is the contiguous seq range from the first record at or after `since` to the last
+    before `until` (default: the whole log, including the `export` record itself).
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ExportError(f"export directory {out_dir} already exists and is not empty")
+    signing_key = keys.load_signing_key(store.key_dir)
+    announced = {"since": _bound(since), "until": _bound(until)}
+    if actor is not None:
+        announced["actor"] = actor
+    store.append("export", announced)
+    note = store.write_checkpoint()
+    try:
+        checkpoint = verify_checkpoint(note, signing_key.public_key(), store.origin)
+    except ValueError:
+        raise ExportError("the signing key changed while exporting (key rotation); export again") from None
+
+    first, last = _seq_range(store, since, until, checkpoint.size)
+    records = store.read_records(first, last)
+    all_heads = store.read_heads(checkpoint.size - 1)
+    heads = [head for head in all_heads if first <= head["last_seq"] <= last]
+    full = first == 0 and last == checkpoint.size - 1
+    public_keys = store.public_keys()
+    genesis_key = public_keys[all_heads[0]["key_fingerprint"]]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        RECORDS_FILE: b"".join(canonical_json(record) + b"\n" for record in records),
+        HEADS_FILE: b"".join(canonical_json(_head(head)) + b"\n" for head in heads),
+        ROTATIONS_FILE: _rotations_outside(store, all_heads, first, last, checkpoint.size),
+        CHECKPOINT_FILE: note.encode(),
+        PUBLIC_KEY_FILE: genesis_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
+        FINGERPRINT_FILE: (key_fingerprint(genesis_key) + "\n").encode(),
+        PROOFS_FILE: _json(_proofs(store, first, last, checkpoint.size, full)),
+    }
+    for name, data in files.items():
+        (out_dir / name).write_bytes(data)
+    signing_fingerprint = key_fingerprint(signing_key.public_key())
+    summary = ExportSummary(
+        directory=out_dir,
+        records=len(records),
+        first_seq=first,
+        last_seq=last,
+        tree_size=checkpoint.size,
+        root=checkpoint.root.hex(),
+        first_ts=records[0]["ts"],
+        last_ts=records[-1]["ts"],
+        genesis_key_fingerprint=key_fingerprint(genesis_key),
+        signing_key_fingerprint=signing_fingerprint,
+    )
+    manifest = _json({
+        "format": FORMAT,
+        "origin": store.origin,
+        "created": datetime.now(timezone.utc).strftime(TS_FORMAT),
+        "first_seq": first,
+        "last_seq": last,
+        "records": len(records),
+        "tree_size": checkpoint.size,
+        "root": summary.root,
+        "first_ts": summary.first_ts,
+        "last_ts": summary.last_ts,
+        "genesis_key_fingerprint": summary.genesis_key_fingerprint,
+        "signing_key_fingerprint": signing_fingerprint,
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    })
+    (out_dir / MANIFEST_FILE).write_bytes(manifest)
+    (out_dir / MANIFEST_SIG_FILE).write_bytes(base64.b64encode(signing_key.sign(manifest)) + b"\n")
+    return summary
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, indent=1, sort_keys=True).encode() + b"\n"
+
+
+def _bound(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("export bounds must carry a time zone")
+    return value.astimezone(timezone.utc).strftime(TS_FORMAT)
+
+
+def _head(head: dict[str, Any]) -> dict[str, Any]:
+    return {name: head[name] for name in ("last_seq", "leaf", "key_fingerprint", "signature")}
+
+
+def _seq_range(store: AuditStore, since: datetime | None, until: datetime | None, size: int) -> tuple[int, int]:
+    """The seqs (inclusive) of the first record at/after `since` and the last before `until`."""
+    first_query = select(func.min(AuditRecord.seq)).where(AuditRecord.seq < size)
+    last_query = select(func.max(AuditRecord.seq)).where(AuditRecord.seq < size)
+    if since is not None:
+        first_query = first_query.where(AuditRecord.ts >= _bound(since))
+    if until is not None:
+        last_query = last_query.where(AuditRecord.ts < _bound(until))
+    with store.engine.connect() as conn:
+        first, last = conn.execute(first_query).scalar(), conn.execute(last_query).scalar()
+    if first is None or last is None or first > last:
+        raise ExportError(f"no audit records between {_bound(since) or 'the start'} and {_bound(until) or 'now'}")
+    return first, last
+
+
+def _rotations_outside(store: AuditStore, heads: list[dict[str, Any]], first: int, last: int, size: int) -> bytes:
+    """Key rotations outside the slice, each with the head (signed by the previous key) covering it."""
+    head_at = {head["last_seq"]: head for head in heads}
+    query = select(AuditRecord.seq).where(AuditRecord.kind == ROTATION_KIND, AuditRecord.seq < size).order_by(AuditRecord.seq)
+    with store.engine.connect() as conn:
+        seqs = [seq for seq in conn.execute(query).scalars() if not first <= seq <= last]
+    lines = []
+    for seq in seqs:
+        if seq not in head_at:
+            raise ExportError(f"key rotation record {seq} does not end a signed commit group")
+        (record,) = store.read_records(seq, seq)
+        lines.append(canonical_json({"record": record, "head": _head(head_at[seq])}) + b"\n")
+    return b"".join(lines)
+
+
+def _proofs(store: AuditStore, first: int, last: int, size: int, full: bool) -> dict[str, Any]:
+    """Inclusion proofs of the slice's ends and consistency proofs from every earlier checkpoint.
+
+    A full export needs neither: the verifier rebuilds the tree from the records themselves.
+    """
+    if full:
+        return {"tree_size": size, "inclusion": {}, "consistency": {}}
+    with store.engine.connect() as conn:
+        sizes = conn.execute(select(AuditCheckpoint.size).where(AuditCheckpoint.size < size).distinct()).scalars().all()
+    return {
+        "tree_size": size,
+        "inclusion": {str(seq): _b64_list(store.inclusion_proof(seq, size)) for seq in sorted({first, last})},
+        "consistency": {str(m): _b64_list(store.consistency_proof(m, size)) for m in sorted(sizes) if m > 0},
+    }
+
+
+def _b64_list(proof: list[bytes]) -> list[str]:
+    return [base64.b64encode(item).decode() for item in proof]

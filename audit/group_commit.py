@@ -1,0 +1,134 @@
+"""Group commit: many threads submit, one committer thread commits whatever is waiting as one batch.
+
+Each submitter blocks until the batch holding its payload has been committed (or has failed), so
+the cost of a transaction, its fsync and its signature is shared by everyone who arrived meanwhile.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Any, Callable, Sequence
+
+logger = logging.getLogger(__name__)
+
+CommitBatch = Callable[[list[Any]], Sequence[Any]]
+
+
+class CommitterClosed(RuntimeError):
+    """The committer has been closed; nothing more is accepted."""
+
+
+class _Pending:
+    """One submission; its lock is released once the committer has settled it."""
+
+    __slots__ = ("payload", "exclusive", "result", "error", "_settled")
+
+    def __init__(self, payload: Any, exclusive: Callable[[], Any] | None = None) -> None:
+        self.payload = payload
+        self.exclusive = exclusive
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._settled = threading.Lock()
+        self._settled.acquire()
+
+    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
+        self.result, self.error = result, error
+        self._settled.release()
+
+    def wait(self) -> Any:
+        self._settled.acquire()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class GroupCommitter:
+    """Batches submissions into calls of `commit_batch(payloads) -> results` on one thread.
+
+    `commit_batch` returns one result per payload; a result that is an exception is raised in that
+    payload's submitter only. If `commit_batch` itself raises, every submitter of the batch gets the
+    error. `tick` runs on the committer thread after every batch and after `tick_seconds` idle.
+    """
+
+    def __init__(
+        self,
+        commit_batch: CommitBatch,
+        *,
+        name: str,
+        max_batch: int = 1024,
+        tick: Callable[[], None] | None = None,
+        tick_seconds: float = 1.0,
+    ) -> None:
+        self._commit_batch = commit_batch
+        self._max_batch = max_batch
+        self._tick = tick
+        self._tick_seconds = tick_seconds
+        self._queue: deque[_Pending] = deque()
+        self._wakeup = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, payload: Any) -> Any:
+        """Queue `payload` for the next batch and block until that batch is committed."""
+        return self._enqueue(_Pending(payload)).wait()
+
+    def run_exclusive(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the committer thread between batches (nothing else commits meanwhile)."""
+        return self._enqueue(_Pending(None, fn)).wait()
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the committer thread."""
+        with self._wakeup:
+            self._closing = True
+            self._wakeup.notify()
+        self._thread.join()
+
+    def _enqueue(self, pending: _Pending) -> _Pending:
+        with self._wakeup:
+            if self._closing:
+                raise CommitterClosed("the committer is closed")
+            self._queue.append(pending)
+            self._wakeup.notify()
+        return pending
+
+    def _next_batch(self) -> list[_Pending] | None:
+        """Wait for work; None when closed and drained, [] after an idle timeout."""
+        with self._wakeup:
+            if not self._queue and not self._closing:
+                self._wakeup.wait(self._tick_seconds)
+            if not self._queue:
+                return None if self._closing else []
+            if self._queue[0].exclusive is not None:
+                return [self._queue.popleft()]
+            batch = []
+            while self._queue and len(batch) < self._max_batch and self._queue[0].exclusive is None:
+                batch.append(self._queue.popleft())
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            if batch:
+                self._settle(batch)
+            if self._tick is not None:
+                try:
+                    self._tick()
+                except Exception:
+                    logger.exception("group committer tick failed")
+
+    def _settle(self, batch: list[_Pending]) -> None:
+        try:
+            if batch[0].exclusive is not None:
+                results: Sequence[Any] = [batch[0].exclusive()]
+            else:
+                results = self._commit_batch([pending.payload for pending in batch])
+        except BaseException as exc:  # every submitter of the batch must learn that it failed
+            for pending in batch:
+                pending.settle(error=exc)
+            return
+        for pending, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                pending.settle(error=result)
+            else:
+                pending.settle(result=result)

@@ -1,0 +1,90 @@
+"""SQLModel tables of the audit store (SQLite or PostgreSQL).
+
+`AuditRecord.body` is the record's canonical JSON, exactly the bytes its leaf hash covers; the other
+record columns are copies kept for lookups. Encrypted captures live outside the hashed records, so
+destroying a subject's key changes no record hash.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import BigInteger, Column, LargeBinary, Table, Text
+from sqlmodel import Field, SQLModel
+
+
+class AuditRecord(SQLModel, table=True):
+    """One audit record: seq is 0-based and gap-free; body is canonical JSON."""
+
+    __tablename__ = "audit_records"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    ts: str = Field(index=True)
+    kind: str = Field(index=True)
+    request_id: Optional[str] = Field(default=None, index=True)
+    actor: Optional[str] = Field(default=None, index=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    leaf: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The signature of one commit group, over its last (seq, leaf hash)."""
+
+    __tablename__ = "audit_heads"
+
+    last_seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    leaf: str = Field(max_length=64)
+    key_fingerprint: str = Field(max_length=64)
+    signature: str
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed checkpoint note (C2SP tlog-checkpoint) for the tree of the first `size` records."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    root: str = Field(max_length=64)
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    ts: str
+
+
+class AuditSigningKey(SQLModel, table=True):
+    """Every Ed25519 key that ever signed for the log, by fingerprint (SHA-256 of the raw key)."""
+
+    __tablename__ = "audit_signing_keys"
+
+    fingerprint: str = Field(primary_key=True, max_length=64)
+    public_key: str
+    created: str
+    retired: Optional[str] = None
+
+
+class CaptureKey(SQLModel, table=True):
+    """A data subject's data key, wrapped under the capture master key; NULL once erased."""
+
+    __tablename__ = "audit_capture_keys"
+
+    key_id: str = Field(primary_key=True, max_length=32)
+    subject: str = Field(index=True, max_length=64)
+    wrapped_key: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created: str
+    erased: Optional[str] = None
+
+
+class Capture(SQLModel, table=True):
+    """One encrypted text (AES-256-GCM under its subject's data key); records hold only `ref`."""
+
+    __tablename__ = "audit_captures"
+
+    ref: str = Field(primary_key=True, max_length=32)
+    key_id: str = Field(index=True, max_length=32)
+    nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created: str
+
+
+AUDIT_TABLES: list[Table] = [
+    model.__table__  # type: ignore[attr-defined]
+    for model in (AuditRecord, AuditHead, AuditCheckpoint, AuditSigningKey, CaptureKey, Capture)
+]

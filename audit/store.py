@@ -1,0 +1,487 @@
+"""The audit store: a signed, hash-chained, Merkle-checkpointed append-only log in SQLite or PostgreSQL.
+
+Appenders hand records to one committer thread (group commit). Each group is one transaction: it
+takes the log's write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL an advisory transaction lock),
+reads the tail seq and leaf hash *from the database* (another node may have appended), numbers and
+chains its records, inserts them with one Ed25519 head signature and commits. An appender returns
+only after that commit, so every acknowledged record is durable; a failed group rolls back whole,
+leaving no gap. Several processes on one PostgreSQL database therefore build one gap-free chain.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Iterator, NamedTuple
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import SQLModel
+
+from audit import keys
+from audit.checkpoint import sign_checkpoint
+from audit.group_commit import CommitterClosed, GroupCommitter
+from audit.merkle import MerkleTree
+from audit.models import AUDIT_TABLES, AuditCheckpoint, AuditHead, AuditRecord, AuditSigningKey
+from audit.record import GENESIS_PREV, canonical_json, key_fingerprint, public_key_bytes, sign_head
+
+logger = logging.getLogger(__name__)
+
+RESERVED_FIELDS = frozenset({"seq", "ts", "kind", "prev"})
+MAX_FIND_LIMIT = 1000
+SQLITE_BUSY_TIMEOUT_S = 5.0
+_PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"appliance-audit-log").digest()[:8], "big", signed=True)
+
+_records = AuditRecord.__table__  # type: ignore[attr-defined]
+_heads = AuditHead.__table__  # type: ignore[attr-defined]
+_checkpoints = AuditCheckpoint.__table__  # type: ignore[attr-defined]
+_signing_keys = AuditSigningKey.__table__  # type: ignore[attr-defined]
+# Built once: constructing SQLAlchemy statements costs more than running these per group.
+_TAIL = select(_records.c.seq, _records.c.leaf).order_by(_records.c.seq.desc()).limit(1)
+_INSERT_RECORDS = insert(_records)
+_INSERT_HEAD = insert(_heads)
+_PG_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_LOCK_KEY)
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit store cannot durably write (or read) right now; callers must refuse the request."""
+
+
+class AppendedRecord(NamedTuple):
+    """Where a durable record landed."""
+
+    seq: int
+    leaf_hash: str
+    ts: str
+
+
+Fields = dict[str, Any]
+
+
+def utc_timestamp() -> str:
+    """Now as RFC 3339 UTC with microseconds, e.g. 2025-01-31T12:00:00.123456Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AuditStore:
+    """Signed audit log over one database; thread-safe. Create with `AuditStore.open`."""
+
+    def __init__(self, engine: Engine, key_dir: Path, origin: str, checkpoint_every: int, checkpoint_seconds: float):
+        self.engine = engine
+        self.key_dir = key_dir
+        self.origin = origin
+        self._writer = engine.execution_options(audit_write=True)
+        self._is_postgres = engine.dialect.name == "postgresql"
+        self._hmac_key = keys.load_hmac_key(key_dir)
+        self._use_key(keys.load_signing_key(key_dir))
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_seconds = checkpoint_seconds
+        self._tree = MerkleTree()
+        self._tree_lock = threading.RLock()
+        self._committed_size = 0
+        self._checkpoint_size = 0
+        self._checkpoint_time = time.monotonic()
+        self._committer: GroupCommitter | None = None
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        key_dir: Path,
+        *,
+        origin: str = "appliance.local/audit",
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60,
+    ) -> AuditStore:
+        """Open (creating tables if needed) the log at `url` with the keys in `key_dir`."""
+        if checkpoint_every < 1 or checkpoint_seconds <= 0:
+            raise ValueError("checkpoint_every must be >= 1 and checkpoint_seconds > 0")
+        store = cls(_make_engine(url), Path(key_dir), origin, checkpoint_every, checkpoint_seconds)
+        try:
+            store._prepare()
+        except BaseException:
+            store.engine.dispose()
+            raise
+        store._committer = GroupCommitter(
+            store._commit_groups, name="audit-committer", tick=store._tick, tick_seconds=min(checkpoint_seconds, 5.0)
+        )
+        return store
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def append(self, kind: str, fields: Fields) -> AppendedRecord:
+        """Append one record; returns once it is durable. ValueError for bad fields."""
+        return self.append_many([(kind, fields)])[0]
+
+    def append_many(self, items: list[tuple[str, Fields]]) -> list[AppendedRecord]:
+        """Append several records atomically (one group, consecutive seqs); returns once durable."""
+        checked = [_checked(kind, fields) for kind, fields in items]
+        if not checked:
+            return []
+        with self._running_committer() as committer:
+            return committer.submit(checked)
+
+    def digest(self, text_value: str) -> str:
+        """HMAC-SHA256 (hex) of `text_value` under the store's HMAC key: what records hold instead of text."""
+        return hmac.new(self._hmac_key, text_value.encode(), hashlib.sha256).hexdigest()
+
+    def rotate_key(self) -> str:
+        """Switch to a new signing key, announced by a `key_rotation` record signed with the old one.
+
+        Returns the new key's fingerprint.
+        """
+        new_key = keys.stage_signing_key(self.key_dir)
+        new_fingerprint = key_fingerprint(new_key.public_key())
+        try:
+            with self._running_committer() as committer:
+                committer.run_exclusive(partial(self._commit_rotation, new_key))
+        except Exception:
+            committed = self._key_registered(new_fingerprint)
+            if committed is False:
+                keys.discard_staged_key(self.key_dir)
+            if not committed:
+                raise
+            self._use_key(new_key)  # the commit went through even though it reported an error
+        keys.promote_staged_key(self.key_dir)
+        return new_fingerprint
+
+    def write_checkpoint(self) -> str:
+        """Sign and store a checkpoint note for the log's current size; returns the note."""
+        with self._tree_lock:
+            tree = self._sync_tree()
+            size, root = tree.size, tree.root()
+        note = sign_checkpoint(self.origin, size, root, self._signing_key, self.origin)
+        with self._db_errors():
+            with self.engine.begin() as conn:
+                conn.execute(insert(_checkpoints).values(size=size, root=root.hex(), note=note, ts=utc_timestamp()))
+        self._checkpoint_size, self._checkpoint_time = size, time.monotonic()
+        return note
+
+    def close(self) -> None:
+        """Commit what is queued, write a final checkpoint if the log grew, release the database."""
+        if self._committer is None:
+            return
+        committer, self._committer = self._committer, None
+        committer.close()
+        try:
+            if self.size() > self._checkpoint_size:
+                self.write_checkpoint()
+        finally:
+            self.engine.dispose()
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    @property
+    def signing_fingerprint(self) -> str:
+        """Fingerprint of the key that signs new heads and checkpoints."""
+        return self._fingerprint
+
+    def size(self) -> int:
+        """Number of records in the log (all nodes)."""
+        with self._db_errors(), self.engine.connect() as conn:
+            last = conn.execute(select(func.max(_records.c.seq))).scalar()
+        return 0 if last is None else last + 1
+
+    def read_records(self, first_seq: int = 0, last_seq: int | None = None) -> list[dict[str, Any]]:
+        """Records first_seq..last_seq (inclusive), as stored, in seq order."""
+        query = select(_records.c.body).where(_records.c.seq >= first_seq).order_by(_records.c.seq)
+        if last_seq is not None:
+            query = query.where(_records.c.seq <= last_seq)
+        with self._db_errors(), self.engine.connect() as conn:
+            return [json.loads(body) for body in conn.execute(query).scalars()]
+
+    def read_heads(self, up_to_seq: int | None = None) -> list[dict[str, Any]]:
+        """Commit-group signatures {"last_seq","leaf","key_fingerprint","signature"} in seq order."""
+        query = select(_heads).order_by(_heads.c.last_seq)
+        if up_to_seq is not None:
+            query = query.where(_heads.c.last_seq <= up_to_seq)
+        with self._db_errors(), self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every public key that ever signed for this log, by fingerprint."""
+        with self._db_errors(), self.engine.connect() as conn:
+            rows = conn.execute(select(_signing_keys.c.fingerprint, _signing_keys.c.public_key)).all()
+        return {fp: Ed25519PublicKey.from_public_bytes(base64.b64decode(pk)) for fp, pk in rows}
+
+    def latest_checkpoint(self) -> str | None:
+        """The stored checkpoint note of the largest tree, or None before the first checkpoint."""
+        query = select(_checkpoints.c.note).order_by(_checkpoints.c.size.desc(), _checkpoints.c.id.desc()).limit(1)
+        with self._db_errors(), self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
+        """RFC 6962 audit path of record `seq` in the tree of the first `size` records (default: all)."""
+        with self._tree_lock:
+            return self._sync_tree().inclusion_proof(seq, size)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        """RFC 6962 consistency proof from tree size `old` to `new` (default: current size)."""
+        with self._tree_lock:
+            return self._sync_tree().consistency_proof(old, new)
+
+    def find(
+        self,
+        kind: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        request_id: str | None = None,
+        actor: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Records matching every given filter (ts in [since, until)), in seq order, one page."""
+        if not 1 <= limit <= MAX_FIND_LIMIT or offset < 0:
+            raise ValueError(f"limit must be 1..{MAX_FIND_LIMIT} and offset >= 0")
+        query = select(_records.c.body).order_by(_records.c.seq).limit(limit).offset(offset)
+        for column, value in ((_records.c.kind, kind), (_records.c.request_id, request_id), (_records.c.actor, actor)):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(_records.c.ts >= _timestamp_bound(since))
+        if until is not None:
+            query = query.where(_records.c.ts < _timestamp_bound(until))
+        with self._db_errors(), self.engine.connect() as conn:
+            return [json.loads(body) for body in conn.execute(query).scalars()]
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    def _use_key(self, key: Ed25519PrivateKey) -> None:
+        self._signing_key, self._fingerprint = key, key_fingerprint(key.public_key())
+
+    @contextlib.contextmanager
+    def _running_committer(self) -> Iterator[GroupCommitter]:
+        committer = self._committer
+        if committer is None:
+            raise AuditUnavailable("the audit store is closed")
+        try:
+            yield committer
+        except CommitterClosed:
+            raise AuditUnavailable("the audit store is closed") from None
+
+    @contextlib.contextmanager
+    def _db_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        """A transaction holding the log's write lock (serialises writers across processes)."""
+        with self._db_errors(), self._writer.begin() as conn:
+            if self._is_postgres:
+                conn.execute(_PG_WRITE_LOCK)
+            yield conn
+
+    def _prepare(self) -> None:
+        """Create tables, settle an unfinished key rotation, register the key, load the tree."""
+        staged = keys.load_staged_signing_key(self.key_dir)
+        with self._write_transaction() as conn:
+            SQLModel.metadata.create_all(conn, tables=AUDIT_TABLES)
+            registered = {fp: retired for fp, retired in conn.execute(select(_signing_keys.c.fingerprint, _signing_keys.c.retired))}
+            if staged is not None and key_fingerprint(staged.public_key()) in registered:
+                self._use_key(staged)
+            fingerprint = self.signing_fingerprint
+            if registered.get(fingerprint):
+                raise keys.KeyFileError(f"signing key {fingerprint} was retired at {registered[fingerprint]}; use the current key")
+            if fingerprint not in registered:
+                conn.execute(insert(_signing_keys).values(**_key_row(self._signing_key.public_key())))
+            latest = conn.execute(select(func.max(_checkpoints.c.size))).scalar()
+        if staged is not None:
+            (keys.promote_staged_key if self._signing_key is staged else keys.discard_staged_key)(self.key_dir)
+        self._checkpoint_size = latest or 0
+        with self._tree_lock:
+            self._committed_size = self._sync_tree().size
+
+    def _sync_tree(self) -> MerkleTree:
+        """Bring the in-memory tree up to the database (records of other nodes too); hold _tree_lock."""
+        tree = self._tree
+        query = select(_records.c.seq, _records.c.leaf).where(_records.c.seq >= tree.size).order_by(_records.c.seq)
+        with self._db_errors(), self.engine.connect() as conn:
+            for seq, leaf in conn.execution_options(yield_per=10_000).execute(query):
+                if seq != tree.size:
+                    raise AuditUnavailable(f"audit log is corrupt: record {tree.size} is missing")
+                tree.append(bytes.fromhex(leaf))
+        return tree
+
+    def _commit_groups(
+        self, groups: list[list[tuple[str, Fields]]], extra: Callable[[Connection, str], None] | None = None
+    ) -> list[list[AppendedRecord] | ValueError]:
+        """Commit the groups in one transaction under one head signature (runs on the committer thread)."""
+        results: list[list[AppendedRecord] | ValueError] = []
+        rows: list[dict[str, Any]] = []
+        with self._write_transaction() as conn:
+            tail = conn.execute(_TAIL).first()
+            first_seq, prev = (tail[0] + 1, tail[1]) if tail else (0, GENESIS_PREV)
+            ts = utc_timestamp()
+            for group in groups:
+                built = _build_rows(group, first_seq + len(rows), prev, ts)
+                if isinstance(built, ValueError):
+                    results.append(built)
+                    continue
+                rows.extend(built)
+                prev = built[-1]["leaf"]
+                results.append([AppendedRecord(row["seq"], row["leaf"], ts) for row in built])
+            if rows:
+                last = rows[-1]
+                conn.execute(_INSERT_RECORDS, rows)
+                conn.execute(_INSERT_HEAD, {
+                    "last_seq": last["seq"],
+                    "leaf": last["leaf"],
+                    "key_fingerprint": self.signing_fingerprint,
+                    "signature": sign_head(self._signing_key, last["seq"], bytes.fromhex(last["leaf"])),
+                })
+            if extra is not None:
+                extra(conn, ts)
+        self._committed_size = first_seq + len(rows)
+        with self._tree_lock:
+            if self._tree.size == first_seq:
+                for row in rows:
+                    self._tree.append(bytes.fromhex(row["leaf"]))
+        return results
+
+    def _commit_rotation(self, new_key: Ed25519PrivateKey) -> None:
+        """Append the key_rotation record signed with the current key, register the new key, switch."""
+        new_public = new_key.public_key()
+        old_fingerprint = self.signing_fingerprint
+        fields = {
+            "new_key_fingerprint": key_fingerprint(new_public),
+            "new_public_key": base64.b64encode(public_key_bytes(new_public)).decode(),
+            "old_key_fingerprint": old_fingerprint,
+        }
+
+        def switch_keys(conn: Connection, ts: str) -> None:
+            conn.execute(insert(_signing_keys).values(**_key_row(new_public)))
+            conn.execute(update(_signing_keys).where(_signing_keys.c.fingerprint == old_fingerprint).values(retired=ts))
+
+        result = self._commit_groups([[("key_rotation", fields)]], extra=switch_keys)[0]
+        if isinstance(result, ValueError):
+            raise result
+        self._use_key(new_key)
+
+    def _key_registered(self, fingerprint: str) -> bool | None:
+        """Whether `fingerprint` is in the key table; None when the database cannot tell."""
+        try:
+            with self.engine.connect() as conn:
+                query = select(_signing_keys.c.fingerprint).where(_signing_keys.c.fingerprint == fingerprint)
+                return conn.execute(query).first() is not None
+        except SQLAlchemyError:
+            return None
+
+    def _tick(self) -> None:
+        """Checkpoint every `checkpoint_every` records or `checkpoint_seconds` (committer thread)."""
+        grown = self._committed_size - self._checkpoint_size
+        if grown <= 0:
+            return
+        if grown >= self._checkpoint_every or time.monotonic() - self._checkpoint_time >= self._checkpoint_seconds:
+            try:
+                self.write_checkpoint()
+            except AuditUnavailable as exc:
+                logger.warning("audit checkpoint postponed: %s", exc)
+
+
+def _checked(kind: str, fields: Fields) -> tuple[str, Fields]:
+    """Reject what can be rejected without serialising; returns a shallow copy of the fields."""
+    if not isinstance(kind, str) or not kind:
+        raise ValueError("audit record kind must be a non-empty string")
+    if not isinstance(fields, dict):
+        raise ValueError(f"audit record fields must be a dict, not {type(fields).__name__}")
+    for key in fields:
+        if not isinstance(key, str):
+            raise ValueError(f"audit record field names must be strings, not {type(key).__name__}")
+        if key in RESERVED_FIELDS:
+            raise ValueError(f"audit record field {key!r} is reserved (the store sets seq, ts, kind, prev)")
+    return kind, dict(fields)
+
+
+def _build_rows(group: list[tuple[str, Fields]], seq: int, prev: str, ts: str) -> list[dict[str, Any]] | ValueError:
+    """Number, chain and hash a group's records; a ValueError (for its submitter) if one is not JSON."""
+    rows = []
+    for kind, fields in group:
+        record = {**fields, "seq": seq, "ts": ts, "kind": kind, "prev": prev}
+        try:
+            body = canonical_json(record)
+        except (TypeError, ValueError) as exc:
+            return ValueError(f"audit record fields are not JSON-serialisable: {exc}")
+        prev = hashlib.sha256(b"\x00" + body).hexdigest()  # = audit.record.leaf_hash(record), without re-serialising
+        rows.append({
+            "seq": seq,
+            "ts": ts,
+            "kind": kind,
+            "request_id": _text_or_none(fields.get("request_id")),
+            "actor": _text_or_none(fields.get("actor")),
+            "body": body.decode(),
+            "leaf": prev,
+        })
+        seq += 1
+    return rows
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _key_row(public_key: Ed25519PublicKey) -> dict[str, Any]:
+    return {
+        "fingerprint": key_fingerprint(public_key),
+        "public_key": base64.b64encode(public_key_bytes(public_key)).decode(),
+        "created": utc_timestamp(),
+        "retired": None,
+    }
+
+
+def _timestamp_bound(value: str | datetime) -> str:
+    """A filter bound in the stored timestamp format, so string comparison orders correctly."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not an RFC 3339 timestamp: {value!r}") from None
+    if value.tzinfo is None:
+        raise ValueError("timestamp bounds must carry a time zone")
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _unavailable(exc: SQLAlchemyError) -> AuditUnavailable:
+    """An AuditUnavailable naming the database's reason (first line only: no SQL, no parameters)."""
+    cause = getattr(exc, "orig", None) or exc
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return AuditUnavailable(f"audit store unavailable: {type(cause).__name__}: {reason}")
+
+
+def _make_engine(url: str) -> Engine:
+    """An engine; SQLite gets WAL, synchronous=FULL, secure_delete and BEGIN IMMEDIATE for writers."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S})
+    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _begin_sqlite)
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("audit_write") else "BEGIN")

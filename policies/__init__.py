@@ -1,0 +1,13 @@
+"""Detection and policy: findings -> packs -> decision (allow, redact, block) with legal citations."""
+from policies.decision import Action, Decision, Direction, FiredRule, Zone
+from policies.engine import PolicyEngine, Verdict
+from policies.findings import Finding
+from policies.pack import DIRECTIONS, ENTITY_TYPES, PURPOSES, ZONES, Pack, PackError, load_pack, load_packs
+from policies.redact import restore
+from policies.stream import PolicyBlocked, StreamGuard
+
+__all__ = [
+    "Action", "DIRECTIONS", "Decision", "Direction", "ENTITY_TYPES", "Finding", "FiredRule", "PURPOSES", "Pack",
+    "PackError", "PolicyBlocked", "PolicyEngine", "StreamGuard", "Verdict", "ZONES", "Zone", "load_pack",
+    "load_packs", "restore",
+]

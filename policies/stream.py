@@ -1,0 +1,130 @@
+"""Streaming answer guard: release text only once no identifier can still be growing across it.
+
+The guard keeps the not-yet-released text (`pending`) and a little already-released left context.
+Once enough text is pending it scans context + pending, and releases the text before
+`len(pending) - holdback_chars`, moved back to the start of any finding that straddles the cut. An
+identifier no longer than `holdback_chars` that starts before the cut is therefore complete inside
+the scanned window; one that starts after it stays held. Released text goes through the policy
+engine (direction "response"), so it is emitted redacted or masked, or the guard raises
+`PolicyBlocked`. Each scan covers at most context + holdback + step + one delta characters, so the
+cost grows linearly with the answer, not quadratically.
+
+With `restore` (the prompt decision's restorable placeholders, see `PolicyEngine.restores`) the
+model's placeholders are put back before scanning, so the answer policy judges what the client sees;
+a placeholder cut by a chunk boundary is held until it is complete.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable, Mapping, Sequence
+
+from policies.decision import ACTION_RANK, Decision, FiredRule, Zone
+from policies.engine import PolicyEngine
+from policies.findings import Finding
+from policies.redact import restore as restore_placeholders
+from policies.redact import split_partial_placeholder
+
+Detect = Callable[[str], list[Finding]]
+
+
+class PolicyBlocked(Exception):
+    """The answer policy says block. Carries the deciding rules (ids, citations), never the value."""
+
+    def __init__(self, fired: Sequence[FiredRule]) -> None:
+        self.fired = list(fired)
+        rules = ", ".join(dict.fromkeys(f"{r.pack_id}:{r.rule_id}" for r in self.fired))
+        super().__init__(f"answer blocked by policy ({rules})")
+
+
+class StreamGuard:
+    """Feed model deltas in, get text that is safe to send out; `finish()` flushes the rest."""
+
+    def __init__(self, detect: Detect, engine: PolicyEngine, *, purpose: str, zone: Zone,
+                 placeholders: Mapping[str, str] | None = None, restore: Mapping[str, str] | None = None,
+                 holdback_chars: int = 96, context_chars: int = 48, scan_step_chars: int = 32) -> None:
+        if holdback_chars < 1 or context_chars < 0 or scan_step_chars < 1:
+            raise ValueError("holdback_chars and scan_step_chars must be >= 1, context_chars >= 0")
+        self._detect, self._engine = detect, engine
+        self._purpose, self._zone = purpose, zone
+        self._restore = dict(restore or {})
+        self._holdback, self._context_chars, self._step = holdback_chars, context_chars, scan_step_chars
+        self._placeholders = dict(placeholders or {})
+        self._unrestored = ""  # a possibly partial placeholder at the end of the raw deltas
+        self._pending = ""     # received, restored, not yet released
+        self._context = ""     # tail of released raw text, scanned again for context only
+        self._emitted: list[str] = []
+        self._action = "allow"
+        self._fired: dict[FiredRule, None] = {}
+        self._counts: Counter[str] = Counter()
+        self._blocked: PolicyBlocked | None = None
+        self._finished = False
+
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """The call's placeholder mapping, extended by any redaction of the answer."""
+        return dict(self._placeholders)
+
+    @property
+    def decision(self) -> Decision:
+        """Summary of the answer so far for the audit record: action, fired rules, counts, emitted text."""
+        return Decision(self._action, ["".join(self._emitted)], list(self._fired), dict(sorted(self._counts.items())),  # type: ignore[arg-type]
+                        dict(self._placeholders))
+
+    def feed(self, delta: str) -> str:
+        """Take one delta; return the text that may be emitted now (often "")."""
+        self._check_open()
+        raw = self._unrestored + delta
+        ready, self._unrestored = split_partial_placeholder(raw) if self._restore else (raw, "")
+        self._pending += restore_placeholders(ready, self._restore)
+        if len(self._pending) < self._holdback + self._step:
+            return ""
+        return self._release(final=False)
+
+    def finish(self) -> str:
+        """End of the answer: check and return everything still held."""
+        self._check_open()
+        self._pending += self._unrestored
+        self._unrestored = ""
+        self._finished = True
+        return self._release(final=True) if self._pending else ""
+
+    def _check_open(self) -> None:
+        if self._blocked is not None:
+            raise self._blocked
+        if self._finished:
+            raise RuntimeError("StreamGuard already finished")
+
+    def _release(self, final: bool) -> str:
+        offset = len(self._context)
+        spans = [(f.start - offset, f.end - offset, f) for f in self._detect(self._context + self._pending)
+                 if f.end > offset]
+        cut = len(self._pending) if final else _safe_cut(spans, len(self._pending) - self._holdback)
+        if cut <= 0:
+            return ""
+        segment = self._pending[:cut]
+        findings = [Finding(max(start, 0), min(end, cut), f.entity_type, f.score, f.recognizer)
+                    for start, end, f in spans if start < cut]
+        decision = self._engine.decide([segment], [findings], purpose=self._purpose, zone=self._zone,
+                                       direction="response", placeholders=self._placeholders)
+        self._fired.update(dict.fromkeys(decision.fired))
+        self._counts.update(decision.finding_counts)
+        self._action = max(self._action, decision.action, key=ACTION_RANK.__getitem__)
+        if decision.action == "block":
+            self._blocked = PolicyBlocked(decision.deciding_rules)
+            raise self._blocked
+        self._placeholders = decision.placeholders
+        self._context = (self._context + segment)[-self._context_chars:] if self._context_chars else ""
+        self._pending = self._pending[cut:]
+        self._emitted.append(decision.texts[0])
+        return decision.texts[0]
+
+
+def _safe_cut(spans: list[tuple[int, int, Finding]], cut: int) -> int:
+    """Move `cut` back until no finding straddles it."""
+    moved = True
+    while moved and cut > 0:
+        moved = False
+        for start, end, _ in spans:
+            if start < cut < end:
+                cut, moved = start, True
+    return cut

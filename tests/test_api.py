@@ -1,0 +1,174 @@
+"""The OpenAI-compatible API, end to end: the real `openai` SDK against a real appliance server."""
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.appliance_server import ApplianceServer
+
+pytestmark = pytest.mark.slow
+MODEL = "smollm2-135m-instruct"
+
+
+def client(server: ApplianceServer, role: str = "clinical") -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=server.tokens[role], max_retries=0, timeout=120)
+
+
+def test_chat_completion_with_openai_sdk(server: ApplianceServer) -> None:
+    reply = client(server).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=12, temperature=0, seed=7)
+    assert reply.object == "chat.completion"
+    assert reply.model == MODEL
+    choice = reply.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content.strip()
+    assert choice.finish_reason in {"stop", "length"}
+    assert reply.usage.prompt_tokens > 5
+    assert 1 <= reply.usage.completion_tokens <= 12
+
+
+def test_same_seed_same_answer_at_temperature(server: ApplianceServer) -> None:
+    ask = dict(model=MODEL, messages=[{"role": "user", "content": "Write one word."}], max_tokens=8,
+               temperature=1.0, top_p=0.9, seed=1234)
+    first = client(server).chat.completions.create(**ask).choices[0].message.content
+    second = client(server).chat.completions.create(**ask).choices[0].message.content
+    assert first == second
+
+
+def test_stop_sequence_ends_the_answer(server: ApplianceServer) -> None:
+    reply = client(server).completions.create(model=MODEL, prompt="1, 2, 3, 4, 5, 6,", max_tokens=30,
+                                              temperature=0, stop=[" 9"])
+    assert " 9" not in reply.choices[0].text
+    assert reply.choices[0].finish_reason == "stop"
+
+
+def test_chat_streaming_with_openai_sdk(server: ApplianceServer) -> None:
+    stream = client(server).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Count from one to five."}], max_tokens=20,
+        temperature=0, stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert text.strip()
+    assert finishes in (["stop"], ["length"])
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens >= 1
+
+
+def test_stream_and_non_stream_agree_at_temperature_zero(server: ApplianceServer) -> None:
+    ask = dict(model=MODEL, messages=[{"role": "user", "content": "What is two plus two?"}], max_tokens=16,
+               temperature=0)
+    whole = client(server).chat.completions.create(**ask).choices[0].message.content
+    streamed = "".join(c.choices[0].delta.content or ""
+                       for c in client(server).chat.completions.create(**ask, stream=True) if c.choices)
+    assert streamed == whole
+
+
+def test_text_completion(server: ApplianceServer) -> None:
+    reply = client(server).completions.create(model=MODEL, prompt="The capital of France is", max_tokens=8,
+                                              temperature=0)
+    assert reply.object == "text_completion"
+    assert reply.choices[0].text
+    assert reply.usage.completion_tokens >= 1
+
+
+def test_text_completion_streaming(server: ApplianceServer) -> None:
+    parts = [c.choices[0].text for c in client(server).completions.create(
+        model=MODEL, prompt="Once upon a time", max_tokens=10, temperature=0, stream=True) if c.choices]
+    assert "".join(parts).strip()
+
+
+def test_models_list(server: ApplianceServer) -> None:
+    models = client(server).models.list()
+    assert MODEL in [m.id for m in models.data]
+
+
+def test_missing_and_bad_keys_are_401(server: ApplianceServer) -> None:
+    no_key = httpx.post(server.base_url + "/chat/completions", json={"model": MODEL, "messages": []})
+    assert no_key.status_code == 401
+    assert no_key.json()["error"]["type"] == "authentication_error"
+    with pytest.raises(openai.AuthenticationError) as bad:
+        openai.OpenAI(base_url=server.base_url, api_key="apl_000000000000_nottherealsecret", max_retries=0
+                      ).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    assert bad.value.status_code == 401
+    assert "Incorrect API key" in bad.value.message
+
+
+def test_wrong_role_is_403(server: ApplianceServer) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        client(server, "auditor").chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    assert "auditor" in denied.value.message
+    clinical_on_audit = httpx.get(server.base_url + "/audit/records", headers=server.headers("clinical"))
+    assert clinical_on_audit.status_code == 403
+    assert clinical_on_audit.json()["error"]["code"] == "insufficient_role"
+
+
+def test_auth_failures_are_audited(server: ApplianceServer) -> None:
+    refused = httpx.get(server.base_url + "/audit/records", headers=server.headers("admin"))
+    assert refused.status_code == 403
+    request_id = refused.headers["x-request-id"]
+    found = httpx.get(server.base_url + "/audit/records", params={"request_id": request_id, "kind": "auth_failure"},
+                      headers=server.headers("auditor")).json()["data"]
+    assert len(found) == 1
+    assert found[0]["reason"] == "role_lacks_audit"
+    assert found[0]["actor_role"] == "admin"
+
+
+def test_unknown_model_is_404_model_not_found(server: ApplianceServer) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        client(server).chat.completions.create(model="gpt-17", messages=[{"role": "user", "content": "hi"}])
+    assert missing.value.code == "model_not_found"
+    assert "gpt-17" in missing.value.message
+
+
+def test_malformed_json_is_400_with_openai_error(server: ApplianceServer) -> None:
+    reply = httpx.post(server.base_url + "/chat/completions", content=b'{"model": "x", "messages": [',
+                       headers={**server.headers(), "Content-Type": "application/json"})
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert "not valid JSON" in error["message"]
+    assert error["type"] == "invalid_request_error"
+    assert reply.headers["x-request-id"].startswith("req_")
+
+
+def test_invalid_field_names_the_parameter(server: ApplianceServer) -> None:
+    reply = httpx.post(server.base_url + "/chat/completions", headers=server.headers(),
+                       json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "temperature": 7})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "temperature"
+
+
+def test_prompt_over_context_length_is_refused_before_work(server: ApplianceServer) -> None:
+    long_prompt = "lorem ipsum dolor sit amet " * 400  # far beyond the 1024-token test context
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": long_prompt}])
+    assert too_long.value.code == "context_length_exceeded"
+    assert "maximum context length is 1024 tokens" in too_long.value.message
+
+
+def test_completion_budget_over_context_is_refused(server: ApplianceServer) -> None:
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client(server).completions.create(model=MODEL, prompt="hello", max_tokens=5000)
+    assert too_long.value.code == "context_length_exceeded"
+
+
+def test_every_response_has_a_request_id(server: ApplianceServer) -> None:
+    ids = {httpx.get(server.url + path).headers.get("x-request-id") for path in ("/healthz", "/readyz", "/nope")}
+    assert None not in ids and len(ids) == 3
+
+
+def test_readyz_reports_each_component(server: ApplianceServer) -> None:
+    ready = httpx.get(server.url + "/readyz").json()
+    assert ready["ready"] is True
+    assert ready["model_loaded"] and ready["detector_loaded"] and ready["audit_writable"]
+    assert {"hipaa", "gdpr", "pci"} <= {p.split("@")[0] for p in ready["policy_packs"]}
+
+
+def test_metrics_count_requests_and_tokens(server: ApplianceServer) -> None:
+    client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    text = httpx.get(server.url + "/metrics").text
+    assert 'appliance_requests_total{endpoint="/v1/chat/completions",status="200"}' in text
+    assert 'appliance_tokens_total{kind="completion",model="smollm2-135m-instruct"}' in text
+    assert "appliance_queue_depth" in text
+    assert "appliance_request_latency_seconds_bucket" in text
