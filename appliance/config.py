@@ -78,7 +78,12 @@ class RoutingConfig(_Section):
 
 
 class EgressConfig(_Section):
+    """`air-gapped`: loopback only, every internal or external route refused (backends may stay
+    configured). `connected`: the configured backends too. `loopback = "listed"` narrows loopback to
+    127.0.0.1, ::1 and the configured backends."""
+
     mode: Literal["air-gapped", "connected"] = "air-gapped"
+    loopback: Literal["any", "listed"] = "any"
 
 
 class Settings(_Section):
@@ -107,9 +112,12 @@ class Settings(_Section):
                 raise ValueError(f"routing.rules: unknown backend {rule.backend!r}")
         if self.routing.default not in known:
             raise ValueError(f"routing.default: unknown backend {self.routing.default!r}")
-        if self.egress.mode == "air-gapped" and self.backends:
-            raise ValueError("backends: air-gapped mode allows no internal or external backends (set egress.mode = 'connected')")
         return self
+
+    @property
+    def reachable_backend_urls(self) -> list[str]:
+        """Backend URLs the egress guard lets through: none in air-gapped mode."""
+        return [b.base_url for b in self.backends] if self.egress.mode == "connected" else []
 
     @property
     def audit_url(self) -> str:

@@ -25,11 +25,16 @@ class Metrics:
         self.queue_depth = Gauge("appliance_queue_depth", "Jobs waiting for a model", registry=r)
         self.active_jobs = Gauge("appliance_active_jobs", "Jobs admitted and not finished", registry=r)
         self.policy_actions = Counter("appliance_policy_decisions", "Policy decisions", ["direction", "action"], registry=r)
+        self.egress_blocked = Gauge("appliance_egress_blocked", "Connections and lookups the egress guard refused",
+                                    registry=r)
         self.audit_records = Counter("appliance_audit_records", "Audit records appended", ["kind"], registry=r)
 
     def track_engine(self, queue_depth: Callable[[], float], active_jobs: Callable[[], float]) -> None:
         self.queue_depth.set_function(queue_depth)
         self.active_jobs.set_function(active_jobs)
+
+    def track_egress(self, blocked: Callable[[], float]) -> None:
+        self.egress_blocked.set_function(blocked)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -18,6 +18,7 @@ from appliance.api.errors import ApiError
 from appliance.auth import Principal
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
+from appliance.routing.table import RouteRefused
 from appliance.routing.base import Backend, BackendError, ChatMessage, GenerationRequest, StreamDelta
 from appliance.services import Services
 from audit.store import AuditUnavailable
@@ -36,6 +37,7 @@ class Call:
     requested_model: str
     texts: list[str]
     roles: list[str]
+    task_hint: str | None = None
     started: float = field(default_factory=time.perf_counter)
     backend: Backend | None = None
     decision: Decision | None = None
@@ -111,7 +113,14 @@ class InferencePipeline:
 
     async def screen(self, call: Call) -> None:
         """Detect, then pick the first candidate backend whose zone the decision allows."""
-        candidates = self.s.routes.candidates(call.requested_model, sum(map(len, call.texts)), None)
+        try:
+            candidates = self.s.routes.candidates(call.requested_model, sum(map(len, call.texts)), call.task_hint)
+        except RouteRefused as refused:
+            await self.audit("route_refused", {
+                "request_id": call.request_id, "endpoint": call.endpoint, **self._actor(call), "client": call.client,
+                "model": call.requested_model, "mode": self.s.settings.egress.mode,
+            })
+            raise ApiError(403, str(refused), type="permission_error", code="egress_refused") from None
         if not candidates:
             raise ApiError(404, f"The model '{call.requested_model}' does not exist or you do not have access to it.",
                            param="model", code="model_not_found")

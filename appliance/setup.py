@@ -10,7 +10,7 @@ from appliance.cli.keys import mint_key
 from appliance.config import load_settings
 from appliance.datadir import DataDir
 from appliance.engine.default_model import ensure_default_model
-from appliance.services import audited_registry, open_audit
+from appliance.auditing import audited_registry, open_audit
 from audit.keys import ensure_keys
 
 INITIAL_PURPOSE = {"clinical": "treatment", "auditor": "operations", "admin": "operations"}

@@ -9,7 +9,6 @@ from the first key to the one that signed the checkpoint. `audit.verify` checks 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,9 +35,11 @@ from audit.verify import (
     RECORDS_FILE,
     ROTATION_KIND,
     ROTATIONS_FILE,
+    sha256_file,
 )
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+READ_CHUNK = 10_000
 
 
 class ExportError(RuntimeError):
@@ -89,7 +90,6 @@ def export_audit(
         raise ExportError("the signing key changed while exporting (key rotation); export again") from None
 
     first, last = _seq_range(store, since, until, checkpoint.size)
-    records = store.read_records(first, last)
     all_heads = store.read_heads(checkpoint.size - 1)
     heads = [head for head in all_heads if first <= head["last_seq"] <= last]
     full = first == 0 and last == checkpoint.size - 1
@@ -97,8 +97,8 @@ def export_audit(
     genesis_key = public_keys[all_heads[0]["key_fingerprint"]]
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    first_ts, last_ts = _write_records(store, out_dir / RECORDS_FILE, first, last)
     files = {
-        RECORDS_FILE: b"".join(canonical_json(record) + b"\n" for record in records),
         HEADS_FILE: b"".join(canonical_json(_head(head)) + b"\n" for head in heads),
         ROTATIONS_FILE: _rotations_outside(store, all_heads, first, last, checkpoint.size),
         CHECKPOINT_FILE: note.encode(),
@@ -111,13 +111,13 @@ def export_audit(
     signing_fingerprint = key_fingerprint(signing_key.public_key())
     summary = ExportSummary(
         directory=out_dir,
-        records=len(records),
+        records=last - first + 1,
         first_seq=first,
         last_seq=last,
         tree_size=checkpoint.size,
         root=checkpoint.root.hex(),
-        first_ts=records[0]["ts"],
-        last_ts=records[-1]["ts"],
+        first_ts=first_ts,
+        last_ts=last_ts,
         genesis_key_fingerprint=key_fingerprint(genesis_key),
         signing_key_fingerprint=signing_fingerprint,
     )
@@ -127,18 +127,29 @@ def export_audit(
         "created": datetime.now(timezone.utc).strftime(TS_FORMAT),
         "first_seq": first,
         "last_seq": last,
-        "records": len(records),
+        "records": summary.records,
         "tree_size": checkpoint.size,
         "root": summary.root,
         "first_ts": summary.first_ts,
         "last_ts": summary.last_ts,
         "genesis_key_fingerprint": summary.genesis_key_fingerprint,
         "signing_key_fingerprint": signing_fingerprint,
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+        "files": {name: sha256_file(out_dir / name) for name in sorted([RECORDS_FILE, *files])},
     })
     (out_dir / MANIFEST_FILE).write_bytes(manifest)
     (out_dir / MANIFEST_SIG_FILE).write_bytes(base64.b64encode(signing_key.sign(manifest)) + b"\n")
     return summary
+
+
+def _write_records(store: AuditStore, path: Path, first: int, last: int) -> tuple[str, str]:
+    """Write records first..last as canonical JSON lines, a chunk at a time; return the first and last ts."""
+    first_ts = last_ts = ""
+    with path.open("wb") as out:
+        for start in range(first, last + 1, READ_CHUNK):
+            chunk = store.read_records(start, min(start + READ_CHUNK - 1, last))
+            out.write(b"".join(canonical_json(record) + b"\n" for record in chunk))
+            first_ts, last_ts = first_ts or chunk[0]["ts"], chunk[-1]["ts"]
+    return first_ts, last_ts
 
 
 def _json(value: Any) -> bytes:

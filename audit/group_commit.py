@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Sequence
 
@@ -57,11 +58,14 @@ class GroupCommitter:
         *,
         name: str,
         max_batch: int = 1024,
+        gather_seconds: float = 0.001,
         tick: Callable[[], None] | None = None,
         tick_seconds: float = 1.0,
     ) -> None:
         self._commit_batch = commit_batch
         self._max_batch = max_batch
+        self._gather_seconds = gather_seconds
+        self._expected = 0  # submitters likely to be queued by the next batch (see _next_batch)
         self._tick = tick
         self._tick_seconds = tick_seconds
         self._queue: deque[_Pending] = deque()
@@ -100,11 +104,19 @@ class GroupCommitter:
                 self._wakeup.wait(self._tick_seconds)
             if not self._queue:
                 return None if self._closing else []
+            # Submitters just settled tend to resubmit at once: wait briefly for them so that
+            # alternating half-batches merge into one commit (one fsync, one signature).
+            deadline = time.monotonic() + self._gather_seconds
+            while len(self._queue) < self._expected and not self._closing:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._wakeup.wait(remaining):
+                    break
             if self._queue[0].exclusive is not None:
                 return [self._queue.popleft()]
             batch = []
             while self._queue and len(batch) < self._max_batch and self._queue[0].exclusive is None:
                 batch.append(self._queue.popleft())
+            self._expected = len(batch) + len(self._queue)
             return batch
 
     def _run(self) -> None:

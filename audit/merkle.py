@@ -56,13 +56,14 @@ class MerkleTree:
             raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf_hash)}")
         levels = self._levels
         levels[0] += leaf_hash
-        index, level = self.size - 1, 0
+        index, level, node = len(levels[0]) // HASH_SIZE - 1, 0, bytes(leaf_hash)
         while index & 1:
-            parent = node_hash(self._node(level, index - 1), self._node(level, index))
+            left = (index - 1) * HASH_SIZE
+            node = node_hash(levels[level][left:left + HASH_SIZE], node)
             level += 1
             if level == len(levels):
                 levels.append(bytearray())
-            levels[level] += parent
+            levels[level] += node
             index >>= 1
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
@@ -47,6 +47,7 @@ _checkpoints = AuditCheckpoint.__table__  # type: ignore[attr-defined]
 _signing_keys = AuditSigningKey.__table__  # type: ignore[attr-defined]
 # Built once: constructing SQLAlchemy statements costs more than running these per group.
 _TAIL = select(_records.c.seq, _records.c.leaf).order_by(_records.c.seq.desc()).limit(1)
+_KEY_RETIRED = select(_signing_keys.c.retired).where(_signing_keys.c.fingerprint == bindparam("fingerprint"))
 _INSERT_RECORDS = insert(_records)
 _INSERT_HEAD = insert(_heads)
 _PG_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_LOCK_KEY)
@@ -185,6 +186,19 @@ class AuditStore:
             self.engine.dispose()
 
     # ---- reading -------------------------------------------------------------------------------
+
+    def writable(self) -> bool:
+        """Whether the log accepts a write right now (a probe insert, rolled back): for readiness checks."""
+        if self._committer is None:
+            return False
+        try:
+            with self._write_transaction() as conn:
+                probe = conn.begin_nested()
+                conn.execute(insert(_checkpoints).values(size=-1, root="", note="", ts=""))
+                probe.rollback()
+        except AuditUnavailable:
+            return False
+        return True
 
     @property
     def signing_fingerprint(self) -> str:
@@ -328,6 +342,8 @@ class AuditStore:
         rows: list[dict[str, Any]] = []
         with self._write_transaction() as conn:
             tail = conn.execute(_TAIL).first()
+            if conn.execute(_KEY_RETIRED, {"fingerprint": self._fingerprint}).scalar() is not None:
+                self._adopt_rotated_key(conn)
             first_seq, prev = (tail[0] + 1, tail[1]) if tail else (0, GENESIS_PREV)
             ts = utc_timestamp()
             for group in groups:
@@ -374,6 +390,15 @@ class AuditStore:
         if isinstance(result, ValueError):
             raise result
         self._use_key(new_key)
+
+    def _adopt_rotated_key(self, conn: Connection) -> None:
+        """Our key was retired by a rotation on another node: take the new key from the shared key dir."""
+        key = keys.load_signing_key(self.key_dir)
+        fingerprint = key_fingerprint(key.public_key())
+        row = conn.execute(select(_signing_keys.c.retired).where(_signing_keys.c.fingerprint == fingerprint)).first()
+        if row is None or row.retired is not None:
+            raise AuditUnavailable(f"signing key {self._fingerprint} was retired by another node and {self.key_dir} holds no current key")
+        self._use_key(key)
 
     def _key_registered(self, fingerprint: str) -> bool | None:
         """Whether `fingerprint` is in the key table; None when the database cannot tell."""

@@ -161,9 +161,11 @@ def verify_export(
         _follow_rotation(chain, record, head)
     tree = MerkleTree() if full else None
     walk = _walk_records(directory, first_seq, _load_heads(directory, first_seq, last_seq), chain, tree)
-    if walk.last_seq != last_seq:
+    if walk.last_seq < last_seq:
         missing = walk.last_seq + 1
         raise VerifyError(f"missing: the records end at seq {walk.last_seq} but the export lists up to {last_seq}", missing)
+    if walk.last_seq > last_seq:
+        raise VerifyError(f"not part of the export, which lists records only up to seq {last_seq}", last_seq + 1)
     for record, head in (item for item in rotations if item[0]["seq"] > last_seq):
         _follow_rotation(chain, record, head)
     chain.finish()
@@ -211,7 +213,7 @@ def _walk_records(
     previous = bytes.fromhex(GENESIS_PREV) if first_seq == 0 else None
     suspect: int | None = None  # a record whose `prev` disagrees with its predecessor, judged by its successor
     head_index = 0
-    sha256 = hashlib.sha256
+    sha256, decode = hashlib.sha256, json.JSONDecoder().raw_decode
     path = directory / RECORDS_FILE
     if not path.is_file():
         raise VerifyError(f"{RECORDS_FILE} is missing")
@@ -222,9 +224,12 @@ def _walk_records(
                 raise VerifyError(f"the last line of {RECORDS_FILE} is cut short", seq)
             line = raw[:-1]
             try:
-                record = json.loads(line)
+                text = line.decode("utf-8")
+                record, end = decode(text)
             except ValueError:
                 raise VerifyError("not valid JSON", seq) from None
+            if end != len(text):
+                raise VerifyError("not valid JSON (text after the record)", seq)
             if not isinstance(record, dict):
                 raise VerifyError("not a JSON object", seq)
             found = record.get("seq")
@@ -344,11 +349,12 @@ def _verify_manifest(directory: Path, manifest: dict[str, Any], manifest_bytes: 
     for name, digest in sorted(listed.items()):
         if name not in present:
             raise VerifyError(f"{name} is listed in the manifest but missing")
-        if _sha256_file(directory / name) != digest:
+        if sha256_file(directory / name) != digest:
             raise VerifyError(f"{name} does not match its SHA-256 in the signed manifest")
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

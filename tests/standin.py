@@ -13,16 +13,31 @@ redaction round-trip can be checked). `fault` makes it misbehave on purpose.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import socketserver
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
-Fault = Literal["http_500", "bad_json", "truncated_stream"]
+Fault = Literal["http_500", "bad_json", "truncated_stream", "hang"]
+HANG_SECONDS = 2.0
 ReplyFn = Callable[[str], str]
+
+
+def _loopback_only(host: str) -> str:
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"stand-ins listen on loopback addresses only, not {host!r}")
+    return host
+
+
+def _serve(server: socketserver.BaseServer, name: str) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def echo_reply(prompt: str) -> str:
@@ -54,7 +69,7 @@ class StandIn:
 
     def __init__(self, host: str = "127.0.0.2", port: int = 0, reply: ReplyFn = echo_reply,
                  api_key: str | None = None, model: str = "standin-model") -> None:
-        self.host = host
+        self.host = _loopback_only(host)
         self.port = port
         self.reply = reply
         self.api_key = api_key
@@ -73,8 +88,7 @@ class StandIn:
     def __enter__(self) -> StandIn:
         self._server = _Server((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"standin-{self.host}", daemon=True)
-        self._thread.start()
+        self._thread = _serve(self._server, f"standin-{self.host}")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -106,6 +120,11 @@ class _Server(ThreadingHTTPServer):
         self.standin = standin
         super().__init__(address, handler)
 
+    def server_bind(self) -> None:
+        """As HTTPServer's, minus its reverse DNS lookup (getfqdn), which would leave loopback."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
     def verify_request(self, request: Any, client_address: Any) -> bool:
         self.standin._count_connection()
         return True
@@ -136,12 +155,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw
         self._record(body)
-        routes = {"/v1/chat/completions": self._openai, "/v1/completions": self._openai, "/v1/messages": self._anthropic}
+        routes = {"/v1/chat/completions": self._openai, "/v1/completions": self._openai,
+                  "/v1/messages": self._anthropic}
         route = routes.get(self.path)
         if route is None:
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
         elif not isinstance(body, dict):
             self._json(400, {"error": {"message": "body is not a JSON object", "type": "invalid_request_error"}})
+        elif self.standin.fault == "hang":  # answer nothing for a while, then drop the connection
+            time.sleep(HANG_SECONDS)
+            self.close_connection = True
         elif self.standin.fault == "http_500":
             self._json(500, {"error": {"message": "stand-in failure", "type": "server_error"}})
         elif self.standin.fault == "bad_json":
@@ -182,37 +205,36 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _anthropic(self, body: dict) -> None:
         key = self.headers.get("x-api-key")
-        if not key or not self.headers.get("anthropic-version") or (self.standin.api_key not in (None, key)):
-            self._json(401, {"type": "error", "error": {"type": "authentication_error", "message": "bad api key"}})
+        if not key or not self.headers.get("anthropic-version") or self.standin.api_key not in (None, key):
+            self._anthropic_error(401, "authentication_error", "bad api key")
             return
         if not isinstance(body.get("max_tokens"), int):
-            self._json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: required"}})
+            self._anthropic_error(400, "invalid_request_error", "max_tokens: required")
             return
         answer = self.standin.answer(_prompt_of(body), body["max_tokens"])
         stop = "end_turn" if answer.finish == "stop" else "max_tokens"
         message = {"id": "msg_standin", "type": "message", "role": "assistant", "model": body.get("model")}
+        usage = {"input_tokens": answer.prompt_tokens, "output_tokens": answer.completion_tokens}
         if not body.get("stream"):
-            self._json(200, {**message, "content": [{"type": "text", "text": answer.text}], "stop_reason": stop,
-                             "stop_sequence": None,
-                             "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": answer.completion_tokens}})
+            self._json(200, {**message, "content": [{"type": "text", "text": answer.text}],
+                             "stop_reason": stop, "stop_sequence": None, "usage": usage})
             return
-        events: list[tuple[str | None, dict]] = [
-            ("message_start", {"type": "message_start", "message": {**message, "content": [], "stop_reason": None,
-                                                                     "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": 1}}}),
-            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-            ("ping", {"type": "ping"}),
-        ]
-        events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                            "delta": {"type": "text_delta", "text": piece}}) for piece in _pieces(answer.text)]
-        events += [
-            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                               "usage": {"output_tokens": answer.completion_tokens}}),
-            ("message_stop", {"type": "message_stop"}),
-        ]
+        start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+        events = [_event("message_start", message=start),
+                  _event("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+                  _event("ping")]
+        events += [_event("content_block_delta", index=0, delta={"type": "text_delta", "text": piece})
+                   for piece in _pieces(answer.text)]
+        events += [_event("content_block_stop", index=0),
+                   _event("message_delta", delta={"stop_reason": stop, "stop_sequence": None},
+                          usage={"output_tokens": answer.completion_tokens}),
+                   _event("message_stop")]
         self._sse(events, done_marker=False)
 
     # -- wire helpers --------------------------------------------------------------------------
+
+    def _anthropic_error(self, status: int, kind: str, message: str) -> None:
+        self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
 
     def _record(self, body: Any) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -228,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _sse(self, events: list[tuple[str | None, dict]], done_marker: bool) -> None:
+    def _sse(self, events: Sequence[tuple[str | None, dict]], done_marker: bool) -> None:
         """Send `events` as a chunked text/event-stream; `truncated_stream` stops after the first."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -261,6 +283,11 @@ def _prompt_of(body: dict) -> str:
     return ""
 
 
+def _event(kind: str, **fields: Any) -> tuple[str, dict]:
+    """An Anthropic stream event: its SSE event name and its data (which repeats the name as `type`)."""
+    return kind, {"type": kind, **fields}
+
+
 def _pieces(text: str) -> list[str]:
     """Split into word-sized pieces that join back to `text` exactly."""
     words = text.split(" ")
@@ -280,6 +307,7 @@ class StandInDNS:
 
     def __enter__(self) -> StandInDNS:
         standin = self
+        _loopback_only(self.host)
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
@@ -288,8 +316,7 @@ class StandInDNS:
                 sock.sendto(_nxdomain(data), self.client_address)
 
         self._server = socketserver.ThreadingUDPServer((self.host, self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="standin-dns", daemon=True)
-        self._thread.start()
+        self._thread = _serve(self._server, "standin-dns")
         return self
 
     def __exit__(self, *exc: object) -> None:

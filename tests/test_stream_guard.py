@@ -20,7 +20,7 @@ TAIL = " Please check the chart before the next visit and call back."
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    return Detector()
+    return Detector.load()
 
 
 class CountingDetect:
@@ -57,14 +57,13 @@ REDACTED = [
 def test_value_split_at_every_position_never_escapes(detector: Detector, sentence: str, value: str,
                                                      replacement: str, purpose: str) -> None:
     answer = LEAD + sentence + TAIL
-    whole = run(guard(detector.analyze, purpose), [answer])
-    assert value not in whole and replacement in whole, "the detector must catch the value in one piece"
+    expected = LEAD + sentence.replace(value, replacement) + TAIL
+    assert run(guard(detector.analyze, purpose), [answer]) == expected, "caught when it arrives in one piece"
     start = answer.index(value)
     for cut in range(start - HOLDBACK, start + len(value) + 1):
         out = run(guard(detector.analyze, purpose), [answer[:cut], answer[cut:]])
-        assert value not in out, f"value leaked with the split at {cut}"
-        assert replacement in out, f"split at {cut}"
-        assert out.startswith(LEAD) and out.endswith(TAIL), f"ordinary text lost with the split at {cut}"
+        # equality, not just `value not in out`: a released prefix such as "536-22-87" is a leak too
+        assert out == expected, f"split at {cut}"
 
 
 @pytest.mark.parametrize(("sentence", "value", "replacement", "purpose"), [c[1:] for c in REDACTED],
@@ -75,8 +74,7 @@ def test_token_sized_deltas_at_every_phase(detector: Detector, sentence: str, va
     for phase in range(4):
         deltas = [answer[:phase]] + [answer[i:i + 4] for i in range(phase, len(answer), 4)]
         out = run(guard(detector.analyze, purpose), deltas)
-        assert value not in out and replacement in out, f"phase {phase}"
-        assert out.startswith(LEAD) and out.endswith(TAIL)
+        assert out == LEAD + sentence.replace(value, replacement) + TAIL, f"phase {phase}"
 
 
 def test_digits_of_a_split_pan_never_appear_in_order(detector: Detector) -> None:
@@ -97,7 +95,10 @@ def test_scans_stay_bounded_instead_of_rescanning_the_whole_answer(detector: Det
     deltas = [answer[i:i + 4] for i in range(0, len(answer), 4)]
     out = run(guard(detect, "research"), deltas)
     assert "536-22-8761" not in out and out.count("[US_SSN_1]") == 6
-    assert max(detect.window_lengths) <= CONTEXT + HOLDBACK + STEP + 4
+    # a window holds left context, the holdback, one scan step, one delta, and at most one identifier
+    # that straddled the cut and kept the guard from releasing (never the answer so far)
+    assert max(detect.window_lengths) <= CONTEXT + HOLDBACK + STEP + 4 + len("536-22-8761")
+    assert len(answer) > 3 * max(detect.window_lengths)
     assert len(detect.window_lengths) < len(deltas)
 
 

@@ -16,9 +16,11 @@ from appliance.api.schemas import ChatCompletionRequest, CompletionRequest
 from appliance.auth import Principal
 from appliance.pipeline import Call, InferencePipeline, PolicyBlocked, blocked_error
 from appliance.routing.base import StreamDelta
+from appliance.routing.router import parse_task_hint
 
 router = APIRouter()
 DISCONNECT_POLL_SECONDS = 0.2
+TASK_HINT_HEADER = "X-Task-Hint"
 
 
 def _pipeline(request: Request) -> InferencePipeline:
@@ -27,7 +29,11 @@ def _pipeline(request: Request) -> InferencePipeline:
 
 def _call(request: Request, principal: Principal, endpoint: str, model: str, texts: list[str], roles: list[str]) -> Call:
     client = request.client.host if request.client else "unknown"
-    return Call(request.state.request_id, endpoint, principal, client, model, texts, roles)
+    try:
+        hint = parse_task_hint(request.headers.get(TASK_HINT_HEADER))
+    except ValueError as exc:
+        raise ApiError(400, f"{TASK_HINT_HEADER}: {exc}", param=TASK_HINT_HEADER, code="invalid_task_hint") from None
+    return Call(request.state.request_id, endpoint, principal, client, model, texts, roles, task_hint=hint)
 
 
 class _Framing:

@@ -31,7 +31,7 @@ def export(
 ) -> None:
     """Write records, checkpoint, public key, proofs and a signed manifest to OUT."""
     from appliance.config import load_settings
-    from appliance.services import open_audit
+    from appliance.auditing import open_audit
     from audit.export import export_audit
 
     start, end = _when(since, "--since"), _when(until, "--until")
@@ -64,7 +64,7 @@ def erase(
 ) -> None:
     """Destroy a data subject's capture key (GDPR Art. 17); the log still verifies."""
     from appliance.config import load_settings
-    from appliance.services import open_audit
+    from appliance.auditing import open_audit
     from audit.capture import erase_subject
 
     with one_line_errors():

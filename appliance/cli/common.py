@@ -11,8 +11,9 @@ DataDirOption = Annotated[Path, typer.Option("--data-dir", envvar="APPLIANCE_DAT
 
 
 def fail(message: str) -> NoReturn:
-    """One readable line on stderr, exit code 1."""
-    typer.echo(f"error: {message}", err=True)
+    """One readable line per problem on stderr, exit code 1."""
+    for line in message.splitlines() or [message]:
+        typer.echo(f"error: {line}", err=True)
     raise typer.Exit(1)
 
 
@@ -23,4 +24,4 @@ def one_line_errors() -> Iterator[None]:
         yield
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        fail(message.replace("\n", "; ") or type(exc).__name__)
+        fail(message or type(exc).__name__)

@@ -29,7 +29,7 @@ def mint_key(keys: KeyStore, audit: AuditStore, name: str, role: str, purpose: s
 
 def _open(data_dir: Path) -> tuple[KeyStore, AuditStore]:
     from appliance.config import load_settings
-    from appliance.services import open_audit
+    from appliance.auditing import open_audit
 
     settings = load_settings(data_dir=data_dir)
     data = DataDir(settings.data_dir)

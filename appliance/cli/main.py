@@ -6,6 +6,7 @@ from appliance.egress import install_egress_guard
 GUARD = install_egress_guard()
 
 import json  # noqa: E402  (after the guard on purpose)
+import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated, Optional  # noqa: E402
@@ -25,6 +26,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.command("scan")(scan_command)
+
+os.umask(0o077)  # everything the appliance writes (store, keys, exports) is private to its user
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="TOML config file (default: DATA_DIR/appliance.toml).")]
 
@@ -85,7 +88,8 @@ def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) 
 
     with one_line_errors():
         settings = load_settings(config, data_dir=data_dir)
-    GUARD.configure(EgressPolicy.for_backend_urls(settings.egress.mode, [b.base_url for b in settings.backends]))
+    GUARD.configure(EgressPolicy.for_backend_urls(settings.egress.mode, settings.reachable_backend_urls,
+                                                  settings.egress.loopback))
     report = {"data_dir": str(settings.data_dir), "audit_url": settings.audit_url, "egress": GUARD.report(),
               "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends]}
     typer.echo(json.dumps(report, indent=2))

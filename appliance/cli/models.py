@@ -31,7 +31,7 @@ def changing_registry(data_dir: Path) -> Iterator[ModelRegistry]:
     audit log first, and refused if the log cannot take it."""
     from appliance.config import load_settings
     from appliance.datadir import DataDir
-    from appliance.services import audited_registry, open_audit
+    from appliance.auditing import audited_registry, open_audit
 
     data = DataDir(data_dir)
     if not data.initialised:

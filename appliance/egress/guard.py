@@ -102,12 +102,10 @@ class EgressGuard:
                 "offline_env": dict(self._offline_env),
             }
 
-    # -- the hook -----------------------------------------------------------------------------
+    # -- judging socket events ---------------------------------------------------------------
 
-    def hook(self, event: str, args: tuple) -> None:
-        """The audit hook: cheap for every non-socket event, a policy decision for socket ones."""
-        if not event.startswith("socket."):
-            return
+    def judge(self, event: str, args: tuple) -> None:
+        """Decide one `socket.*` audit event; raises EgressBlocked when the policy refuses it."""
         entry = self._handlers.get(event)
         if entry is None or getattr(self._local, "pinning", False):
             return
@@ -296,7 +294,19 @@ def _describe(address: Any) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         host = str(address[0])
         return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-    return repr(address)
+    return address if isinstance(address, str) else repr(address)
+
+
+def _audit_hook(guard: EgressGuard) -> Callable[[str, tuple], None]:
+    """The hook CPython calls for every audit event (imports, opens, ...): a plain function (cheaper
+    to call than a bound method) that passes only `socket.*` events on to the guard."""
+    judge = guard.judge
+
+    def hook(event: str, args: tuple) -> None:
+        if event.startswith("socket."):
+            judge(event, args)
+
+    return hook
 
 
 _guard: EgressGuard | None = None
@@ -310,7 +320,7 @@ def install_egress_guard(policy: EgressPolicy | None = None) -> EgressGuard:
     with _install_lock:
         if _guard is None:
             _guard = EgressGuard(policy or EgressPolicy(), apply_offline_environment())
-            sys.addaudithook(_guard.hook)
+            sys.addaudithook(_audit_hook(_guard))
         elif policy is not None:
             _guard.configure(policy)
         return _guard

@@ -101,6 +101,8 @@ class EgressPolicy:
         if self.loopback not in LOOPBACK_SCOPES:
             raise ValueError(f"egress loopback scope {self.loopback!r} is not one of {', '.join(LOOPBACK_SCOPES)}")
         object.__setattr__(self, "allow", tuple(self.allow))
+        if not all(isinstance(e, Endpoint) for e in self.allow):
+            raise ValueError("egress allow-list entries must be Endpoint(host, port) values")
         if self.mode == "air-gapped":
             outside = [str(e) for e in self.allow if not is_loopback(e.host)]
             if outside:

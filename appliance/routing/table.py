@@ -14,6 +14,10 @@ from appliance.routing.base import Backend
 from appliance.routing.local import LocalBackend
 
 
+class RouteRefused(RuntimeError):
+    """Every backend that could serve the model is outside what the egress mode allows."""
+
+
 class CandidateRouter(Protocol):
     aliases: dict[str, str]
 
@@ -22,11 +26,12 @@ class CandidateRouter(Protocol):
 
 class RouteTable:
     def __init__(self, registry: ModelRegistry, local: LocalBackend, router: CandidateRouter | None,
-                 remote_models: dict[str, str]) -> None:
+                 remote_models: dict[str, str], *, air_gapped: bool) -> None:
         self.registry = registry
         self.local = local
         self.router = router
         self.remote_models = remote_models  # backend name -> model name at that backend
+        self.air_gapped = air_gapped
 
     def _is_local_model(self, name: str) -> bool:
         try:
@@ -36,9 +41,24 @@ class RouteTable:
         return True
 
     def candidates(self, name: str, prompt_chars: int, task_hint: str | None) -> list[Backend]:
-        if self.router is not None and name in self.router.aliases:
-            return self.router.candidates(name, prompt_chars, task_hint)
-        return [self.local] if self._is_local_model(name) else []
+        """Backends to try, best first; empty for an unknown model.
+
+        For an alias: backends its routing rules prefer, then the alias's own backend, never beyond
+        it (a client that names a backend is refused rather than silently served elsewhere). In
+        air-gapped mode only the local backend is ever a candidate (RouteRefused if that leaves none).
+        """
+        if self.router is None or name not in self.router.aliases:
+            return [self.local] if self._is_local_model(name) else []
+        ranked = self.router.candidates(name, prompt_chars, task_hint)
+        own = self.router.aliases[name]
+        cut = next(i for i, backend in enumerate(ranked) if backend.name == own)
+        ranked = ranked[: cut + 1]
+        if self.air_gapped:
+            ranked = [b for b in ranked if b.zone == "local"]
+            if not ranked:
+                raise RouteRefused(f"model {name!r} is served outside this machine; air-gapped mode refuses every "
+                                   "internal and external route")
+        return ranked
 
     def backend_model(self, backend: Backend, name: str) -> str:
         """The model name to ask `backend` for when the client asked for `name`."""

@@ -8,6 +8,7 @@ never copied into it (they can echo the prompt), only the HTTP status and the er
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Protocol
 
@@ -63,7 +64,8 @@ class MalformedReply(ValueError):
 
 class HttpBackend:
     """A backend behind an HTTP API in `zone`, speaking `wire`. `base_url` is the server root, with
-    or without a trailing `/v1`. One connection per request (no pool shared across event loops)."""
+    or without a trailing `/v1`. `verify`: True (the system trust store), a CA bundle path (a
+    facility CA) or False. One connection per request (no pool shared across event loops)."""
 
     def __init__(self, name: str, zone: Zone, base_url: str, wire: Wire, api_key: str | None = None,
                  model: str | None = None, timeout: float = DEFAULT_TIMEOUT_S, verify: bool | str = True) -> None:
@@ -77,7 +79,7 @@ class HttpBackend:
         self.api_key = api_key
         self.model = model
         self.timeout = timeout
-        self.verify = verify
+        self._tls = _tls_context(name, verify)
 
     async def generate(self, request: GenerationRequest) -> Generation:
         async with self._client() as client:
@@ -109,13 +111,14 @@ class HttpBackend:
             except MalformedReply as exc:
                 raise self._error(str(exc)) from exc
         try:
-            yield decoder.finish()
+            final = decoder.finish()
         except MalformedReply as exc:
             raise self._error(str(exc)) from exc
+        yield final
 
     def _client(self) -> httpx.AsyncClient:
         # trust_env=False: no proxy or netrc from the environment; the base URL is the destination.
-        return httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), trust_env=False, verify=self.verify)
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), trust_env=False, verify=self._tls)
 
     def _url(self, request: GenerationRequest) -> str:
         return self.base_url + self.wire.path(request)
@@ -237,6 +240,17 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
                 data.append(value)
     if data:
         yield SseEvent(name, "\n".join(data))
+
+
+def _tls_context(name: str, verify: bool | str) -> ssl.SSLContext | bool:
+    """Built once per backend (loading a CA bundle per request would cost more than the request)."""
+    if verify is False:
+        return False
+    cafile = verify if isinstance(verify, str) else None  # None: the system's trust store
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"backend {name!r}: cannot load the CA bundle {cafile!r} ({type(exc).__name__})") from exc
 
 
 def _server_root(base_url: str) -> str:

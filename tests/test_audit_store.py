@@ -1,0 +1,331 @@
+"""The SQLite audit store: chaining and signing, durability, group commit, refusals, keys, crash safety."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from audit import keys
+from audit.checkpoint import verify_checkpoint
+from audit.export import export_audit
+from audit.merkle import root_hash, verify_consistency, verify_inclusion
+from audit.record import key_fingerprint, leaf_hash, verify_head
+from audit.store import AuditStore, AuditUnavailable
+from audit.verify import verify_export
+from tests.conftest_audit import assert_chain_verifies, new_store
+
+REQUEST = {"request_id": "req-1", "actor": "ward-7-dashboard", "model_sha256": "ab" * 32, "tokens": 12,
+           "decision": "redact", "findings": {"PERSON": 2}, "rule_ids": ["hipaa.safe_harbor.names"], "latency_s": 0.25}
+
+
+@pytest.fixture()
+def store(tmp_path: Path):
+    with new_store(tmp_path) as opened:
+        yield opened
+
+
+def test_records_are_numbered_chained_and_signed(store: AuditStore) -> None:
+    first = store.append("request", REQUEST)
+    group = store.append_many([("completion", {"request_id": "req-1", "status": 200}), ("note", {"text_digest": "x"})])
+    assert [first.seq, *(r.seq for r in group)] == [0, 1, 2]
+    records = assert_chain_verifies(store)
+    assert {k: records[0][k] for k in REQUEST} == REQUEST
+    assert records[0]["kind"] == "request" and records[1]["kind"] == "completion"
+    assert [leaf_hash(r).hex() for r in records] == [first.leaf_hash, *(r.leaf_hash for r in group)]
+    assert records[2]["prev"] == group[0].leaf_hash
+    datetime.strptime(first.ts, "%Y-%m-%dT%H:%M:%S.%fZ")  # RFC 3339 UTC with microseconds
+    # append_many is one commit group: a single head covers both records
+    assert [h["last_seq"] for h in store.read_heads()] == [0, 2]
+    assert store.size() == 3
+
+
+def test_records_heads_and_tree_survive_reopening(tmp_path: Path) -> None:
+    with new_store(tmp_path) as store:
+        store.append_many([("request", {"n": i}) for i in range(20)])
+        before = store.read_records()
+        fingerprint = store.signing_fingerprint
+    with new_store(tmp_path) as store:
+        assert store.read_records() == before
+        assert store.signing_fingerprint == fingerprint
+        appended = store.append("request", {"n": 20})
+        assert appended.seq == 20 and store.read_records(20, 20)[0]["prev"] == leaf_hash(before[-1]).hex()
+        records = assert_chain_verifies(store)
+        note = store.write_checkpoint()
+        checkpoint = verify_checkpoint(note, store.public_keys()[fingerprint], store.origin)
+        assert checkpoint.size == 21
+        assert checkpoint.root == root_hash([leaf_hash(r) for r in records])
+
+
+def test_concurrent_appenders_get_one_gap_free_chain_with_shared_signatures(store: AuditStore) -> None:
+    threads, per_thread = 32, 40
+    acknowledged: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def writer(worker: int) -> None:
+        for i in range(per_thread):
+            result = store.append("request", {"worker": worker, "i": i})
+            with lock:
+                acknowledged.append((result.seq, result.leaf_hash))
+
+    pool = [threading.Thread(target=writer, args=(w,)) for w in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    total = threads * per_thread
+    assert sorted(seq for seq, _ in acknowledged) == list(range(total))
+    records = assert_chain_verifies(store)
+    assert len(records) == total
+    assert {(r["worker"], r["i"]) for r in records} == {(w, i) for w in range(threads) for i in range(per_thread)}
+    assert {seq: leaf for seq, leaf in acknowledged} == {r["seq"]: leaf_hash(r).hex() for r in records}
+    assert len(store.read_heads()) < total, "group commit never batched two appenders into one signature"
+
+
+@pytest.mark.parametrize("kind, fields, reason", [
+    ("request", {"seq": 5}, "reserved"),
+    ("request", {"prev": "00"}, "reserved"),
+    ("request", {"ts": "2020-01-01T00:00:00Z"}, "reserved"),
+    ("request", {"kind": "other"}, "reserved"),
+    ("request", {"raw": b"bytes"}, "not JSON"),
+    ("request", {"latency": float("nan")}, "not JSON"),
+    ("request", {"when": datetime.now(timezone.utc)}, "not JSON"),
+    ("request", {1: "numeric key"}, "field names must be strings"),
+    ("request", ["not", "a", "dict"], "must be a dict"),
+    ("", {"n": 1}, "kind must be a non-empty string"),
+])
+def test_bad_fields_are_refused_and_leave_no_trace(store: AuditStore, kind: str, fields: object, reason: str) -> None:
+    store.append("request", {"n": 0})
+    with pytest.raises(ValueError, match=reason):
+        store.append(kind, fields)  # type: ignore[arg-type]
+    assert store.append("request", {"n": 1}).seq == 1
+    assert len(assert_chain_verifies(store)) == 2
+
+
+def test_a_bad_record_in_append_many_refuses_the_whole_call(store: AuditStore) -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        store.append_many([("request", {"n": 0}), ("request", {"bad": {1, 2}})])
+    assert store.size() == 0
+
+
+def test_read_only_database_is_unavailable(tmp_path: Path) -> None:
+    with new_store(tmp_path) as store:
+        store.append("request", {"n": 0})
+    with AuditStore.open(f"sqlite:///file:{tmp_path / 'audit.db'}?mode=ro&uri=true", tmp_path / "keys") as store:
+        assert not store.writable()
+        with pytest.raises(AuditUnavailable, match="readonly"):
+            store.append("request", {"n": 1})
+        assert [r["n"] for r in store.read_records()] == [0]
+
+
+def test_failed_write_rolls_back_the_whole_group_and_the_chain_resumes(store: AuditStore, tmp_path: Path) -> None:
+    store.append("request", {"n": 0})
+    outside = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    outside.execute("ALTER TABLE audit_heads RENAME TO audit_heads_moved")  # the head insert will fail
+    with pytest.raises(AuditUnavailable, match="no such table"):
+        store.append_many([("request", {"n": 1}), ("request", {"n": 2})])
+    assert store.size() == 1, "records of the failed group were left behind"
+    assert store.writable()  # the database itself still takes writes
+    outside.execute("ALTER TABLE audit_heads_moved RENAME TO audit_heads")
+    outside.close()
+    assert store.append("request", {"n": 3}).seq == 1
+    assert [r["n"] for r in assert_chain_verifies(store)] == [0, 3]
+
+
+def test_closed_store_refuses_appends(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    store.close()
+    with pytest.raises(AuditUnavailable, match="closed"):
+        store.append("request", {"n": 0})
+    assert not store.writable()
+
+
+def test_digest_is_keyed_hmac_and_never_the_text(store: AuditStore, tmp_path: Path) -> None:
+    text = "Patient Jane Roe, MRN 889123"
+    digest = store.digest(text)
+    key = (tmp_path / "keys" / keys.HMAC_KEY_FILE).read_bytes()
+    assert digest == hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    assert digest != hashlib.sha256(text.encode()).hexdigest()
+    assert store.digest(text) == digest and store.digest(text + " ") != digest
+
+
+def test_find_filters_and_pages(store: AuditStore) -> None:
+    store.append_many([("request", {"request_id": f"r{i}", "actor": "alice" if i % 2 else "bob"}) for i in range(6)])
+    store.append("completion", {"request_id": "r3", "actor": "alice", "status": 200})
+    assert [r["seq"] for r in store.find(request_id="r3")] == [3, 6]
+    assert [r["seq"] for r in store.find(kind="request", actor="alice")] == [1, 3, 5]
+    assert [r["seq"] for r in store.find(kind="request", limit=2, offset=2)] == [2, 3]
+    ts = store.read_records(6, 6)[0]["ts"]
+    assert [r["seq"] for r in store.find(since=ts)] == [6]
+    later = datetime.fromisoformat(ts) + timedelta(seconds=1)
+    assert store.find(since=later) == [] and len(store.find(until=later)) == 7
+    with pytest.raises(ValueError, match="time zone"):
+        store.find(since=datetime(2025, 1, 1))
+    with pytest.raises(ValueError, match="limit"):
+        store.find(limit=100_000)
+
+
+def test_checkpoints_every_n_records_with_valid_proofs(tmp_path: Path) -> None:
+    with new_store(tmp_path, checkpoint_every=10) as store:
+        for i in range(25):
+            store.append("request", {"n": i})
+        key = store.public_keys()[store.signing_fingerprint]
+        latest = verify_checkpoint(store.latest_checkpoint(), key, store.origin)
+        assert latest.size >= 20
+        leaves = [leaf_hash(r) for r in store.read_records()]
+        assert latest.root == root_hash(leaves[:latest.size])
+        verify_inclusion(leaves[7], 7, latest.size, store.inclusion_proof(7, latest.size), latest.root)
+        current = verify_checkpoint(store.write_checkpoint(), key, store.origin)
+        assert current.size == 25
+        verify_consistency(latest.size, 25, latest.root, current.root, store.consistency_proof(latest.size, 25))
+    with new_store(tmp_path) as store:
+        assert verify_checkpoint(store.latest_checkpoint(), key, store.origin).size == 25  # final one at close
+
+
+def test_key_rotation_is_announced_under_the_old_key(tmp_path: Path) -> None:
+    with new_store(tmp_path) as store:
+        store.append("request", {"n": 0})
+        old = store.signing_fingerprint
+        new = store.rotate_key()
+        store.append("request", {"n": 1})
+        records = assert_chain_verifies(store)
+        rotation = records[1]
+        assert rotation["kind"] == "key_rotation" and rotation["new_key_fingerprint"] == new != old
+        announced = Ed25519PublicKey.from_public_bytes(base64.b64decode(rotation["new_public_key"]))
+        assert key_fingerprint(announced) == new
+        heads = {h["last_seq"]: h for h in store.read_heads()}
+        assert heads[1]["key_fingerprint"] == old and heads[2]["key_fingerprint"] == new
+        assert verify_head(store.public_keys()[old], 1, leaf_hash(rotation), heads[1]["signature"])
+        assert set(store.public_keys()) == {old, new}
+        assert store.signing_fingerprint == new
+    assert key_fingerprint(keys.load_signing_key(tmp_path / "keys").public_key()) == new
+    assert not (tmp_path / "keys" / keys.STAGED_SIGNING_KEY_FILE).exists()
+    with new_store(tmp_path) as store:
+        assert store.signing_fingerprint == new
+        report = verify_export(export_audit(store, tmp_path / "export").directory)
+        assert report.key_rotations == 1 and report.signing_key_fingerprint == new
+
+
+def test_retired_key_file_is_refused(tmp_path: Path) -> None:
+    with new_store(tmp_path) as store:
+        old_pem = (tmp_path / "keys" / keys.SIGNING_KEY_FILE).read_bytes()
+        store.rotate_key()
+    os.chmod(tmp_path / "keys" / keys.SIGNING_KEY_FILE, 0o600)
+    (tmp_path / "keys" / keys.SIGNING_KEY_FILE).write_bytes(old_pem)  # someone restores the old key
+    with pytest.raises(keys.KeyFileError, match="retired"):
+        new_store(tmp_path)
+
+
+def test_unfinished_rotation_is_settled_on_open(tmp_path: Path) -> None:
+    with new_store(tmp_path) as store:
+        fingerprint = store.signing_fingerprint
+    keys.stage_signing_key(tmp_path / "keys")  # a crash after staging, before the rotation record
+    with new_store(tmp_path) as store:
+        assert store.signing_fingerprint == fingerprint
+    assert not (tmp_path / "keys" / keys.STAGED_SIGNING_KEY_FILE).exists()
+
+
+def test_key_files_are_private_and_never_overwritten(tmp_path: Path) -> None:
+    key_dir = tmp_path / "keys"
+    keys.init_keys(key_dir)
+    assert oct(key_dir.stat().st_mode & 0o777) == "0o700"
+    for name in (keys.SIGNING_KEY_FILE, keys.HMAC_KEY_FILE):
+        assert oct((key_dir / name).stat().st_mode & 0o777) == "0o600"
+    before = (key_dir / keys.SIGNING_KEY_FILE).read_bytes()
+    with pytest.raises(keys.KeyFileError, match="refusing to overwrite"):
+        keys.init_keys(key_dir)
+    assert (key_dir / keys.SIGNING_KEY_FILE).read_bytes() == before
+
+
+@pytest.mark.parametrize("name, loader", [
+    (keys.SIGNING_KEY_FILE, keys.load_signing_key),
+    (keys.HMAC_KEY_FILE, keys.load_hmac_key),
+])
+def test_key_files_readable_by_others_are_refused(tmp_path: Path, name: str, loader) -> None:
+    keys.init_keys(tmp_path / "keys")
+    os.chmod(tmp_path / "keys" / name, 0o644)
+    with pytest.raises(keys.KeyFileError, match=r"has mode 0644; it must be 0600"):
+        loader(tmp_path / "keys")
+    with pytest.raises(keys.KeyFileError, match="0644"):
+        AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
+
+
+def test_open_key_directory_is_refused(tmp_path: Path) -> None:
+    keys.init_keys(tmp_path / "keys")
+    os.chmod(tmp_path / "keys", 0o755)
+    with pytest.raises(keys.KeyFileError, match="key directory .* has mode 0755"):
+        keys.load_signing_key(tmp_path / "keys")
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    (keys.SIGNING_KEY_FILE, b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n", "corrupt"),
+    (keys.SIGNING_KEY_FILE, b"", "corrupt"),
+    (keys.HMAC_KEY_FILE, b"short", "expected 32 bytes, found 5"),
+])
+def test_corrupt_key_files_are_refused(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
+    keys.init_keys(tmp_path / "keys")
+    (tmp_path / "keys" / name).write_bytes(content)
+    with pytest.raises(keys.KeyFileError, match=reason):
+        AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
+
+
+def test_missing_keys_are_refused_and_ensure_keys_creates_them_once(tmp_path: Path) -> None:
+    with pytest.raises(keys.KeyFileError, match="does not exist"):
+        AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
+    keys.ensure_keys(tmp_path / "keys")
+    pem = (tmp_path / "keys" / keys.SIGNING_KEY_FILE).read_bytes()
+    keys.ensure_keys(tmp_path / "keys")
+    assert (tmp_path / "keys" / keys.SIGNING_KEY_FILE).read_bytes() == pem
+
+
+CRASH_WRITER = textwrap.dedent("""
+    import sys, threading
+    from pathlib import Path
+    from audit.store import AuditStore
+    store = AuditStore.open(sys.argv[1], Path(sys.argv[2]))
+    out = threading.Lock()
+    def writer(worker):
+        for i in range(100_000):
+            result = store.append("request", {"worker": worker, "i": i})
+            with out:
+                sys.stdout.write(f"{result.seq} {result.leaf_hash}\\n")
+                sys.stdout.flush()
+    for worker in range(8):
+        threading.Thread(target=writer, args=(worker,)).start()
+""")
+
+
+@pytest.mark.slow
+def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    with new_store(tmp_path):
+        pass
+    writer = subprocess.Popen(
+        [sys.executable, "-c", CRASH_WRITER, f"sqlite:///{tmp_path / 'audit.db'}", str(tmp_path / "keys")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    acknowledged = {}
+    assert writer.stdout is not None
+    for line in writer.stdout:
+        seq, leaf = line.split()
+        acknowledged[int(seq)] = leaf
+        if len(acknowledged) >= 2000:
+            break
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    with new_store(tmp_path) as store:
+        records = assert_chain_verifies(store)
+        stored = {r["seq"]: leaf_hash(r).hex() for r in records}
+        assert all(stored.get(seq) == leaf for seq, leaf in acknowledged.items())
+        store.append("request", {"after": "restart"})
+        assert verify_export(export_audit(store, tmp_path / "export").directory).records == len(records) + 2

@@ -1,0 +1,65 @@
+"""Configuration: TOML plus APPLIANCE_* overrides, every bad field reported on its own line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "appliance.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_air_gapped_on_loopback_with_embedded_sqlite(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, environ={})
+    assert settings.server.host == "127.0.0.1" and settings.server.port == 8080
+    assert settings.egress.mode == "air-gapped"
+    assert settings.audit_url == f"sqlite:///{(tmp_path / 'audit.db').resolve()}"
+
+
+def test_file_then_environment_then_explicit_overrides(tmp_path: Path) -> None:
+    config = write(tmp_path, "[server]\nport = 9001\n[engine]\nthreads = 3\n")
+    settings = load_settings(config, data_dir=tmp_path, environ={"APPLIANCE_ENGINE_THREADS": "5"},
+                             overrides={"server": {"port": 9002}})
+    assert settings.engine.threads == 5
+    assert settings.server.port == 9002
+
+
+def test_data_dir_config_file_is_read_by_default(tmp_path: Path) -> None:
+    write(tmp_path, "[engine]\nmax_queue = 3\n")
+    assert load_settings(data_dir=tmp_path, environ={}).engine.max_queue == 3
+
+
+def test_every_bad_field_is_reported_with_its_origin(tmp_path: Path) -> None:
+    config = write(tmp_path, "[server]\nport = 70000\n[engine]\nthreads = 'many'\nbogus = 1\n")
+    with pytest.raises(ConfigError) as bad:
+        load_settings(config, data_dir=tmp_path, environ={"APPLIANCE_AUDIT_CHECKPOINT_EVERY": "0"})
+    lines = str(bad.value).splitlines()
+    assert len(lines) == 4
+    assert any(line.startswith("config error: server.port:") and str(config) in line for line in lines)
+    assert any(line.startswith("config error: engine.threads:") for line in lines)
+    assert any(line.startswith("config error: engine.bogus:") and "Extra inputs" in line for line in lines)
+    assert any("audit.checkpoint_every" in line and "APPLIANCE_AUDIT_CHECKPOINT_EVERY" in line for line in lines)
+
+
+def test_broken_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    config = write(tmp_path, "[server]\nport = = 1\n")
+    with pytest.raises(ConfigError, match=r"appliance.toml: .*line 2"):
+        load_settings(config, data_dir=tmp_path, environ={})
+
+
+def test_air_gapped_mode_keeps_backends_out_of_the_egress_allow_list(tmp_path: Path) -> None:
+    config = write(tmp_path, '[[backends]]\nname = "cloud"\nkind = "external"\nbase_url = "http://127.0.0.2:9"\nmodel = "m"\n')
+    assert load_settings(config, data_dir=tmp_path, environ={}).reachable_backend_urls == []
+    connected = load_settings(config, data_dir=tmp_path, environ={"APPLIANCE_EGRESS_MODE": "connected"})
+    assert connected.reachable_backend_urls == ["http://127.0.0.2:9"]
+
+
+def test_routing_must_name_configured_backends(tmp_path: Path) -> None:
+    config = write(tmp_path, '[egress]\nmode = "connected"\n[routing]\naliases = { big = "nowhere" }\n')
+    with pytest.raises(ConfigError, match="routing.aliases.big: unknown backend 'nowhere'"):
+        load_settings(config, data_dir=tmp_path, environ={})

@@ -1,0 +1,141 @@
+"""Trust zones end to end: a real appliance with an "external" stand-in on 127.0.0.2 and an "internal"
+one on 127.0.0.3. Sensitive data never reaches the external host; every decision is audited."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import openai
+import pytest
+
+from tests.appliance_server import ApplianceServer, init_data_dir
+from tests.standin import StandIn
+
+pytestmark = pytest.mark.slow
+
+NAME_PROMPT = "Draft a friendly follow-up letter to our patient Margaret Okafor about her physiotherapy."
+MRN_PROMPT = "Summarise the chart of the patient with MRN 48213377 for the referral."
+PAN_PROMPT = "The patient paid with card 4111 1111 1111 1111, expiry 09/28. Write a receipt note."
+BENIGN_PROMPT = "Explain in two sentences what a normal resting heart rate is for adults."
+
+
+def zone_config(mode: str, cloud: StandIn, fleet: StandIn) -> str:
+    return f"""
+[engine]
+context_length = 1024
+default_max_tokens = 16
+
+[egress]
+mode = "{mode}"
+
+[[backends]]
+name = "cloud"
+kind = "external"
+style = "openai"
+base_url = "{cloud.url}"
+model = "big-cloud-model"
+
+[[backends]]
+name = "fleet"
+kind = "upstream"
+base_url = "{fleet.url}"
+model = "fleet-70b"
+
+[routing]
+aliases = {{ "cloud-model" = "cloud", "fleet-model" = "fleet" }}
+"""
+
+
+@pytest.fixture(scope="module")
+def standins() -> Iterator[tuple[StandIn, StandIn]]:
+    with StandIn("127.0.0.2") as cloud, StandIn("127.0.0.3") as fleet:
+        yield cloud, fleet
+
+
+def start(tmp_path: Path, mode: str, standins: tuple[StandIn, StandIn]) -> ApplianceServer:
+    data_dir = tmp_path / mode / "data"
+    return ApplianceServer(data_dir, init_data_dir(data_dir, zone_config(mode, *standins)))
+
+
+@pytest.fixture(scope="module")
+def connected(tmp_path_factory: pytest.TempPathFactory, standins: tuple[StandIn, StandIn]) -> Iterator[ApplianceServer]:
+    with start(tmp_path_factory.mktemp("zones"), "connected", standins) as server:
+        yield server
+
+
+def ask(server: ApplianceServer, model: str, prompt: str, **extra: object) -> str:
+    client = openai.OpenAI(base_url=server.base_url, api_key=server.tokens["clinical"], max_retries=0)
+    reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}], **extra)
+    return reply.choices[0].message.content
+
+
+def records(server: ApplianceServer, **params: str) -> list[dict]:
+    return httpx.get(server.base_url + "/audit/records", headers=server.headers("auditor"),
+                     params={"limit": 1000, **params}).json()["data"]
+
+
+def test_benign_prompt_goes_to_the_external_backend_when_connected(connected: ApplianceServer,
+                                                                   standins: tuple[StandIn, StandIn]) -> None:
+    cloud, _ = standins
+    before = len(cloud.requests)
+    answer = ask(connected, "cloud-model", BENIGN_PROMPT)
+    assert answer == f"Stand-in heard: {BENIGN_PROMPT}"
+    assert len(cloud.requests) == before + 1
+    assert cloud.requests[-1].body["model"] == "big-cloud-model"
+    request = records(connected, kind="request")[-1]
+    assert (request["backend"], request["zone"], request["decision"]) == ("cloud", "external", "allow")
+
+
+def test_phi_names_leave_only_as_placeholders_and_come_back_restored(connected: ApplianceServer,
+                                                                     standins: tuple[StandIn, StandIn]) -> None:
+    cloud, _ = standins
+    before = len(cloud.requests)
+    answer = ask(connected, "cloud-model", NAME_PROMPT)
+    sent = cloud.requests[before:]
+    assert len(sent) == 1
+    assert "Okafor" not in str(sent[0].body) and "Margaret" not in str(sent[0].body)
+    assert "[PERSON_1]" in sent[0].prompt_text
+    assert "Margaret Okafor" in answer  # the placeholder echoed by the stand-in is restored for the client
+    request = records(connected, kind="request")[-1]
+    assert request["decision"] == "redact" and "hipaa:external-round-trip" in request["rules"]
+    assert request["findings"].get("PERSON") == 1
+
+
+@pytest.mark.parametrize("prompt, rule", [(MRN_PROMPT, "hipaa:external-record-numbers"), (PAN_PROMPT, "pci:")])
+def test_record_numbers_and_card_numbers_never_reach_the_external_host(
+        connected: ApplianceServer, standins: tuple[StandIn, StandIn], prompt: str, rule: str) -> None:
+    cloud, _ = standins
+    before = len(cloud.requests)
+    with pytest.raises(openai.BadRequestError) as refused:
+        ask(connected, "cloud-model", prompt)
+    assert refused.value.code == "policy_blocked"
+    assert rule in refused.value.message
+    assert "48213377" not in refused.value.message and "4111" not in refused.value.message
+    assert len(cloud.requests) == before
+    blocks = records(connected, kind="policy_block")
+    assert blocks[-1]["zone"] == "external" and any(r.startswith(rule) for r in blocks[-1]["rules"])
+
+
+def test_phi_may_go_to_the_internal_fleet_for_treatment(connected: ApplianceServer,
+                                                        standins: tuple[StandIn, StandIn]) -> None:
+    _, fleet = standins
+    before = len(fleet.requests)
+    answer = ask(connected, "fleet-model", MRN_PROMPT)
+    assert answer == f"Stand-in heard: {MRN_PROMPT}"
+    assert fleet.requests[before].prompt_text == MRN_PROMPT
+    request = records(connected, kind="request")[-1]
+    assert (request["zone"], request["decision"]) == ("internal", "allow")
+
+
+def test_air_gapped_mode_refuses_every_route_out(tmp_path: Path, standins: tuple[StandIn, StandIn]) -> None:
+    cloud, fleet = standins
+    before = (len(cloud.requests), len(fleet.requests))
+    with start(tmp_path, "air-gapped", standins) as server:
+        for model in ("cloud-model", "fleet-model"):
+            with pytest.raises(openai.PermissionDeniedError) as refused:
+                ask(server, model, BENIGN_PROMPT)
+            assert refused.value.code == "egress_refused"
+        assert ask(server, "smollm2-135m-instruct", BENIGN_PROMPT)  # local still serves
+        assert len(records(server, kind="route_refused")) == 2
+    assert (len(cloud.requests), len(fleet.requests)) == before
