@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from appliance.auditing import StartupError, audited_registry, open_audit
@@ -20,6 +21,11 @@ from audit.store import AuditStore
 from policies.detect import Detector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+
+
+def egress_fields(event: dict[str, Any]) -> dict[str, Any]:
+    """An egress guard event as audit fields (its `kind` names the socket operation)."""
+    return {("operation" if key == "kind" else key): value for key, value in event.items()}
 
 
 @dataclass
@@ -51,7 +57,7 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
         if egress is not None:
             egress.configure(EgressPolicy.for_backend_urls(
                 settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback))
-            egress.attach_sink(lambda event: audit.append("egress_block", event))
+            egress.attach_sink(lambda event: audit.append("egress_block", egress_fields(event)))
         packs_dir = Path(settings.policy.packs_dir) if settings.policy.packs_dir else None
         try:
             policy = PolicyEngine(load_packs(packs_dir))

@@ -106,7 +106,7 @@ class AuditStore:
         """Open (creating tables if needed) the log at `url` with the keys in `key_dir`."""
         if checkpoint_every < 1 or checkpoint_seconds <= 0:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_seconds > 0")
-        store = cls(_make_engine(url), Path(key_dir), origin, checkpoint_every, checkpoint_seconds)
+        store = cls(make_engine(url), Path(key_dir), origin, checkpoint_every, checkpoint_seconds)
         try:
             store._prepare()
         except BaseException:
@@ -490,7 +490,7 @@ def _unavailable(exc: SQLAlchemyError) -> AuditUnavailable:
     return AuditUnavailable(f"audit store unavailable: {type(cause).__name__}: {reason}")
 
 
-def _make_engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL, synchronous=FULL, secure_delete and BEGIN IMMEDIATE for writers."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)

@@ -31,7 +31,7 @@ data_dir = Path(sys.argv[1])
 server = ApplianceServer(data_dir, init_data_dir(data_dir, "[engine]\\ncontext_length = 1024\\n"))
 with server:
     scan = httpx.post(server.base_url + "/scan", headers=server.headers(),
-                      json={"text": "Patient Jane Roe, SSN 123-45-6789, seen today."}).json()
+                      json={"text": "Patient Jane Roe, SSN 536-22-8145, seen today."}).json()
     chat = httpx.post(server.base_url + "/chat/completions", headers=server.headers(), timeout=120,
                       json={"model": "smollm2-135m-instruct", "max_tokens": 8,
                             "messages": [{"role": "user", "content": "Say hello to Dr. Alan Grant."}]})
@@ -46,9 +46,9 @@ print(json.dumps({"scan_types": sorted({f["entity_type"] for f in scan["findings
 
 @pytest.mark.skipif(not no_network_namespace_available(), reason="needs unshare -n (root) and ip")
 def test_whole_appliance_runs_with_no_network_and_attempts_no_egress(tmp_path: Path) -> None:
-    script = f"ip link set lo up && exec {sys.executable} -c {json.dumps(NETNS_SCENARIO)} {tmp_path / 'data'}"
-    result = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, cwd=REPO,
-                            timeout=600)
+    inside = 'ip link set lo up && exec "$0" "$@"'  # loopback up, then the scenario with its arguments
+    result = subprocess.run(["unshare", "-n", "sh", "-c", inside, sys.executable, "-c", NETNS_SCENARIO,
+                             str(tmp_path / "data")], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"PERSON", "US_SSN"} <= set(report["scan_types"])
@@ -76,7 +76,8 @@ except EgressBlocked as exc:
 records = [r for r in services.audit.read_records() if r["kind"] == "egress_block"]
 report = GUARD.report()
 services.close()
-print(json.dumps({"outcome": outcome, "records": records, "blocked": report["counters"]["blocked"]}))
+print(json.dumps({"outcome": outcome, "records": records, "blocked": report["counters"]["blocked"],
+                  "sink_errors": report["sink_errors"], "last_sink_error": report["last_sink_error"]}))
 """
 
 
@@ -103,6 +104,7 @@ def test_guard_blocks_a_loopback_address_off_the_allow_list_and_audits_it(tmp_pa
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["outcome"].startswith("blocked:") and "127.0.0.4" in report["outcome"]
     assert sum(report["blocked"].values()) == 1
+    assert report["sink_errors"] == 0, report["last_sink_error"]
     [record] = report["records"]
     assert f"127.0.0.4:{stray.port}" in record["target"]
     assert record["module"] == "__main__"

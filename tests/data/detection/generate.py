@@ -1,4 +1,4 @@
-"""Write the labelled detection evaluation set: `python tests/data/detection/generate.py`.
+"""Write the labelled detection evaluation set: `.venv/bin/python tests/data/detection/generate.py`.
 
 Two splits with disjoint templates, name/place pools and seeds: `dev` (tuned on) and `heldout`
 (measured only). Output: one JSONL per split, one document per line:

@@ -1,0 +1,166 @@
+"""Audit store throughput: durable signed appends/s with concurrent writers, and verified records/s.
+
+    python benchmarks/audit.py [--writers 64] [--records 20000] [--pg-url URL | --no-postgres]
+
+For SQLite (WAL, synchronous=FULL) and PostgreSQL it measures, after a warm-up:
+- signed: `AuditStore.append` from N writer threads (group commit: chained, hashed, head-signed, fsynced);
+- unsigned: the same rows (canonical JSON, same table and indexes) from the same N threads through the
+  same group committer, inserted without chaining, hashing, signing or the Merkle tree;
+and the offline verifier (`audit.verify.verify_export`) over an export of the signed log.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import secrets
+import shlex
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):  # run as a script: this file must not shadow the `audit` package
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import psycopg
+from sqlalchemy import insert
+from sqlmodel import SQLModel
+
+from audit.export import export_audit
+from audit.group_commit import GroupCommitter
+from audit.keys import init_keys
+from audit.models import AuditRecord
+from audit.record import canonical_json
+from audit.store import AuditStore, make_engine, utc_timestamp
+from audit.verify import verify_export
+
+PG_SERVER = "postgres@127.0.0.1:5432/test"
+
+
+def request_fields(worker: int, i: int) -> dict[str, Any]:
+    """A realistic inference record (what the API writes per request)."""
+    return {
+        "request_id": f"req-{worker}-{i}", "actor": f"key-{worker % 8}", "role": "clinical", "purpose": "treatment",
+        "endpoint": "/v1/chat/completions", "model": "smollm2-135m-instruct", "model_sha256": "b1" * 32,
+        "backend": "local", "zone": "local", "packs": {"hipaa": "aa" * 32, "gdpr": "bb" * 32, "pci": "cc" * 32},
+        "decision": "redact", "rule_ids": ["hipaa.safe_harbor.names", "hipaa.safe_harbor.mrn"],
+        "findings": {"PERSON": 2, "MEDICAL_RECORD_NUMBER": 1}, "prompt_hmac": "dd" * 32, "tokens_in": 412,
+    }
+
+
+def run_writers(writers: int, records: int, append: Callable[[str, dict[str, Any]], object]) -> float:
+    """`records` appends spread over `writers` threads; returns the wall time in seconds."""
+    per_writer = records // writers
+    start = threading.Barrier(writers + 1)
+
+    def work(worker: int) -> None:
+        start.wait()
+        for i in range(per_writer):
+            append("request", request_fields(worker, i))
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - began
+
+
+class UnsignedLog:
+    """The baseline: the same rows into the same table through the same group committer, no integrity."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        SQLModel.metadata.create_all(self.engine, tables=[AuditRecord.__table__])  # type: ignore[attr-defined]
+        self._seq = itertools.count()
+        self._insert = insert(AuditRecord.__table__)  # type: ignore[attr-defined]
+        self._committer = GroupCommitter(self._commit, name="unsigned-committer")
+
+    def append(self, kind: str, fields: dict[str, Any]) -> None:
+        self._committer.submit((kind, fields))
+
+    def _commit(self, batch: list[tuple[str, dict[str, Any]]]) -> list[None]:
+        ts = utc_timestamp()
+        rows = []
+        for kind, fields in batch:
+            seq = next(self._seq)
+            body = canonical_json({**fields, "seq": seq, "ts": ts, "kind": kind})
+            rows.append({"seq": seq, "ts": ts, "kind": kind, "request_id": fields.get("request_id"),
+                         "actor": fields.get("actor"), "body": body.decode(), "leaf": ""})
+        with self.engine.begin() as conn:
+            conn.execute(self._insert, rows)
+        return [None] * len(batch)
+
+    def close(self) -> None:
+        self._committer.close()
+        self.engine.dispose()
+
+
+def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: argparse.Namespace, work: Path) -> None:
+    store = AuditStore.open(signed_url, key_dir)
+    run_writers(args.writers, args.warmup, store.append)
+    heads_before, size_before = len(store.read_heads()), store.size()
+    signed_s = run_writers(args.writers, args.records, store.append)
+    appended = store.size() - size_before
+    groups = len(store.read_heads()) - heads_before
+
+    export_dir = work / f"export-{name}"
+    export_audit(store, export_dir)
+    store.close()
+    began = time.perf_counter()
+    report = verify_export(export_dir)
+    verify_s = time.perf_counter() - began
+
+    unsigned = UnsignedLog(unsigned_url)
+    run_writers(args.writers, args.warmup, unsigned.append)
+    unsigned_s = run_writers(args.writers, args.records, unsigned.append)
+    unsigned.close()
+
+    signed_rate, unsigned_rate = appended / signed_s, appended / unsigned_s
+    print(f"{name:10s} signed   {signed_rate:9,.0f} appends/s  ({appended} records, {args.writers} writers, "
+          f"{appended / groups:.1f} records per signed commit group)")
+    print(f"{name:10s} unsigned {unsigned_rate:9,.0f} appends/s  (same rows, writers and group commit)")
+    print(f"{name:10s} ratio    {signed_rate / unsigned_rate:9.2f} signed/unsigned")
+    print(f"{name:10s} verify   {report.records / verify_s:9,.0f} records/s  ({report.records} records, full export)")
+
+
+def pg_schema(create: bool, schema: str) -> None:
+    with psycopg.connect(f"postgresql://{PG_SERVER}", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}" if create else f"DROP SCHEMA {schema} CASCADE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--writers", type=int, default=64, help="concurrent writer threads (default 64)")
+    parser.add_argument("--records", type=int, default=20_000, help="measured appends per run (default 20000)")
+    parser.add_argument("--warmup", type=int, default=10_000, help="appends before measuring (default 10000)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    args = parser.parse_args()
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
+        work = Path(tmp)
+        init_keys(work / "keys")
+        measure("sqlite", f"sqlite:///{work / 'signed.db'}", f"sqlite:///{work / 'unsigned.db'}", work / "keys", args, work)
+        if not args.no_postgres:
+            schemas = [f"audit_bench_{secrets.token_hex(4)}" for _ in range(2)]
+            for schema in schemas:
+                pg_schema(True, schema)
+            try:
+                signed_url, unsigned_url = (
+                    f"postgresql+psycopg://{PG_SERVER}?options=-csearch_path%3D{schema}" for schema in schemas
+                )
+                measure("postgresql", signed_url, unsigned_url, work / "keys", args, work)
+            finally:
+                for schema in schemas:
+                    pg_schema(False, schema)
+
+
+if __name__ == "__main__":
+    main()
