@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+from policies.pack import PURPOSES
+
 Role = Literal["clinical", "auditor", "admin"]
 ROLES: tuple[str, ...] = ("clinical", "auditor", "admin")
 TOKEN_PREFIX = "apl"
@@ -103,6 +105,8 @@ class KeyStore:
         """A new key; returns the stored entry and the token (shown once, never stored)."""
         if role not in ROLES:
             raise ApiKeyError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        if purpose not in PURPOSES:
+            raise ApiKeyError(f"unknown purpose {purpose!r}; choose one of {', '.join(PURPOSES)}")
         if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ApiKeyError("key name must be 1-64 letters, digits, '-', '_' or '.'")
         key_id = secrets.token_hex(6)

@@ -202,7 +202,7 @@ class InferencePipeline:
         if detector is None:
             raise ApiError(503, "PII/PHI detector is not loaded", type="server_error", code="detector_unavailable")
         return StreamGuard(
-            detector.analyze, self.s.policy, purpose=call.principal.purpose, zone="local",
+            detector.analyze, self.s.policy, purpose=call.principal.purpose, zone=call.backend.zone,
             placeholders=dict(call.decision.placeholders), restore=self.s.policy.restores(call.decision),
         )
 

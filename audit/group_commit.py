@@ -5,6 +5,7 @@ the cost of a transaction, its fsync and its signature is shared by everyone who
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -21,21 +22,21 @@ class CommitterClosed(RuntimeError):
 
 
 class _Pending:
-    """One submission; its lock is released once the committer has settled it."""
+    """One submission: a blocked thread (lock released when settled) or an asyncio future."""
 
-    __slots__ = ("payload", "exclusive", "result", "error", "_settled")
+    __slots__ = ("payload", "exclusive", "future", "result", "error", "_settled")
 
-    def __init__(self, payload: Any, exclusive: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, payload: Any, exclusive: Callable[[], Any] | None = None, future: asyncio.Future[Any] | None = None
+    ) -> None:
         self.payload = payload
         self.exclusive = exclusive
+        self.future = future
         self.result: Any = None
         self.error: BaseException | None = None
-        self._settled = threading.Lock()
-        self._settled.acquire()
-
-    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
-        self.result, self.error = result, error
-        self._settled.release()
+        if future is None:
+            self._settled = threading.Lock()
+            self._settled.acquire()
 
     def wait(self) -> Any:
         self._settled.acquire()
@@ -77,6 +78,12 @@ class GroupCommitter:
     def submit(self, payload: Any) -> Any:
         """Queue `payload` for the next batch and block until that batch is committed."""
         return self._enqueue(_Pending(payload)).wait()
+
+    async def submit_async(self, payload: Any) -> Any:
+        """Like `submit`, awaiting instead of blocking: one event-loop wakeup serves a whole batch."""
+        future = asyncio.get_running_loop().create_future()
+        self._enqueue(_Pending(payload, future=future))
+        return await future
 
     def run_exclusive(self, fn: Callable[[], Any]) -> Any:
         """Run `fn` on the committer thread between batches (nothing else commits meanwhile)."""
@@ -136,11 +143,31 @@ class GroupCommitter:
             else:
                 results = self._commit_batch([pending.payload for pending in batch])
         except BaseException as exc:  # every submitter of the batch must learn that it failed
-            for pending in batch:
-                pending.settle(error=exc)
-            return
+            results = [exc] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
         for pending, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
-                pending.settle(error=result)
+                pending.error = result
             else:
-                pending.settle(result=result)
+                pending.result = result
+            if pending.future is None:
+                pending._settled.release()
+            else:
+                by_loop.setdefault(pending.future.get_loop(), []).append(pending)
+        for loop, pendings in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_futures, pendings)
+            except RuntimeError:  # that event loop is closed: nobody is waiting any more
+                pass
+
+
+def _resolve_futures(pendings: list[_Pending]) -> None:
+    """Runs on the submitters' event loop."""
+    for pending in pendings:
+        future = pending.future
+        if future is None or future.cancelled():
+            continue
+        if pending.error is not None:
+            future.set_exception(pending.error)
+        else:
+            future.set_result(pending.result)

@@ -137,6 +137,18 @@ class AuditStore:
         with self._running_committer() as committer:
             return committer.submit(checked)
 
+    async def append_async(self, kind: str, fields: Fields) -> AppendedRecord:
+        """`append` for asyncio code: awaits durability without tying up a thread."""
+        return (await self.append_many_async([(kind, fields)]))[0]
+
+    async def append_many_async(self, items: list[tuple[str, Fields]]) -> list[AppendedRecord]:
+        """`append_many` for asyncio code."""
+        checked = [_checked(kind, fields) for kind, fields in items]
+        if not checked:
+            return []
+        with self._running_committer() as committer:
+            return await committer.submit_async(checked)
+
     def digest(self, text_value: str) -> str:
         """HMAC-SHA256 (hex) of `text_value` under the store's HMAC key: what records hold instead of text."""
         return hmac.new(self._hmac_key, text_value.encode(), hashlib.sha256).hexdigest()

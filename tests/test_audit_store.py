@@ -1,6 +1,7 @@
 """The SQLite audit store: chaining and signing, durability, group commit, refusals, keys, crash safety."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -91,6 +92,20 @@ def test_concurrent_appenders_get_one_gap_free_chain_with_shared_signatures(stor
     assert {(r["worker"], r["i"]) for r in records} == {(w, i) for w in range(threads) for i in range(per_thread)}
     assert {seq: leaf for seq, leaf in acknowledged} == {r["seq"]: leaf_hash(r).hex() for r in records}
     assert len(store.read_heads()) < total, "group commit never batched two appenders into one signature"
+
+
+def test_async_appenders_share_commit_groups_and_get_refusals(store: AuditStore) -> None:
+    async def scenario() -> list:
+        results = await asyncio.gather(*(store.append_async("request", {"task": t}) for t in range(200)))
+        with pytest.raises(ValueError, match="reserved"):
+            await store.append_async("request", {"seq": 1})
+        return results
+
+    results = asyncio.run(scenario())
+    assert sorted(r.seq for r in results) == list(range(200))
+    records = assert_chain_verifies(store)
+    assert {r["task"] for r in records} == set(range(200))
+    assert len(store.read_heads()) < 200
 
 
 @pytest.mark.parametrize("kind, fields, reason", [

@@ -71,6 +71,8 @@ def test_revoked_key_stops_working_and_the_change_is_audited(data_dir: Path) -> 
     (["keys", "create", "--role", "superuser", "--name", "x"],
      "unknown role 'superuser'; choose one of clinical, auditor, admin"),
     (["keys", "revoke", "nosuchkey"], "no key with id 'nosuchkey'"),
+    (["keys", "create", "--role", "clinical", "--name", "x", "--purpose", "marketing"],
+     "unknown purpose 'marketing'; choose one of treatment, payment, operations, billing, research"),
 ])
 def test_bad_key_commands_fail_with_one_line(data_dir: Path, args: list[str], message: str) -> None:
     result = run_cli(*args, data_dir=data_dir, check=False)

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from policies.pack import PURPOSES
+
 
 class _Lenient(BaseModel):
     """OpenAI clients send fields we do not use (user, logprobs=false, ...): accept and ignore them."""
@@ -92,3 +94,10 @@ class ScanRequest(_Lenient):
     zone: Literal["local", "internal", "external"] = "local"
     direction: Literal["prompt", "response"] = "prompt"
     purpose: str | None = None
+
+    @field_validator("purpose")
+    @classmethod
+    def _known_purpose(cls, value: str | None) -> str | None:
+        if value is not None and value not in PURPOSES:
+            raise ValueError(f"unknown purpose {value!r}; choose one of {', '.join(PURPOSES)}")
+        return value

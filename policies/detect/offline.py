@@ -22,11 +22,11 @@ def use_bundled_suffix_list() -> None:
     tldextract.tldextract.TLD_EXTRACTOR = extractor
 
 
-def load_spacy_pipeline() -> Language:
+def load_spacy_pipeline(exclude: tuple[str, ...] = ()) -> Language:
     """The installed spaCy model package (never downloaded). Raises OSError/ImportError if absent."""
     if not spacy.util.is_package(SPACY_MODEL_PACKAGE):
         raise OSError(f"spaCy model package {SPACY_MODEL_PACKAGE!r} is not installed")
-    return spacy.load(SPACY_MODEL_PACKAGE)
+    return spacy.load(SPACY_MODEL_PACKAGE, exclude=exclude)
 
 
 def spacy_engine(nlp: Language, ner_configuration: NerModelConfiguration | None = None) -> SpacyNlpEngine:
