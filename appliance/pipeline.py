@@ -38,6 +38,7 @@ class Call:
     texts: list[str]
     roles: list[str]
     task_hint: str | None = None
+    subject: str = ""
     started: float = field(default_factory=time.perf_counter)
     backend: Backend | None = None
     decision: Decision | None = None
@@ -160,7 +161,18 @@ class InferencePipeline:
             **self._decision_fields(call.decision, call),
             **self.s.routes.model_fields(call.backend, call.requested_model),
         }
+        if self.s.capture is not None:
+            fields["prompt_capture"] = await self.capture(call, "\x1e".join(call.texts))
         call.request_seq = await self.audit("request", fields)
+
+    async def capture(self, call: Call, text: str) -> str:
+        """Encrypted capture (operator opt-in) under the call's data subject; returns the reference."""
+        assert self.s.capture is not None
+        try:
+            return await run_in_threadpool(self.s.capture.capture, call.subject, text)
+        except AuditUnavailable as exc:
+            raise ApiError(503, f"Audit store unavailable, request refused: {exc}", type="server_error",
+                           code="audit_unavailable") from None
 
     # -- step 6: route and generate -------------------------------------------------------------
     def generation_request(self, call: Call, body: Any) -> GenerationRequest:
@@ -221,6 +233,8 @@ class InferencePipeline:
             fields["finish_reason"] = finish_reason
         if answer is not None:
             fields["response_hmac"] = self.s.audit.digest(answer)
+            if self.s.capture is not None:
+                fields["response_capture"] = await self.capture(call, answer)
         if answer_decision is not None:
             fields.update(response_decision=answer_decision.action, response_rules=answer_decision.rule_ids,
                           response_findings=answer_decision.finding_counts)

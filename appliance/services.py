@@ -17,6 +17,8 @@ from appliance.metrics import Metrics
 from appliance.routing.backends import build_router
 from appliance.routing.local import LocalBackend
 from appliance.routing.table import RouteTable
+from audit.capture import CaptureVault
+from audit.keys import CAPTURE_KEY_FILE, init_capture_key
 from audit.store import AuditStore
 from policies.detect import Detector
 from policies.engine import PolicyEngine
@@ -41,6 +43,7 @@ class Services:
     metrics: Metrics
     detector: Detector | None
     egress: EgressGuard | None
+    capture: CaptureVault | None
 
     def close(self) -> None:
         self.engine.close()
@@ -77,6 +80,7 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
         router = build_router(settings, local) if settings.backends or settings.routing.aliases else None
         routes = RouteTable(registry, local, router, {b.name: b.model for b in settings.backends},
                             air_gapped=settings.egress.mode == "air-gapped")
+        capture = open_capture(audit) if settings.audit.capture else None
         metrics = Metrics()
         metrics.track_engine(engine.queue_depth, engine.active_jobs)
         if egress is not None:
@@ -87,4 +91,11 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
         audit.close()
         raise
     return Services(settings, data, KeyStore(data.api_keys), registry, engine, routes, policy, audit, metrics,
-                    detector, egress)
+                    detector, egress, capture)
+
+
+def open_capture(audit: AuditStore) -> CaptureVault:
+    """The encrypted capture vault (operator opt-in), creating its master key on first use."""
+    if not (audit.key_dir / CAPTURE_KEY_FILE).exists():
+        init_capture_key(audit.key_dir)
+    return CaptureVault(audit)

@@ -21,6 +21,7 @@ from appliance.routing.router import parse_task_hint
 router = APIRouter()
 DISCONNECT_POLL_SECONDS = 0.2
 TASK_HINT_HEADER = "X-Task-Hint"
+SUBJECT_HEADER = "X-Data-Subject"  # whose text it is, for encrypted capture and erasure (GDPR Art. 17)
 
 
 def _pipeline(request: Request) -> InferencePipeline:
@@ -33,7 +34,9 @@ def _call(request: Request, principal: Principal, endpoint: str, model: str, tex
         hint = parse_task_hint(request.headers.get(TASK_HINT_HEADER))
     except ValueError as exc:
         raise ApiError(400, f"{TASK_HINT_HEADER}: {exc}", param=TASK_HINT_HEADER, code="invalid_task_hint") from None
-    return Call(request.state.request_id, endpoint, principal, client, model, texts, roles, task_hint=hint)
+    subject = request.headers.get(SUBJECT_HEADER) or f"key:{principal.key_id}"
+    return Call(request.state.request_id, endpoint, principal, client, model, texts, roles, task_hint=hint,
+                subject=subject)
 
 
 class _Framing:

@@ -65,12 +65,12 @@ def erase(
     """Destroy a data subject's capture key (GDPR Art. 17); the log still verifies."""
     from appliance.config import load_settings
     from appliance.auditing import open_audit
-    from audit.capture import erase_subject
+    from audit.capture import CaptureVault
 
     with one_line_errors():
         store = open_audit(load_settings(data_dir=data_dir))
         try:
-            erased = erase_subject(store, subject)
+            erased = CaptureVault(store).erase(subject)
         finally:
             store.close()
-    typer.echo(f"erased capture key of subject (records affected: {erased})")
+    typer.echo(f"erased the subject's capture keys: {erased} captured texts are now unreadable; the log still verifies")

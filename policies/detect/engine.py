@@ -44,7 +44,7 @@ class Detector:
             registry = RecognizerRegistry(recognizers=[*presidio_recognizers(), *our_recognizers()], supported_languages=["en"])
             analyzer = AnalyzerEngine(registry=registry, nlp_engine=spacy_engine(nlp, NER_CONFIGURATION),
                                       supported_languages=["en"], default_score_threshold=SCORE_THRESHOLD)
-        except (ImportError, OSError, ValueError, RuntimeError) as error:
+        except Exception as error:  # any failure to load means no detection: fail closed, say why
             raise DetectorUnavailable(f"detector cannot load: {type(error).__name__}: {error}") from error
         return cls(analyzer)
 
