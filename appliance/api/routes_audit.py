@@ -3,6 +3,7 @@ checkpoint, and exports. Every other role gets 403."""
 from __future__ import annotations
 
 import base64
+from functools import partial
 from datetime import datetime
 from typing import Any, Optional
 
@@ -22,6 +23,14 @@ def _store(request: Request) -> Any:
     return request.app.state.services.audit
 
 
+async def _accessed(request: Request, principal: Principal, what: str, **details: Any) -> None:
+    """Reading the log is itself logged (PCI DSS 10.2.1.3), before the answer is given."""
+    await request.app.state.pipeline.audit("audit_access", {
+        "request_id": request.state.request_id, **actor_fields(principal), "access": what,
+        **{k: v for k, v in details.items() if v is not None},
+    })
+
+
 @router.get("/records")
 async def list_records(
     request: Request,
@@ -34,25 +43,33 @@ async def list_records(
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(auditor),
 ) -> dict[str, Any]:
+    await _accessed(request, principal, "list", filter_kind=kind, filter_request_id=request_id, filter_actor=actor)
     records = await run_in_threadpool(_store(request).find, kind=kind, since=since, until=until,
                                       request_id=request_id, actor=actor, limit=limit, offset=offset)
     return {"object": "list", "data": records, "limit": limit, "offset": offset}
 
 
 @router.get("/records/{seq}")
-async def get_record(seq: int, request: Request, principal: Principal = Depends(auditor)) -> dict[str, Any]:
+async def get_record(seq: int, request: Request, tree_size: Optional[int] = Query(None, ge=1),
+                     principal: Principal = Depends(auditor)) -> dict[str, Any]:
+    """One record and its RFC 6962 inclusion proof in the tree of `tree_size` records (default: all)."""
+    await _accessed(request, principal, "record", record_seq=seq)
     store = _store(request)
     size = await run_in_threadpool(store.size)
-    if not 0 <= seq < size:
-        raise ApiError(404, f"no audit record with seq {seq} (the log has {size} records)", type="not_found_error",
-                       code="record_not_found")
+    proof_size = tree_size or size
+    if not 0 <= seq < proof_size <= size:
+        raise ApiError(404, f"no audit record with seq {seq} in a tree of {proof_size} (the log has {size} records)",
+                       type="not_found_error", code="record_not_found")
     [record] = await run_in_threadpool(store.read_records, seq, seq)
-    proof = await run_in_threadpool(store.inclusion_proof, seq, size)
-    return {"record": record, "tree_size": size, "inclusion_proof": [base64.b64encode(h).decode() for h in proof]}
+    proof = await run_in_threadpool(store.inclusion_proof, seq, proof_size)
+    return {"record": record, "tree_size": proof_size,
+            "inclusion_proof": [base64.b64encode(h).decode() for h in proof]}
 
 
 @router.get("/checkpoint")
 async def latest_checkpoint(request: Request, principal: Principal = Depends(auditor)) -> dict[str, Any]:
+    """A checkpoint signed now, covering every record so far (this access included)."""
+    await _accessed(request, principal, "checkpoint")
     store = _store(request)
     note = await run_in_threadpool(store.write_checkpoint)
     return {"checkpoint": note, "key_fingerprint": store.signing_fingerprint}
@@ -66,7 +83,8 @@ async def start_export(request: Request, since: Optional[datetime] = None, until
 
     services = request.app.state.services
     out = services.data.root / "exports" / request.state.request_id
-    await run_in_threadpool(services.audit.append, "export_request",
-                            {"request_id": request.state.request_id, **actor_fields(principal)})
-    summary = await run_in_threadpool(export_audit, services.audit, out, since=since, until=until)
+    await _accessed(request, principal, "export", since=since.isoformat() if since else None,
+                    until=until.isoformat() if until else None)
+    summary = await run_in_threadpool(partial(export_audit, services.audit, out, since=since, until=until,
+                                              actor=principal.key_id))
     return {"path": str(out), "summary": str(summary)}
