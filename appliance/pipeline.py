@@ -79,7 +79,7 @@ class InferencePipeline:
     async def audit(self, kind: str, fields: dict[str, Any]) -> int:
         """Append a record and wait until it is durable; 503 when the store cannot write."""
         try:
-            appended = await run_in_threadpool(self.s.audit.append, kind, fields)
+            appended = await self.s.audit.append_async(kind, fields)
         except AuditUnavailable as exc:
             raise ApiError(503, f"Audit store unavailable, request refused: {exc}", type="server_error",
                            code="audit_unavailable") from None

@@ -10,6 +10,7 @@ both use temperature 0 on the same prompt, so they decode the same tokens. Targe
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -54,12 +55,25 @@ def bare_runner(threads: int) -> Callable[[int], int]:
     return run
 
 
-def api_runner(server: ApplianceServer, http: httpx.Client) -> Callable[[int], int]:
+def api_runner(server: ApplianceServer, http: httpx.Client, stream: bool) -> Callable[[int], int]:
+    """One API call; streamed calls read every event up to [DONE] and take the usage chunk."""
+    body = {"model": DEFAULT_MODEL_ID, "messages": PROMPT, "temperature": 0, "seed": 1, "stream": stream,
+            "stream_options": {"include_usage": True} if stream else None}
+
     def run(max_tokens: int) -> int:
-        reply = http.post(server.base_url + "/chat/completions", headers=server.headers(), json={
-            "model": DEFAULT_MODEL_ID, "messages": PROMPT, "max_tokens": max_tokens, "temperature": 0, "seed": 1})
-        reply.raise_for_status()
-        return reply.json()["usage"]["completion_tokens"]
+        if not stream:
+            reply = http.post(server.base_url + "/chat/completions", headers=server.headers(),
+                              json={**body, "max_tokens": max_tokens})
+            reply.raise_for_status()
+            return reply.json()["usage"]["completion_tokens"]
+        usage = 0
+        with http.stream("POST", server.base_url + "/chat/completions", headers=server.headers(),
+                         json={**body, "max_tokens": max_tokens}) as reply:
+            reply.raise_for_status()
+            for line in reply.iter_lines():
+                if line.startswith("data: {") and '"usage":{' in line:
+                    usage = json.loads(line[6:])["usage"]["completion_tokens"]
+        return usage
 
     return run
 
@@ -77,18 +91,22 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         server = ApplianceServer(data_dir, init_data_dir(data_dir, config))
         with server, httpx.Client(timeout=600) as http:
-            api = api_runner(server, http)
-            bare(8), api(8)  # warm both
-            bare_rates, api_rates = [], []
-            for _ in range(args.repeats):
-                bare_rates.append(decode_rate(bare, args.max_tokens))
-                api_rates.append(decode_rate(api, args.max_tokens))
-    bare_tps, api_tps = statistics.median(bare_rates), statistics.median(api_rates)
+            runners = {"bare llama-cpp-python": bare, "API, non-streamed": api_runner(server, http, False),
+                       "API, streamed (SSE)": api_runner(server, http, True)}
+            rates: dict[str, list[float]] = {name: [] for name in runners}
+            for run in runners.values():
+                run(8)  # warm up
+            for _ in range(args.repeats):  # interleaved, so drift in machine load hits every path alike
+                for name, run in runners.items():
+                    rates[name].append(decode_rate(run, args.max_tokens))
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"model {DEFAULT_MODEL_ID}, threads {args.threads}, max_tokens {args.max_tokens}, repeats {args.repeats}")
-    print(f"bare llama-cpp-python decode: {bare_tps:8.1f} tok/s  (runs: {', '.join(f'{r:.1f}' for r in bare_rates)})")
-    print(f"appliance API decode:         {api_tps:8.1f} tok/s  (runs: {', '.join(f'{r:.1f}' for r in api_rates)})")
-    print(f"ratio API/bare: {api_tps / bare_tps:.3f}  (target >= 0.95)")
+    bare_tps = statistics.median(rates["bare llama-cpp-python"])
+    for name, runs in rates.items():
+        tps = statistics.median(runs)
+        print(f"{name:24s} decode {tps:8.1f} tok/s  ratio to bare {tps / bare_tps:.3f}  "
+              f"(runs: {', '.join(f'{r:.1f}' for r in runs)})")
+    print("target: API/bare >= 0.95")
 
 
 if __name__ == "__main__":

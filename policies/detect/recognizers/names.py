@@ -4,7 +4,8 @@
   mg"), an eponym ("Parkinson's disease", "Glasgow Coma Scale"), digits, or lower-case words.
 - Cues: a title ("Dr. Ada Lee"), a label ("Patient: Lee, Ada"), a relative ("daughter Ada Lee"), a
   credential ("Ada Lee, MD"), a clinical opening ("Ada Lee is a 67-year-old", "Ada Lee (DOB ...").
-  Label, relative and credential cues also need spaCy to tag the first word a proper noun.
+  Label, relative and credential cues also need spaCy to tag the first word a proper noun (or, for a
+  name of two or more words, at least not a verb or function word).
 - Every word of a found name is then found again elsewhere in the same text ("Mr. Lee ... Lee").
 """
 from __future__ import annotations
@@ -30,7 +31,8 @@ LABELS = (r"patient(?:'s)?(?:\s+name)?|pt|name|full\s+name|client|guarantor|card
           r"|emergency\s+contact|next\s+of\s+kin|NOK|guardian|parent/guardian|caregiver|applicant|employee|beneficiary"
           r"|seller|buyer|reference|user|customer|tenant|owner|manager|adjuster|injured\s+worker|student|operator"
           r"|accompanied\s+by|educator|therapist|pharmacist|social\s+worker|case\s+manager|coordinator|interpreter"
-          r"|its|it's|this\s+is|i\s+am|i'm|my\s+name\s+is|dear|hi|hello|hey|sincerely|regards|thanks|thank\s+you|love|best|cheers|yours\s+(?:truly|sincerely)|I")
+          r"|its|it's|this\s+is|i\s+am|i'm|my\s+name\s+is|dear|hi|hello|hey|sincerely|regards|thanks|thank\s+you"
+          r"|love|best|cheers|yours\s+(?:truly|sincerely)|I")
 RELATIVES = (r"mother|father|mom|dad|spouse|wife|husband|son|daughter|sister|brother|granddaughter|grandson|grandmother"
              r"|grandfather|niece|nephew|partner|friend|aunt|uncle|cousin|fianc[ée]e?|neighbou?r")
 CREDENTIALS = (r"MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|PhD|DDS|DMD|PharmD|LPN|CNA|MSW|LCSW|APRN|FNP|CRNA|DPM|MBBS|FRCP"
