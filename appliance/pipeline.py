@@ -55,6 +55,12 @@ def actor_fields(principal: Principal) -> dict[str, str]:
             "purpose": principal.purpose}
 
 
+def audit_unavailable(exc: AuditUnavailable) -> ApiError:
+    """No audit record, no inference."""
+    return ApiError(503, f"Audit store unavailable, request refused: {exc}", type="server_error",
+                    code="audit_unavailable")
+
+
 def blocked_error(fired: list[FiredRule], direction: str) -> ApiError:
     """A refusal naming the blocking rules and their citations, never the sensitive value."""
     deciding = [r for r in fired if r.action == "block"] or fired
@@ -81,13 +87,9 @@ class InferencePipeline:
         try:
             appended = await self.s.audit.append_async(kind, fields)
         except AuditUnavailable as exc:
-            raise ApiError(503, f"Audit store unavailable, request refused: {exc}", type="server_error",
-                           code="audit_unavailable") from None
+            raise audit_unavailable(exc) from None
         self.s.metrics.audit_records.labels(kind).inc()
         return appended.seq
-
-    def _actor(self, call: Call) -> dict[str, str]:
-        return actor_fields(call.principal)
 
     # -- steps 2-4: validate, detect, decide --------------------------------------------------
     async def detect(self, texts: list[str]) -> list[list[Any]]:
@@ -101,13 +103,11 @@ class InferencePipeline:
             raise ApiError(503, f"PII/PHI detector failed ({type(exc).__name__}); request refused (fail closed)",
                            type="server_error", code="detector_unavailable") from None
 
-    def decide(self, call: Call, findings: list[list[Any]], backend: Backend, direction: str,
-               texts: list[str] | None = None, placeholders: dict[str, str] | None = None) -> Decision:
+    def decide(self, call: Call, findings: list[list[Any]], backend: Backend) -> Decision:
+        """The packs' decision on the prompt for `backend`'s zone; 503 if the engine fails."""
         try:
-            return self.s.policy.decide(
-                texts if texts is not None else call.texts, findings,
-                purpose=call.principal.purpose, zone=backend.zone, direction=direction, placeholders=placeholders,
-            )
+            return self.s.policy.decide(call.texts, findings, purpose=call.principal.purpose, zone=backend.zone,
+                                        direction="prompt")
         except Exception as exc:
             raise ApiError(503, f"policy engine failed ({type(exc).__name__}); request refused (fail closed)",
                            type="server_error", code="policy_unavailable") from None
@@ -118,7 +118,7 @@ class InferencePipeline:
             candidates = self.s.routes.candidates(call.requested_model, sum(map(len, call.texts)), call.task_hint)
         except RouteRefused as refused:
             await self.audit("route_refused", {
-                "request_id": call.request_id, "endpoint": call.endpoint, **self._actor(call), "client": call.client,
+                "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal), "client": call.client,
                 "model": call.requested_model, "mode": self.s.settings.egress.mode,
             })
             raise ApiError(403, str(refused), type="permission_error", code="egress_refused") from None
@@ -127,14 +127,14 @@ class InferencePipeline:
                            param="model", code="model_not_found")
         findings = await self.detect(call.texts)
         for backend in candidates:
-            decision = self.decide(call, findings, backend, "prompt")
+            decision = self.decide(call, findings, backend)
             self.s.metrics.policy_actions.labels("prompt", decision.action).inc()
             call.backend, call.decision = backend, decision
             if decision.action != "block":
                 return
         assert call.decision is not None
         await self.audit("policy_block", {
-            "request_id": call.request_id, "endpoint": call.endpoint, **self._actor(call),
+            "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
             "client": call.client, "direction": "prompt", **self._decision_fields(call.decision, call),
         })
         raise blocked_error(call.decision.fired, "prompt")
@@ -155,7 +155,7 @@ class InferencePipeline:
     async def write_ahead(self, call: Call, stream: bool) -> None:
         assert call.decision is not None and call.backend is not None
         fields = {
-            "request_id": call.request_id, "endpoint": call.endpoint, **self._actor(call),
+            "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
             "client": call.client, "stream": stream,
             "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)),
             **self._decision_fields(call.decision, call),
@@ -171,8 +171,7 @@ class InferencePipeline:
         try:
             return await run_in_threadpool(self.s.capture.capture, call.subject, text)
         except AuditUnavailable as exc:
-            raise ApiError(503, f"Audit store unavailable, request refused: {exc}", type="server_error",
-                           code="audit_unavailable") from None
+            raise audit_unavailable(exc) from None
 
     # -- step 6: route and generate -------------------------------------------------------------
     def generation_request(self, call: Call, body: Any) -> GenerationRequest:

@@ -22,12 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ENTITY_TYPES: frozenset[str] = frozenset({
-    "PERSON", "LOCATION", "STREET_ADDRESS", "ZIP_CODE", "DATE_TIME", "AGE_OVER_89", "PHONE_NUMBER",
-    "EMAIL_ADDRESS", "US_SSN", "MEDICAL_RECORD_NUMBER", "HEALTH_PLAN_ID", "ACCOUNT_NUMBER", "LICENSE_NUMBER",
-    "NPI", "DEA_NUMBER", "VEHICLE_ID", "DEVICE_ID", "URL", "IP_ADDRESS", "CREDIT_CARD", "CARD_CVV",
-    "CARD_EXPIRY", "CARD_TRACK_DATA", "IBAN_CODE", "UK_NHS", "UK_NINO", "EU_NATIONAL_ID", "PASSPORT",
-})
+from policies.vocabulary import ENTITY_TYPES as ENTITY_TYPE_NAMES
+
+ENTITY_TYPES: frozenset[str] = frozenset(ENTITY_TYPE_NAMES)
 ZONES: tuple[str, ...] = ("local", "internal", "external")
 PURPOSES: tuple[str, ...] = ("treatment", "payment", "operations", "billing", "research")
 DIRECTIONS: tuple[str, ...] = ("prompt", "response")

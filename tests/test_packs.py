@@ -156,10 +156,3 @@ def test_one_bad_pack_refuses_the_whole_directory(tmp_path: Path) -> None:
     write(tmp_path, VALID.replace('id = "demo"', 'id = "other"').replace('"allow"', '"permit"'), "b.toml")
     with pytest.raises(PackError, match=r"b.toml:12: .*unknown action 'permit'"):
         load_packs(tmp_path)
-
-
-def test_packs_accept_exactly_the_entity_types_the_detector_reports() -> None:
-    from policies.detect.vocabulary import ENTITY_TYPES as DETECTOR_TYPES
-    from policies.pack import ENTITY_TYPES
-
-    assert ENTITY_TYPES == set(DETECTOR_TYPES)

@@ -1,12 +1,7 @@
-"""The entity types the detector reports (the policy packs reference these names)."""
+"""Presidio's entity names in our vocabulary (policies/vocabulary.py)."""
 from __future__ import annotations
 
-ENTITY_TYPES: tuple[str, ...] = (
-    "PERSON", "LOCATION", "STREET_ADDRESS", "ZIP_CODE", "DATE_TIME", "AGE_OVER_89", "PHONE_NUMBER",
-    "EMAIL_ADDRESS", "US_SSN", "MEDICAL_RECORD_NUMBER", "HEALTH_PLAN_ID", "ACCOUNT_NUMBER", "LICENSE_NUMBER",
-    "NPI", "DEA_NUMBER", "VEHICLE_ID", "DEVICE_ID", "URL", "IP_ADDRESS", "CREDIT_CARD", "CARD_CVV",
-    "CARD_EXPIRY", "CARD_TRACK_DATA", "IBAN_CODE", "UK_NHS", "UK_NINO", "EU_NATIONAL_ID", "PASSPORT",
-)
+from policies.vocabulary import ENTITY_TYPES
 
 # Entity names of stock presidio recognizers, mapped into our vocabulary (absent names are dropped:
 # NRP, ORGANIZATION, crypto wallets, ...). Used to score stock presidio on our labels.

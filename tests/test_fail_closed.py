@@ -1,0 +1,96 @@
+"""Fail closed: no audit record, no inference; no working detector, no inference."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from appliance.api.app import create_app
+from appliance.config import load_settings
+from appliance.services import Services, open_services
+from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
+
+pytestmark = pytest.mark.slow
+CHAT = {"model": "smollm2-135m-instruct", "max_tokens": 4, "messages": [{"role": "user", "content": "Hello"}]}
+
+
+def completion_tokens_served(server: ApplianceServer) -> float:
+    for line in httpx.get(server.url + "/metrics").text.splitlines():
+        if line.startswith('appliance_tokens_total{kind="completion"'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_no_inference_while_the_audit_store_cannot_write(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with ApplianceServer(data_dir, init_data_dir(data_dir)) as server:
+        assert httpx.post(server.base_url + "/chat/completions", json=CHAT, headers=server.headers(),
+                          timeout=60).status_code == 200
+        served = completion_tokens_served(server)
+        blocker = sqlite3.connect(data_dir / "audit.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: the store cannot write
+        try:
+            refused = httpx.post(server.base_url + "/chat/completions", json=CHAT, headers=server.headers(),
+                                 timeout=60)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "audit_unavailable"
+            assert httpx.get(server.url + "/readyz", timeout=60).json()["audit_writable"] is False
+            assert completion_tokens_served(server) == served  # nothing was generated
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert httpx.post(server.base_url + "/chat/completions", json=CHAT, headers=server.headers(),
+                          timeout=60).status_code == 200
+    exported = tmp_path / "export"
+    run_cli("audit", "export", "--out", str(exported), data_dir=data_dir)
+    assert run_cli("audit", "verify", str(exported)).returncode == 0
+
+
+class BrokenDetector:
+    """A detector whose analysis raises, as a crashed NLP pipeline would."""
+
+    def analyze_many(self, texts: list[str]) -> list:
+        raise RuntimeError("spaCy pipeline crashed")
+
+    analyze = analyze_many
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, dict[str, str]]]:
+    data_dir = tmp_path_factory.mktemp("fail-closed") / "data"
+    tokens = init_data_dir(data_dir)
+    opened = open_services(load_settings(data_dir=data_dir), None)
+    yield opened, tokens
+    opened.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("detector", [None, BrokenDetector()], ids=["not loaded", "crashing"])
+async def test_no_inference_without_a_working_detector(services: tuple[Services, dict[str, str]],
+                                                       detector: object) -> None:
+    opened, tokens = services
+    real, opened.detector = opened.detector, detector
+    try:
+        transport = httpx.ASGITransport(app=create_app(opened))
+        async with httpx.AsyncClient(transport=transport, base_url="http://appliance") as client:
+            reply = await client.post("/v1/chat/completions", json=CHAT,
+                                      headers={"Authorization": f"Bearer {tokens['clinical']}"})
+            ready = await client.get("/readyz")
+    finally:
+        opened.detector = real
+    assert reply.status_code == 503
+    assert reply.json()["error"]["code"] == "detector_unavailable"
+    assert "fail closed" in reply.json()["error"]["message"]
+    assert opened.engine.active_jobs() == 0
+    requests = [r for r in opened.audit.read_records() if r["kind"] == "request"]
+    assert requests == []  # refused before the write-ahead record: nothing was generated
+    if detector is None:
+        assert ready.status_code == 503 and ready.json()["detector_loaded"] is False
