@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from appliance.api.errors import ApiError
 from appliance.auth import Principal
+from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
 from appliance.routing.table import RouteRefused
@@ -197,6 +198,10 @@ class InferencePipeline:
             await self.record_outcome(call, 429, error="queue_full")
             raise ApiError(429, str(exc), type="rate_limit_error", code="queue_full",
                            headers={"Retry-After": str(exc.retry_after)}) from None
+        except ModelFileError as exc:
+            await self.record_outcome(call, 503, error="model_refused")
+            raise ApiError(503, f"The model was refused at load: {exc}", type="server_error",
+                           code="model_refused") from None
         except BackendError as exc:
             await self.record_outcome(call, 502, error="backend_error")
             raise ApiError(502, f"backend {call.backend.name!r} failed: {exc}", type="server_error",

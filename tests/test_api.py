@@ -1,11 +1,15 @@
 """The OpenAI-compatible API, end to end: the real `openai` SDK against a real appliance server."""
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import httpx
 import openai
 import pytest
 
-from tests.appliance_server import ApplianceServer
+from tests.appliance_server import ApplianceServer, run_cli
 
 pytestmark = pytest.mark.slow
 MODEL = "smollm2-135m-instruct"
@@ -172,3 +176,24 @@ def test_metrics_count_requests_and_tokens(server: ApplianceServer) -> None:
     assert 'appliance_tokens_total{kind="completion",model="smollm2-135m-instruct"}' in text
     assert "appliance_queue_depth" in text
     assert "appliance_request_latency_seconds_bucket" in text
+
+
+def test_a_model_whose_bytes_changed_is_refused_at_load(server: ApplianceServer, tmp_path: Path) -> None:
+    source = server.data_dir / "models" / f"{MODEL}.gguf"
+    run_cli("models", "import", str(source), "--id", "second-copy", data_dir=server.data_dir)
+    assert "second-copy" in [m.id for m in client(server).models.list().data]
+    stored = server.data_dir / "models" / "second-copy.gguf"
+    tampered = tmp_path / "tampered.gguf"
+    shutil.copyfile(stored, tampered)  # a new inode: the installed original stays intact
+    with open(tampered, "r+b") as fh:
+        fh.seek(os.path.getsize(tampered) - 4096)
+        byte = fh.read(1)
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    os.replace(tampered, stored)
+    with pytest.raises(openai.InternalServerError) as refused:
+        client(server).chat.completions.create(model="second-copy", messages=[{"role": "user", "content": "hi"}])
+    assert refused.value.status_code == 503
+    assert "sha256 mismatch" in refused.value.message
+    assert client(server).chat.completions.create(  # the verified default model still serves
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2).choices

@@ -1,6 +1,9 @@
 """The `appliance` CLI as an IT admin uses it: init, keys, config errors, all with readable output."""
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,63 @@ def test_serve_refuses_an_uninitialised_data_dir(tmp_path: Path) -> None:
     result = run_cli("serve", data_dir=tmp_path / "empty", check=False)
     assert result.returncode == 1
     assert "not initialised: run `appliance init" in result.stderr
+
+
+def test_scan_jsonl_prints_one_findings_list_per_line() -> None:
+    lines = ['"Call Dr. Sarah Connor at 617-555-0142."', '"Vitals stable, BP 120/80, continue metformin 500 mg."']
+    result = run_cli("scan", "--jsonl", stdin="\n".join(lines) + "\n")
+    first, second = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {f["entity_type"] for f in first} >= {"PERSON", "PHONE_NUMBER"}
+    assert all(set(f) == {"start", "end", "entity_type", "score"} for f in first)
+    text = json.loads(lines[0])
+    assert "617-555-0142" in {text[f["start"]:f["end"]] for f in first}
+    assert second == []
+
+
+def test_scan_jsonl_refuses_a_line_that_is_not_a_json_string() -> None:
+    result = run_cli("scan", "--jsonl", stdin='"fine"\n{"text": 1}\n', check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: stdin line 2: expected a JSON string, got dict"
+
+
+def test_scan_text_shows_the_decision_for_a_zone() -> None:
+    result = run_cli("scan", "Card 4111 1111 1111 1111 exp 09/28", "--zone", "external")
+    report = json.loads(result.stdout)
+    assert report["decision"]["action"] == "block" and report["decision"]["text"] is None
+    assert "pci:pan-external-block" in report["decision"]["rules"]
+
+
+def test_doctor_prints_mode_allow_list_and_counters(data_dir: Path) -> None:
+    report = json.loads(run_cli("doctor", data_dir=data_dir).stdout)
+    assert report["egress"]["mode"] == "air-gapped"
+    assert sum(report["egress"]["counters"]["blocked"].values()) == 0
+    assert report["audit_url"].startswith("sqlite:///")
+
+
+def test_serve_refuses_a_default_model_whose_bytes_changed(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    init_data_dir(data_dir)
+    stored = data_dir / "models" / "smollm2-135m-instruct.gguf"
+    tampered = tmp_path / "tampered.gguf"
+    shutil.copyfile(stored, tampered)  # a new inode: the installed original stays intact
+    with open(tampered, "r+b") as fh:
+        fh.seek(-1, os.SEEK_END)
+        last = fh.read(1)
+        fh.seek(-1, os.SEEK_END)
+        fh.write(bytes([last[0] ^ 0x01]))
+    os.replace(tampered, stored)
+    result = run_cli("serve", data_dir=data_dir, check=False)
+    assert result.returncode == 1
+    assert "default model 'smollm2-135m-instruct' refused" in result.stderr and "sha256 mismatch" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rotate_key_is_announced_under_the_old_key_and_exports_still_verify(data_dir: Path, tmp_path: Path) -> None:
+    rotated = run_cli("audit", "rotate-key", data_dir=data_dir).stdout
+    old, new = rotated.strip().rsplit(" ", 3)[-3], rotated.strip().rsplit(" ", 1)[-1]
+    assert old != new
+    [rotation] = [r for kind, r in audit_kinds(data_dir) if kind == "key_rotation"]
+    assert rotation["new_key_fingerprint"] == new
+    run_cli("audit", "export", "--out", str(tmp_path / "export"), data_dir=data_dir)
+    verified = run_cli("audit", "verify", str(tmp_path / "export"))
+    assert old in verified.stdout and new in verified.stdout

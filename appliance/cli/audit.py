@@ -74,3 +74,19 @@ def erase(
         finally:
             store.close()
     typer.echo(f"erased the subject's capture keys: {erased} captured texts are now unreadable; the log still verifies")
+
+
+@audit_app.command("rotate-key")
+def rotate_key(data_dir: DataDirOption = Path("data")) -> None:
+    """Replace the audit signing key; the change is announced by a record signed with the old key."""
+    from appliance.auditing import open_audit
+    from appliance.config import load_settings
+
+    with one_line_errors():
+        store = open_audit(load_settings(data_dir=data_dir))
+        try:
+            old = store.signing_fingerprint
+            new = store.rotate_key()
+        finally:
+            store.close()
+    typer.echo(f"audit signing key rotated: {old} -> {new}")

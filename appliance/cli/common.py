@@ -22,6 +22,8 @@ def one_line_errors() -> Iterator[None]:
     """Expected failures (bad config, refused file, unavailable store) become one line, not a traceback."""
     try:
         yield
+    except typer.Exit:
+        raise
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         fail(message or type(exc).__name__)

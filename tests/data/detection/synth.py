@@ -63,6 +63,9 @@ IBAN_BBAN = {  # country: per-character kinds of the BBAN (n digit, a letter, c 
 
 
 class Synth:
+    # Persona slots: `{role}` or `{role_form}`; a split's subclass may widen the roles and forms.
+    PERSONA_SLOT = re.compile(r"(pt|dr|dr2|rel|rel2|nurse)(?:_(first|last|full|lastfirst|formal))?")
+
     def __init__(self, rng: random.Random, pools: Pools) -> None:
         self.rng = rng
         self.pools = pools
@@ -89,7 +92,7 @@ class Synth:
         return "".join(text_parts), spans
 
     def slot(self, name: str) -> list[Segment]:
-        persona_slot = re.fullmatch(r"(pt|dr|dr2|rel|rel2|nurse)(?:_(first|last|full|lastfirst|formal))?", name)
+        persona_slot = self.PERSONA_SLOT.fullmatch(name)
         if persona_slot:
             return [(self._name(persona_slot.group(1), persona_slot.group(2) or "any"), "PERSON")]
         produced = getattr(self, f"s_{name}")()
