@@ -24,6 +24,7 @@ from audit.models import AuditCheckpoint, AuditRecord
 from audit.record import canonical_json, key_fingerprint
 from audit.store import AuditStore
 from audit.verify import (
+    LogSlice,
     CHECKPOINT_FILE,
     FINGERPRINT_FILE,
     FORMAT,
@@ -47,19 +48,10 @@ class ExportError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ExportSummary:
-    """What an export holds."""
+class ExportSummary(LogSlice):
+    """What an export holds, and where."""
 
     directory: Path
-    records: int
-    first_seq: int
-    last_seq: int
-    tree_size: int
-    root: str
-    first_ts: str
-    last_ts: str
-    genesis_key_fingerprint: str
-    signing_key_fingerprint: str
 
 
 def export_audit(

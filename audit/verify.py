@@ -52,8 +52,8 @@ class VerifyError(Exception):
 
 
 @dataclass(frozen=True)
-class VerifyReport:
-    """What a successful verification established."""
+class LogSlice:
+    """A contiguous run of log records and the signed tree it belongs to."""
 
     records: int
     first_seq: int
@@ -64,6 +64,12 @@ class VerifyReport:
     last_ts: str
     genesis_key_fingerprint: str
     signing_key_fingerprint: str
+
+
+@dataclass(frozen=True)
+class VerifyReport(LogSlice):
+    """What a successful verification established."""
+
     key_rotations: int
     trusted_size: int | None
 

@@ -37,6 +37,17 @@ def run_cli(*args: str, data_dir: Path | None = None, check: bool = True, stdin:
     return result
 
 
+def routed_config(mode: str, backends: dict[str, tuple[str, str, str]]) -> str:
+    """appliance.toml for a small-context server whose aliases `<name>-model` route to backends
+    given as {name: (kind, base_url, model)}."""
+    sections = [f'[engine]\ncontext_length = 1024\ndefault_max_tokens = 16\n[egress]\nmode = "{mode}"\n']
+    for name, (kind, url, model) in backends.items():
+        sections.append(f'[[backends]]\nname = "{name}"\nkind = "{kind}"\nbase_url = "{url}"\nmodel = "{model}"\n')
+    aliases = ", ".join(f'"{name}-model" = "{name}"' for name in backends)
+    sections.append(f"[routing]\naliases = {{ {aliases} }}\n")
+    return "".join(sections)
+
+
 def init_data_dir(data_dir: Path, config: str = "") -> dict[str, str]:
     """`appliance init` into `data_dir`, with an optional appliance.toml; returns the printed keys by role."""
     data_dir.mkdir(parents=True, exist_ok=True)

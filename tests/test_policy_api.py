@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
+from tests.appliance_server import ApplianceServer, init_data_dir, routed_config, run_cli
 from tests.standin import StandIn, echo_reply
 
 pytestmark = pytest.mark.slow
@@ -29,20 +29,7 @@ def fleet() -> Iterator[StandIn]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, fleet: StandIn) -> Iterator[ApplianceServer]:
     data_dir = tmp_path_factory.mktemp("policy-api") / "data"
-    tokens = init_data_dir(data_dir, f"""
-[engine]
-context_length = 1024
-default_max_tokens = 16
-[egress]
-mode = "connected"
-[[backends]]
-name = "fleet"
-kind = "upstream"
-base_url = "{fleet.url}"
-model = "fleet-70b"
-[routing]
-aliases = {{ "fleet-model" = "fleet" }}
-""")
+    tokens = init_data_dir(data_dir, routed_config("connected", {"fleet": ("upstream", fleet.url, "fleet-70b")}))
     tokens["research"] = run_cli("keys", "create", "--role", "clinical", "--name", "study-7", "--purpose", "research",
                                  data_dir=data_dir).stdout.split()[-1]
     with ApplianceServer(data_dir, tokens) as server:

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.appliance_server import ApplianceServer, init_data_dir
+from tests.appliance_server import ApplianceServer, init_data_dir, routed_config
 from tests.standin import StandIn
 
 pytestmark = pytest.mark.slow
@@ -21,30 +21,8 @@ BENIGN_PROMPT = "Explain in two sentences what a normal resting heart rate is fo
 
 
 def zone_config(mode: str, cloud: StandIn, fleet: StandIn) -> str:
-    return f"""
-[engine]
-context_length = 1024
-default_max_tokens = 16
-
-[egress]
-mode = "{mode}"
-
-[[backends]]
-name = "cloud"
-kind = "external"
-style = "openai"
-base_url = "{cloud.url}"
-model = "big-cloud-model"
-
-[[backends]]
-name = "fleet"
-kind = "upstream"
-base_url = "{fleet.url}"
-model = "fleet-70b"
-
-[routing]
-aliases = {{ "cloud-model" = "cloud", "fleet-model" = "fleet" }}
-"""
+    return routed_config(mode, {"cloud": ("external", cloud.url, "big-cloud-model"),
+                                "fleet": ("upstream", fleet.url, "fleet-70b")})
 
 
 @pytest.fixture(scope="module")

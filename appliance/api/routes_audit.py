@@ -3,6 +3,7 @@ checkpoint, and exports. Every other role gets 403."""
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict
 from functools import partial
 from datetime import datetime
 from typing import Any, Optional
@@ -87,4 +88,4 @@ async def start_export(request: Request, since: Optional[datetime] = None, until
                     until=until.isoformat() if until else None)
     summary = await run_in_threadpool(partial(export_audit, services.audit, out, since=since, until=until,
                                               actor=principal.key_id))
-    return {"path": str(out), "summary": str(summary)}
+    return {"path": str(out), "summary": {**asdict(summary), "directory": str(summary.directory)}}

@@ -41,7 +41,10 @@ def export(
             summary = export_audit(store, out, since=start, until=end)
         finally:
             store.close()
-    typer.echo(str(summary))
+    typer.echo(f"exported {summary.records} records (seq {summary.first_seq}-{summary.last_seq}, "
+               f"{summary.first_ts} to {summary.last_ts}) to {summary.directory}")
+    typer.echo(f"checkpoint: tree size {summary.tree_size}, root {summary.root}")
+    typer.echo(f"first signing key fingerprint (compare with the one you trust): {summary.genesis_key_fingerprint}")
 
 
 @audit_app.command("verify")
