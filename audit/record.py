@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from json.encoder import encode_basestring
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -20,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 
 GENESIS_PREV = "0" * 64
 HEAD_DOMAIN = b"appliance-audit-head/v1\n"
+STORE_FIELDS = frozenset({"seq", "ts", "kind", "prev"})
 
 
 def canonical_json(record: dict[str, Any]) -> bytes:
@@ -30,6 +32,52 @@ def canonical_json(record: dict[str, Any]) -> bytes:
 def leaf_hash(record: dict[str, Any]) -> bytes:
     """RFC 6962 leaf hash: SHA-256(0x00 || canonical JSON)."""
     return hashlib.sha256(b"\x00" + canonical_json(record)).digest()
+
+
+def leaf_hash_of_bytes(body: bytes) -> bytes:
+    """RFC 6962 leaf hash of a record already in canonical JSON: SHA-256(0x00 || body)."""
+    return hashlib.sha256(b"\x00" + body).digest()
+
+
+_encode_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_HOLE = "\x00"  # stands in for prev, seq and ts while the rest of a record is serialised
+_HOLE_JSON = '"\\u0000"'  # how the encoder writes it: control characters are always escaped
+
+
+class RecordSkeleton:
+    """A record's canonical JSON, serialised once, with holes where the store later puts prev, seq and ts.
+
+    `render(seq, ts, prev)` returns exactly `canonical_json({**fields, "seq": seq, "ts": ts, "kind": kind,
+    "prev": prev})`: the encoder writes the sorted top-level pairs one after another, each value
+    independently of its neighbours, so filling the three holes in place yields the same bytes. The holes
+    are found by splitting at the JSON text of a one-NUL string; when a field value also serialises to
+    that text (the split is ambiguous) or a key is not a plain str, `render` serialises the whole record.
+    Raises ValueError when the fields are not JSON (or use a store field's name).
+    """
+
+    __slots__ = ("kind", "fields", "_parts")
+
+    def __init__(self, kind: str, fields: dict[str, Any]) -> None:
+        if not STORE_FIELDS.isdisjoint(fields):
+            raise ValueError(f"record fields may not set {sorted(STORE_FIELDS.intersection(fields))}")
+        self.kind, self.fields = kind, fields
+        try:
+            text = _encode_canonical({**fields, "seq": _HOLE, "ts": _HOLE, "kind": kind, "prev": _HOLE})
+            parts = [part.encode() for part in text.split(_HOLE_JSON)]
+        except (TypeError, ValueError) as exc:  # UnicodeEncodeError (lone surrogates) is a ValueError
+            raise ValueError(f"record fields are not JSON-serialisable: {exc}") from None
+        # Keys of str subclasses may sort by their own rules: leave those records to canonical_json.
+        self._parts = parts if len(parts) == 4 and all(type(key) is str for key in fields) else None
+
+    def render(self, seq: int, ts: str, prev: str) -> bytes:
+        """The canonical JSON of the record numbered `seq`, stamped `ts`, chained to `prev`."""
+        parts = self._parts
+        if parts is None or type(seq) is not int:
+            return canonical_json({**self.fields, "seq": seq, "ts": ts, "kind": self.kind, "prev": prev})
+        return b"".join((
+            parts[0], encode_basestring(prev).encode(), parts[1], str(seq).encode(), parts[2],
+            encode_basestring(ts).encode(), parts[3],
+        ))
 
 
 def head_message(last_seq: int, last_leaf: bytes) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from typing import AsyncIterator
 
@@ -19,6 +20,14 @@ from appliance.routing.base import StreamDelta
 log = logging.getLogger(__name__)
 
 _DONE = object()
+FLUSH_SECONDS = 0.02
+
+
+def _merged(batch: list[StreamDelta]) -> StreamDelta:
+    """Consecutive deltas as one; the last one's finish reason and counts are kept."""
+    last = batch[-1]
+    return StreamDelta("".join(d.text for d in batch), last.finish_reason, last.prompt_tokens,
+                       last.completion_tokens)
 
 
 class QueueFull(RuntimeError):
@@ -110,8 +119,7 @@ class ModelWorker:
         while (job := self._next_job()) is not None:
             try:
                 if not job.cancelled:
-                    for delta in self.runtime.generate(job.prompt, job.sampling, lambda: job.cancelled):
-                        job._deliver(delta)
+                    self._generate(job)
             except Exception as exc:  # reported to the request that caused it, never swallowed
                 log.exception("generation failed on model %s", self.model_id)
                 job._deliver(exc)
@@ -119,6 +127,18 @@ class ModelWorker:
                 with self._cond:
                     self._admitted -= 1
                 job._deliver(_DONE)
+
+    def _generate(self, job: Job) -> None:
+        """Run one job, handing its deltas to the event loop in batches: at most one wake-up of the
+        loop per FLUSH_SECONDS, so the serving thread does not compete with decoding per token."""
+        batch: list[StreamDelta] = []
+        last_flush = time.monotonic()
+        for delta in self.runtime.generate(job.prompt, job.sampling, lambda: job.cancelled):
+            batch.append(delta)
+            now = time.monotonic()
+            if delta.finish_reason or now - last_flush >= FLUSH_SECONDS:
+                job._deliver(_merged(batch))
+                batch, last_flush = [], now
 
     def stop(self) -> None:
         with self._cond:

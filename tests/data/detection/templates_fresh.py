@@ -175,6 +175,8 @@ class FreshSynth(Synth):
 
     def s_fnino(self) -> Segment:
         first, second = self.pick("ABCEGHJKLMNPRSTWXYZ"), self.pick("ABCEGHJKLMNPRSTWXYZ")
+        while first + second in ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ"):  # prefixes never issued
+            second = self.pick("ABCEGHJKLMNPRSTWXYZ")
         d = self.digits(6)
         return self.pick([f"{first}{second}{d}{self.pick('ABCD')}", f"{first}{second} {d[:2]} {d[2:4]} {d[4:]} {self.pick('ABCD')}",
                           f"{first}{second}{d[:2]} {d[2:4]} {d[4:]}{self.pick('ABCD')}"]), "UK_NINO"
@@ -248,7 +250,7 @@ O: {vital}, {vital}. {lab}.
 A/P: {icd} stable. Continue {drug} {dose} {freq}. Pacemaker (S/N {serial}) check due {fdate}.
 Electronically signed: {dr_upper}, MD {fdate} {time}
 """,
-    """Transfer note: Accepting physician {dr_full} at {city} General. Pt {pt_last}, {pt_first} {fage90}, MRN: {fmrn}; medical record number for this encounter is {fmrn}. DOA {fdate}. Will transport by ambulance, plate {plate}.
+    """Transfer note: Accepting physician {dr_full} at {city} General. Pt {pt_lastfirst}, {fage90}, MRN: {fmrn}; medical record number for this encounter is {fmrn}. DOA {fdate}. Will transport by ambulance, plate {plate}.
 """,
     """Billing dispute correspondence
 From: {rel_full} <{email}>
