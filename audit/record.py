@@ -59,13 +59,13 @@ class RecordSkeleton:
 
     def __init__(self, kind: str, fields: dict[str, Any]) -> None:
         if not STORE_FIELDS.isdisjoint(fields):
-            raise ValueError(f"record fields may not set {sorted(STORE_FIELDS.intersection(fields))}")
+            raise ValueError(f"audit record fields may not set {sorted(STORE_FIELDS.intersection(fields))}")
         self.kind, self.fields = kind, fields
         try:
             text = _encode_canonical({**fields, "seq": _HOLE, "ts": _HOLE, "kind": kind, "prev": _HOLE})
             parts = [part.encode() for part in text.split(_HOLE_JSON)]
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError (lone surrogates) is a ValueError
-            raise ValueError(f"record fields are not JSON-serialisable: {exc}") from None
+            raise ValueError(f"audit record fields are not JSON-serialisable: {exc}") from None
         # Keys of str subclasses may sort by their own rules: leave those records to canonical_json.
         self._parts = parts if len(parts) == 4 and all(type(key) is str for key in fields) else None
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
@@ -32,11 +32,10 @@ from audit.checkpoint import sign_checkpoint
 from audit.group_commit import CommitterClosed, GroupCommitter
 from audit.merkle import MerkleTree
 from audit.models import AUDIT_TABLES, AuditCheckpoint, AuditHead, AuditRecord, AuditSigningKey
-from audit.record import GENESIS_PREV, canonical_json, key_fingerprint, public_key_bytes, sign_head
+from audit.record import GENESIS_PREV, STORE_FIELDS, RecordSkeleton, key_fingerprint, public_key_bytes, sign_head
 
 logger = logging.getLogger(__name__)
 
-RESERVED_FIELDS = frozenset({"seq", "ts", "kind", "prev"})
 MAX_FIND_LIMIT = 1000
 SQLITE_BUSY_TIMEOUT_S = 5.0
 _PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"appliance-audit-log").digest()[:8], "big", signed=True)
@@ -45,12 +44,33 @@ _records = AuditRecord.__table__  # type: ignore[attr-defined]
 _heads = AuditHead.__table__  # type: ignore[attr-defined]
 _checkpoints = AuditCheckpoint.__table__  # type: ignore[attr-defined]
 _signing_keys = AuditSigningKey.__table__  # type: ignore[attr-defined]
-# Built once: constructing SQLAlchemy statements costs more than running these per group.
-_TAIL = select(_records.c.seq, _records.c.leaf).order_by(_records.c.seq.desc()).limit(1)
-_KEY_RETIRED = select(_signing_keys.c.retired).where(_signing_keys.c.fingerprint == bindparam("fingerprint"))
-_INSERT_RECORDS = insert(_records)
-_INSERT_HEAD = insert(_heads)
 _PG_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_LOCK_KEY)
+RECORD_COLUMNS = ("seq", "ts", "kind", "request_id", "actor", "body", "leaf")
+
+
+class _GroupSQL(NamedTuple):
+    """The statements of a commit group, in the driver's own parameter style (no SQLAlchemy compiling per group)."""
+
+    tail_and_key: str
+    insert_records: str
+    insert_head: str
+
+
+def group_sql(engine: Engine) -> _GroupSQL:
+    """The commit-group statements for `engine`'s driver (`insert_records` takes rows in RECORD_COLUMNS order)."""
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    return _GroupSQL(
+        # The tail (None, None on an empty log) and whether our key was retired, in one round trip.
+        tail_and_key=(
+            f"SELECT t.seq, t.leaf, (SELECT retired FROM {_signing_keys.name} WHERE fingerprint = {mark}) "
+            f"FROM (SELECT 1 AS one) AS o LEFT JOIN "
+            f"(SELECT seq, leaf FROM {_records.name} ORDER BY seq DESC LIMIT 1) AS t ON 1 = 1"
+        ),
+        insert_records=f"INSERT INTO {_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join([mark] * 7)})",
+        insert_head=(
+            f"INSERT INTO {_heads.name} (last_seq, leaf, key_fingerprint, signature) VALUES ({', '.join([mark] * 4)})"
+        ),
+    )
 
 
 class AuditUnavailable(RuntimeError):
@@ -81,6 +101,7 @@ class AuditStore:
         self.key_dir = key_dir
         self.origin = origin
         self._writer = engine.execution_options(audit_write=True)
+        self._sql = group_sql(engine)
         self._is_postgres = engine.dialect.name == "postgresql"
         self._hmac_key = keys.load_hmac_key(key_dir)
         self._use_key(keys.load_signing_key(key_dir))
@@ -131,11 +152,11 @@ class AuditStore:
 
     def append_many(self, items: list[tuple[str, Fields]]) -> list[AppendedRecord]:
         """Append several records atomically (one group, consecutive seqs); returns once durable."""
-        checked = [_checked(kind, fields) for kind, fields in items]
-        if not checked:
+        skeletons = [record_skeleton(kind, fields) for kind, fields in items]
+        if not skeletons:
             return []
         with self._running_committer() as committer:
-            return committer.submit(checked)
+            return committer.submit(skeletons)
 
     async def append_async(self, kind: str, fields: Fields) -> AppendedRecord:
         """`append` for asyncio code: awaits durability without tying up a thread."""
@@ -143,11 +164,11 @@ class AuditStore:
 
     async def append_many_async(self, items: list[tuple[str, Fields]]) -> list[AppendedRecord]:
         """`append_many` for asyncio code."""
-        checked = [_checked(kind, fields) for kind, fields in items]
-        if not checked:
+        skeletons = [record_skeleton(kind, fields) for kind, fields in items]
+        if not skeletons:
             return []
         with self._running_committer() as committer:
-            return await committer.submit_async(checked)
+            return await committer.submit_async(skeletons)
 
     def digest(self, text_value: str) -> str:
         """HMAC-SHA256 (hex) of `text_value` under the store's HMAC key: what records hold instead of text."""
@@ -347,41 +368,44 @@ class AuditStore:
         return tree
 
     def _commit_groups(
-        self, groups: list[list[tuple[str, Fields]]], extra: Callable[[Connection, str], None] | None = None
-    ) -> list[list[AppendedRecord] | ValueError]:
+        self, groups: list[list[RecordSkeleton]], extra: Callable[[Connection, str], None] | None = None
+    ) -> list[list[AppendedRecord]]:
         """Commit the groups in one transaction under one head signature (runs on the committer thread)."""
-        results: list[list[AppendedRecord] | ValueError] = []
-        rows: list[dict[str, Any]] = []
+        sql, sha256 = self._sql, hashlib.sha256
         with self._write_transaction() as conn:
-            tail = conn.execute(_TAIL).first()
-            if conn.execute(_KEY_RETIRED, {"fingerprint": self._fingerprint}).scalar() is not None:
+            tail_seq, tail_leaf, retired = conn.exec_driver_sql(sql.tail_and_key, (self._fingerprint,)).one()
+            if retired is not None:
                 self._adopt_rotated_key(conn)
-            first_seq, prev = (tail[0] + 1, tail[1]) if tail else (0, GENESIS_PREV)
-            ts = utc_timestamp()
+            first_seq, prev = (0, GENESIS_PREV) if tail_seq is None else (tail_seq + 1, tail_leaf)
+            seq, ts = first_seq, utc_timestamp()
+            rows: list[tuple[Any, ...]] = []
+            leaves: list[bytes] = []
+            results: list[list[AppendedRecord]] = []
             for group in groups:
-                built = _build_rows(group, first_seq + len(rows), prev, ts)
-                if isinstance(built, ValueError):
-                    results.append(built)
-                    continue
-                rows.extend(built)
-                prev = built[-1]["leaf"]
-                results.append([AppendedRecord(row["seq"], row["leaf"], ts) for row in built])
+                appended = []
+                for skeleton in group:
+                    body = skeleton.render(seq, ts, prev)
+                    leaf = sha256(b"\x00" + body).digest()  # = audit.record.leaf_hash(record), without re-serialising
+                    prev = leaf.hex()
+                    fields = skeleton.fields
+                    rows.append((
+                        seq, ts, skeleton.kind, _text_or_none(fields.get("request_id")),
+                        _text_or_none(fields.get("actor")), body.decode(), prev,
+                    ))
+                    leaves.append(leaf)
+                    appended.append(AppendedRecord(seq, prev, ts))
+                    seq += 1
+                results.append(appended)
             if rows:
-                last = rows[-1]
-                conn.execute(_INSERT_RECORDS, rows)
-                conn.execute(_INSERT_HEAD, {
-                    "last_seq": last["seq"],
-                    "leaf": last["leaf"],
-                    "key_fingerprint": self.signing_fingerprint,
-                    "signature": sign_head(self._signing_key, last["seq"], bytes.fromhex(last["leaf"])),
-                })
+                conn.exec_driver_sql(sql.insert_records, rows)
+                signature = sign_head(self._signing_key, seq - 1, leaves[-1])
+                conn.exec_driver_sql(sql.insert_head, (seq - 1, prev, self._fingerprint, signature))
             if extra is not None:
                 extra(conn, ts)
-        self._committed_size = first_seq + len(rows)
+        self._committed_size = seq
         with self._tree_lock:
             if self._tree.size == first_seq:
-                for row in rows:
-                    self._tree.append(bytes.fromhex(row["leaf"]))
+                self._tree.extend(leaves)
         return results
 
     def _commit_rotation(self, new_key: Ed25519PrivateKey) -> None:
@@ -398,9 +422,7 @@ class AuditStore:
             conn.execute(insert(_signing_keys).values(**_key_row(new_public)))
             conn.execute(update(_signing_keys).where(_signing_keys.c.fingerprint == old_fingerprint).values(retired=ts))
 
-        result = self._commit_groups([[("key_rotation", fields)]], extra=switch_keys)[0]
-        if isinstance(result, ValueError):
-            raise result
+        self._commit_groups([[record_skeleton("key_rotation", fields)]], extra=switch_keys)
         self._use_key(new_key)
 
     def _adopt_rotated_key(self, conn: Connection) -> None:
@@ -433,8 +455,8 @@ class AuditStore:
                 logger.warning("audit checkpoint postponed: %s", exc)
 
 
-def _checked(kind: str, fields: Fields) -> tuple[str, Fields]:
-    """Reject what can be rejected without serialising; returns a shallow copy of the fields."""
+def record_skeleton(kind: str, fields: Fields) -> RecordSkeleton:
+    """Check and serialise a record (on the appender's thread); ValueError says what is wrong with it."""
     if not isinstance(kind, str) or not kind:
         raise ValueError("audit record kind must be a non-empty string")
     if not isinstance(fields, dict):
@@ -442,32 +464,9 @@ def _checked(kind: str, fields: Fields) -> tuple[str, Fields]:
     for key in fields:
         if not isinstance(key, str):
             raise ValueError(f"audit record field names must be strings, not {type(key).__name__}")
-        if key in RESERVED_FIELDS:
+        if key in STORE_FIELDS:
             raise ValueError(f"audit record field {key!r} is reserved (the store sets seq, ts, kind, prev)")
-    return kind, dict(fields)
-
-
-def _build_rows(group: list[tuple[str, Fields]], seq: int, prev: str, ts: str) -> list[dict[str, Any]] | ValueError:
-    """Number, chain and hash a group's records; a ValueError (for its submitter) if one is not JSON."""
-    rows = []
-    for kind, fields in group:
-        record = {**fields, "seq": seq, "ts": ts, "kind": kind, "prev": prev}
-        try:
-            body = canonical_json(record)
-        except (TypeError, ValueError) as exc:
-            return ValueError(f"audit record fields are not JSON-serialisable: {exc}")
-        prev = hashlib.sha256(b"\x00" + body).hexdigest()  # = audit.record.leaf_hash(record), without re-serialising
-        rows.append({
-            "seq": seq,
-            "ts": ts,
-            "kind": kind,
-            "request_id": _text_or_none(fields.get("request_id")),
-            "actor": _text_or_none(fields.get("actor")),
-            "body": body.decode(),
-            "leaf": prev,
-        })
-        seq += 1
-    return rows
+    return RecordSkeleton(kind, dict(fields))
 
 
 def _text_or_none(value: Any) -> str | None:

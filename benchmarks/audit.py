@@ -29,15 +29,14 @@ if __package__ in (None, ""):  # run as a script: this file must not shadow the 
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import psycopg
-from sqlalchemy import insert
 from sqlmodel import SQLModel
 
 from audit.export import export_audit
 from audit.group_commit import GroupCommitter
 from audit.keys import init_keys
 from audit.models import AuditRecord
-from audit.record import canonical_json
-from audit.store import AuditStore, make_engine, utc_timestamp
+from audit.record import GENESIS_PREV, RecordSkeleton
+from audit.store import AuditStore, group_sql, make_engine, record_skeleton, utc_timestamp
 from audit.verify import verify_export
 
 PG_SERVER = "postgres@127.0.0.1:5432/test"
@@ -94,31 +93,31 @@ RUNNERS = {"threads": run_writers, "asyncio": run_tasks}
 
 
 class UnsignedLog:
-    """The baseline: the same rows into the same table through the same group committer, no integrity."""
+    """The baseline: the same rows into the same table through the same group committer and the same
+    statement, serialised the same way on the appenders' threads; no chaining, hashing, signing or tree."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         SQLModel.metadata.create_all(self.engine, tables=[AuditRecord.__table__])  # type: ignore[attr-defined]
+        self._writer = self.engine.execution_options(audit_write=True)
+        self._insert = group_sql(self.engine).insert_records
         self._seq = itertools.count()
-        self._insert = insert(AuditRecord.__table__)  # type: ignore[attr-defined]
         self._committer = GroupCommitter(self._commit, name="unsigned-committer")
 
     def append(self, kind: str, fields: dict[str, Any]) -> None:
-        self._committer.submit((kind, fields))
+        self._committer.submit(record_skeleton(kind, fields))
 
     async def append_async(self, kind: str, fields: dict[str, Any]) -> None:
-        await self._committer.submit_async((kind, fields))
+        await self._committer.submit_async(record_skeleton(kind, fields))
 
-    def _commit(self, batch: list[tuple[str, dict[str, Any]]]) -> list[None]:
-        ts = utc_timestamp()
-        rows = []
-        for kind, fields in batch:
-            seq = next(self._seq)
-            body = canonical_json({**fields, "seq": seq, "ts": ts, "kind": kind})
-            rows.append({"seq": seq, "ts": ts, "kind": kind, "request_id": fields.get("request_id"),
-                         "actor": fields.get("actor"), "body": body.decode(), "leaf": ""})
-        with self.engine.begin() as conn:
-            conn.execute(self._insert, rows)
+    def _commit(self, batch: list[RecordSkeleton]) -> list[None]:
+        ts, rows = utc_timestamp(), []
+        for skeleton in batch:  # a row of the same size as the signed one: prev and leaf hold zeros
+            seq, fields = next(self._seq), skeleton.fields
+            rows.append((seq, ts, skeleton.kind, fields.get("request_id"), fields.get("actor"),
+                         skeleton.render(seq, ts, GENESIS_PREV).decode(), GENESIS_PREV))
+        with self._writer.begin() as conn:
+            conn.exec_driver_sql(self._insert, rows)
         return [None] * len(batch)
 
     def close(self) -> None:

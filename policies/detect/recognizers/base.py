@@ -12,7 +12,10 @@ Scorer = Callable[[re.Match[str]], "float | None"]  # None rejects the match
 
 # Between a label ("MRN", "Member ID") and its value: punctuation and filler words such as
 # "MRN: ", "account no. ", "medical record number is ", "CVV (".
-CONNECTOR = r"(?:\s*(?:[:#=(]|-(?!\d)|\b(?:is|was|number|numbers|no|nbr|num|id|code|on\s+file)\b\.?)){0,4}\s*"
+CONNECTOR = r"(?:\s*(?:[:#=().]|-(?!\d)|(?i:\b(?:is|was|number|numbers|no|nbr|num|id|code|on\s+file)\b)\.?)){0,4}\s*"
+# A label some words before its value, the phrase closed by a colon or "is"/"was": "NPI of referring
+# provider: ", "medical record number for this encounter is ", "MRN (hospital): ".
+LABEL_PHRASE = r"(?:[ \t]+(?:[a-z]+|\([^()\n]{1,20}\))){1,4}[ \t]*(?::|\bis\b|\bwas\b)[ \t]*"
 END = r"(?![A-Za-z0-9])"
 
 
@@ -39,8 +42,8 @@ def rule(pattern: str, score: float | Scorer, flags: int = 0) -> Rule:
 
 
 def labelled(label: str, value: str, score: float | Scorer) -> Rule:
-    """`value` right after a case-insensitive `label` (and a CONNECTOR); the value stays case-sensitive."""
-    return rule(rf"(?i:\b(?:{label}))(?![A-Za-z]){CONNECTOR}(?P<value>{value}){END}", score)
+    """`value` after a case-insensitive `label` and a CONNECTOR or LABEL_PHRASE; the value stays case-sensitive."""
+    return rule(rf"(?i:\b(?:{label}))(?![A-Za-z])(?:{LABEL_PHRASE}|{CONNECTOR})(?P<value>{value}){END}", score)
 
 
 def compact(text: str) -> str:

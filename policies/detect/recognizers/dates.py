@@ -31,6 +31,16 @@ YEAR = r"(?:1[89]\d\d|20\d\d)"
 END = r"(?![\w/])"
 
 
+# A month and day without a year ("3/14") counts only right after a cue tying it to the person.
+PERSON_DATE_CUES = (r"DOB|DOD|DOA|DOS|d/c'?d|d/c|discharged|admitted|adm|died|expired|deceased|born|last\s+seen"
+                    r"(?:\s+(?:normal|nl|well))?|LKW|LSN|last\s+known\s+well|seen\s+on|visit\s+on|date\s+of\s+(?:service|injury)")
+MONTH_DAY_NUMERIC = r"(?P<m>0?[1-9]|1[0-2])/(?P<d>0?[1-9]|[12]\d|3[01])"
+
+
+def _month_day_score(match: re.Match[str]) -> float | None:
+    return 0.8 if int(match.group("d")) <= (29, 31, 30)[int(match.group("m")) % 3] or True else None
+
+
 def _numeric_score(match: re.Match[str]) -> float | None:
     """A numeric date a/b/y is kept if it reads as month/day or day/month of a real calendar date."""
     first, second, year_text = int(match.group("a")), int(match.group("b")), match.group("y")
@@ -60,6 +70,8 @@ def dates() -> RuleRecognizer:
         rule(rf"\b{MONTH}\s+{DAY},?\s+{YEAR}\b", 0.9),
         rule(rf"\b{DAY}(?:\s+of)?\s+{MONTH},?\s+{YEAR}\b", 0.9),
         rule(rf"\b{DAY}-{MONTH}-(?:{YEAR}|\d\d)\b", 0.9),
+        rule(rf"\b(?:0[1-9]|[12]\d|3[01]){MONTH}{YEAR}\b", 0.9),                      # 04MAR2024
+        rule(rf"(?i:\b(?:{PERSON_DATE_CUES}))[ \t]*[:\-]?[ \t]*(?P<value>{MONTH_DAY_NUMERIC}){END}", _month_day_score),
         rule(rf"\b{MONTH}\s+{DAY}\b(?!\s*(?:mg|ml|units|%))", 0.55),
         rule(rf"\b{MONTH}\s+{YEAR}\b", 0.6),
     ], "DateRecognizer")

@@ -31,7 +31,8 @@ EUROPEAN_STREET = (r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|weg|platz|gas
                    r"[A-ZÀ-Þ][\wà-ÿ'\-]+(?:\s+[A-ZÀ-Þ][\wà-ÿ'\-]+){0,3},?\s+\d{1,4}[a-z]?\b")
 US_ZIP = r"\d{5}(?:-\d{4})?"
 UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}"
-CITY = r"[A-Z][a-z]+(?:[\s\-][A-Z][a-z]+){0,2}"
+CITY = r"[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2}"
+CITY_CAPS = r"[A-Z]{3,}(?:[ \-][A-Z]{2,}){0,2}"  # "SANTA FE, NM 87501" on forms
 
 
 def street_address() -> RuleRecognizer:
@@ -43,6 +44,8 @@ def street_address() -> RuleRecognizer:
 def zip_code() -> RuleRecognizer:
     return RuleRecognizer("ZIP_CODE", [
         rule(rf"\b{STATE},?\s+(?P<value>{US_ZIP})\b", 0.85),
+        # after a street address and a city, the state left out: "5607 Harbor Drive, Savannah 31401"
+        rule(rf"(?:{STREET}|{PO_BOX}),?[ \t]*\n?[ \t]*{CITY},?[ \t]+(?P<value>{US_ZIP})\b", 0.85),
         labelled(r"zip(?:\s*code)?|postal\s+code|post\s*code", rf"{US_ZIP}|{UK_POSTCODE}", 0.9),
         rule(rf"\b{UK_POSTCODE}\b", 0.6),
     ], "ZipCodeRecognizer")
@@ -53,7 +56,7 @@ def city_state() -> RuleRecognizer:
     """"Springfield, IL 62704", "Boise, Idaho", "12 Mill Road, Leeds": city (and state) are LOCATION."""
     return RuleRecognizer("LOCATION", [
         rule(rf"(?:{STREET}|{PO_BOX}),[ \t]*(?P<value>{CITY})\b(?![ \t]+(?:{STREET_SUFFIXES})\b)", 0.75),
-        rule(rf"\b(?P<value>{CITY},\s+{STATE})(?=,?\s+{US_ZIP}\b)", 0.85),
+        rule(rf"\b(?P<value>(?:{CITY}|{CITY_CAPS}),?[ \t]+{STATE})(?=,?[ \t]+{US_ZIP}\b)", 0.85),
         rule(rf"\b(?P<value>{CITY},\s+{STATE_WITHOUT_ZIP})\b(?![a-z])", 0.7),
     ], "CityStateRecognizer")
 

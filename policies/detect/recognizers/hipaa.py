@@ -72,6 +72,7 @@ def mrn() -> RuleRecognizer:
 def health_plan() -> RuleRecognizer:
     return RuleRecognizer("HEALTH_PLAN_ID", [
         labelled(HEALTH_PLAN_LABELS, ID, with_digits(3, 0.85)),
+        labelled(r"group", ID, with_digits(5, 0.75)),  # bare "group" also reads "age group 65-74": more digits
         rule(MBI, 0.7),
     ], "HealthPlanIdRecognizer")
 
@@ -88,6 +89,8 @@ def npi() -> RuleRecognizer:
     return RuleRecognizer("NPI", [
         rule(r"\b[12]\d{9}\b", checked(cs.is_valid_npi, 0.45)),
         labelled(r"NPI|national\s+provider\s+identifier", r"[12]\d{9}", checked(cs.is_valid_npi, 0.95)),
+        # a valid NPI with its label earlier on the same line: "NPI (type 1, individual) 1234567893"
+        rule(rf"(?i:\bNPI\b)[^\n\d]{{0,60}}\b(?P<value>[12]\d{{9}})\b", checked(cs.is_valid_npi, 0.9)),
     ], "NpiRecognizer")
 
 
@@ -122,9 +125,11 @@ def ssn() -> RuleRecognizer:
 
 
 def age_over_89() -> RuleRecognizer:
+    """"92-year-old", "92 yrs old", "92 yo", "92yoF", "92 YOM", "92 y/o", "92-yo", "aged 92", "age: 92"."""
     return RuleRecognizer("AGE_OVER_89", [
         rule(rf"\b{AGE}\s*(?:-\s*|\s)(?:year|yr)s?(?:\s*-\s*|\s)old\b", 0.9, re.I),
-        rule(rf"\b{AGE}\s*(?:y/o|y\.o\.?|yo|years?\s+of\s+age|years?\s+old)(?![A-Za-z])", 0.9, re.I),
+        rule(rf"\b{AGE}[ \t]*-?[ \t]*(?:y/o|y\.o\.?|yo|years?[ \t]+of[ \t]+age|(?:years?|yrs?)[ \t]+old)(?:[ \t]*[FM])?(?![A-Za-z])",
+             0.9, re.I),
         rule(rf"\b(?:age|aged)\s*[:=]?\s*{AGE}\b", 0.85, re.I),
     ], "AgeOver89Recognizer")
 
