@@ -66,7 +66,8 @@ class GroupCommitter:
         self._commit_batch = commit_batch
         self._max_batch = max_batch
         self._gather_seconds = gather_seconds
-        self._expected = 0  # submitters likely to be queued by the next batch (see _next_batch)
+        self._active = 0  # submitters seen around the last batch: how many are likely to come back
+        self._wake_at = 1  # the committer sleeps until the queue holds this many (see _next_batch)
         self._tick = tick
         self._tick_seconds = tick_seconds
         self._queue: deque[_Pending] = deque()
@@ -93,6 +94,7 @@ class GroupCommitter:
         """Commit what is queued, then stop the committer thread."""
         with self._wakeup:
             self._closing = True
+            self._wake_at = 0
             self._wakeup.notify()
         self._thread.join()
 
@@ -101,30 +103,39 @@ class GroupCommitter:
             if self._closing:
                 raise CommitterClosed("the committer is closed")
             self._queue.append(pending)
-            self._wakeup.notify()
+            if len(self._queue) >= self._wake_at:  # waking the committer for less would only cost a switch
+                self._wakeup.notify()
         return pending
 
     def _next_batch(self) -> list[_Pending] | None:
         """Wait for work; None when closed and drained, [] after an idle timeout."""
         with self._wakeup:
             if not self._queue and not self._closing:
-                self._wakeup.wait(self._tick_seconds)
+                self._wait_for(1, self._tick_seconds)
             if not self._queue:
                 return None if self._closing else []
-            # Submitters just settled tend to resubmit at once: wait briefly for them so that
-            # alternating half-batches merge into one commit (one fsync, one signature).
-            deadline = time.monotonic() + self._gather_seconds
-            while len(self._queue) < self._expected and not self._closing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._wakeup.wait(remaining):
-                    break
+            # Submitters just settled tend to resubmit at once. Waiting briefly until half of them are
+            # back makes groups large (one fsync, one signature for many) while the other half prepares
+            # its records during the commit; a lone appender (active == 1) is never kept waiting.
+            self._wait_for((self._active + 1) // 2, self._gather_seconds)
             if self._queue[0].exclusive is not None:
                 return [self._queue.popleft()]
             batch = []
             while self._queue and len(batch) < self._max_batch and self._queue[0].exclusive is None:
                 batch.append(self._queue.popleft())
-            self._expected = len(batch) + len(self._queue)
+            self._active = len(batch) + len(self._queue)
             return batch
+
+    def _wait_for(self, count: int, timeout: float) -> None:
+        """Wait (holding the condition) until `count` submissions are queued, the timeout passes or closing."""
+        deadline = time.monotonic() + timeout
+        while len(self._queue) < count and not self._closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wake_at = count
+            self._wakeup.wait(remaining)
+        self._wake_at = self._max_batch + 1  # busy committing: it looks at the queue again when done
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:

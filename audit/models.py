@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, LargeBinary, Table, Text
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, Table, Text
 from sqlmodel import Field, SQLModel
+
+# A 64-bit sequence number; on SQLite spelled INTEGER so that, as the primary key, it is the table's rowid
+# (BIGINT PRIMARY KEY would add a separate unique index that every append must also write).
+SeqNumber = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class AuditRecord(SQLModel, table=True):
@@ -17,7 +21,7 @@ class AuditRecord(SQLModel, table=True):
 
     __tablename__ = "audit_records"
 
-    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    seq: int = Field(sa_column=Column(SeqNumber, primary_key=True, autoincrement=False))
     ts: str = Field(index=True)
     kind: str = Field(index=True)
     request_id: Optional[str] = Field(default=None, index=True)
@@ -31,7 +35,7 @@ class AuditHead(SQLModel, table=True):
 
     __tablename__ = "audit_heads"
 
-    last_seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    last_seq: int = Field(sa_column=Column(SeqNumber, primary_key=True, autoincrement=False))
     leaf: str = Field(max_length=64)
     key_fingerprint: str = Field(max_length=64)
     signature: str

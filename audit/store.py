@@ -32,7 +32,7 @@ from audit.checkpoint import sign_checkpoint
 from audit.group_commit import CommitterClosed, GroupCommitter
 from audit.merkle import MerkleTree
 from audit.models import AUDIT_TABLES, AuditCheckpoint, AuditHead, AuditRecord, AuditSigningKey
-from audit.record import GENESIS_PREV, STORE_FIELDS, RecordSkeleton, key_fingerprint, public_key_bytes, sign_head
+from audit.record import GENESIS_PREV, RecordSkeleton, key_fingerprint, public_key_bytes, sign_head
 
 logger = logging.getLogger(__name__)
 
@@ -48,29 +48,40 @@ _PG_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_L
 RECORD_COLUMNS = ("seq", "ts", "kind", "request_id", "actor", "body", "leaf")
 
 
-class _GroupSQL(NamedTuple):
-    """The statements of a commit group, in the driver's own parameter style (no SQLAlchemy compiling per group)."""
+class GroupStatements:
+    """A commit group's statements in the driver's own parameter style, run on the raw DBAPI cursor.
 
-    tail_and_key: str
-    insert_records: str
-    insert_head: str
+    Rows go in as multi-row INSERTs of power-of-two sizes (few distinct statements, each cached by the
+    driver): one call into the driver per statement, so the committer gives up and retakes the GIL a
+    handful of times per group rather than once per row, which appenders busy in Python would delay.
+    """
 
+    ROWS_PER_STATEMENT = tuple(1 << bits for bits in range(9, -1, -1))  # 512, 256, ..., 1
 
-def group_sql(engine: Engine) -> _GroupSQL:
-    """The commit-group statements for `engine`'s driver (`insert_records` takes rows in RECORD_COLUMNS order)."""
-    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    return _GroupSQL(
-        # The tail (None, None on an empty log) and whether our key was retired, in one round trip.
-        tail_and_key=(
+    def __init__(self, paramstyle: str) -> None:
+        mark = "?" if paramstyle == "qmark" else "%s"
+        # The tail (NULLs on an empty log) and when our key was retired (NULL: it was not), in one round trip.
+        self.tail_and_key = (
             f"SELECT t.seq, t.leaf, (SELECT retired FROM {_signing_keys.name} WHERE fingerprint = {mark}) "
             f"FROM (SELECT 1 AS one) AS o LEFT JOIN "
             f"(SELECT seq, leaf FROM {_records.name} ORDER BY seq DESC LIMIT 1) AS t ON 1 = 1"
-        ),
-        insert_records=f"INSERT INTO {_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join([mark] * 7)})",
-        insert_head=(
+        )
+        self.insert_head = (
             f"INSERT INTO {_heads.name} (last_seq, leaf, key_fingerprint, signature) VALUES ({', '.join([mark] * 4)})"
-        ),
-    )
+        )
+        row = f"({', '.join([mark] * len(RECORD_COLUMNS))})"
+        self._insert_records = {
+            count: f"INSERT INTO {_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES {', '.join([row] * count)}"
+            for count in self.ROWS_PER_STATEMENT
+        }
+
+    def insert_records(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert `rows` (values in RECORD_COLUMNS order) with `cursor`, a DBAPI cursor."""
+        start = 0
+        for count in self.ROWS_PER_STATEMENT:
+            while len(rows) - start >= count:
+                cursor.execute(self._insert_records[count], [value for row in rows[start:start + count] for value in row])
+                start += count
 
 
 class AuditUnavailable(RuntimeError):
@@ -101,7 +112,8 @@ class AuditStore:
         self.key_dir = key_dir
         self.origin = origin
         self._writer = engine.execution_options(audit_write=True)
-        self._sql = group_sql(engine)
+        self._sql = GroupStatements(engine.dialect.paramstyle)
+        self._driver_errors: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._is_postgres = engine.dialect.name == "postgresql"
         self._hmac_key = keys.load_hmac_key(key_dir)
         self._use_key(keys.load_signing_key(key_dir))
@@ -325,7 +337,7 @@ class AuditStore:
     def _db_errors(self) -> Iterator[None]:
         try:
             yield
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self._driver_errors) as exc:
             raise _unavailable(exc) from None
 
     @contextlib.contextmanager
@@ -373,7 +385,9 @@ class AuditStore:
         """Commit the groups in one transaction under one head signature (runs on the committer thread)."""
         sql, sha256 = self._sql, hashlib.sha256
         with self._write_transaction() as conn:
-            tail_seq, tail_leaf, retired = conn.exec_driver_sql(sql.tail_and_key, (self._fingerprint,)).one()
+            cursor = conn.connection.cursor()
+            cursor.execute(sql.tail_and_key, (self._fingerprint,))
+            tail_seq, tail_leaf, retired = cursor.fetchone()
             if retired is not None:
                 self._adopt_rotated_key(conn)
             first_seq, prev = (0, GENESIS_PREV) if tail_seq is None else (tail_seq + 1, tail_leaf)
@@ -387,19 +401,18 @@ class AuditStore:
                     body = skeleton.render(seq, ts, prev)
                     leaf = sha256(b"\x00" + body).digest()  # = audit.record.leaf_hash(record), without re-serialising
                     prev = leaf.hex()
-                    fields = skeleton.fields
                     rows.append((
-                        seq, ts, skeleton.kind, _text_or_none(fields.get("request_id")),
-                        _text_or_none(fields.get("actor")), body.decode(), prev,
+                        seq, ts, skeleton.kind, _text_or_none(skeleton.field("request_id")),
+                        _text_or_none(skeleton.field("actor")), body.decode(), prev,
                     ))
                     leaves.append(leaf)
                     appended.append(AppendedRecord(seq, prev, ts))
                     seq += 1
                 results.append(appended)
             if rows:
-                conn.exec_driver_sql(sql.insert_records, rows)
+                sql.insert_records(cursor, rows)
                 signature = sign_head(self._signing_key, seq - 1, leaves[-1])
-                conn.exec_driver_sql(sql.insert_head, (seq - 1, prev, self._fingerprint, signature))
+                cursor.execute(sql.insert_head, (seq - 1, prev, self._fingerprint, signature))
             if extra is not None:
                 extra(conn, ts)
         self._committed_size = seq
@@ -461,12 +474,7 @@ def record_skeleton(kind: str, fields: Fields) -> RecordSkeleton:
         raise ValueError("audit record kind must be a non-empty string")
     if not isinstance(fields, dict):
         raise ValueError(f"audit record fields must be a dict, not {type(fields).__name__}")
-    for key in fields:
-        if not isinstance(key, str):
-            raise ValueError(f"audit record field names must be strings, not {type(key).__name__}")
-        if key in STORE_FIELDS:
-            raise ValueError(f"audit record field {key!r} is reserved (the store sets seq, ts, kind, prev)")
-    return RecordSkeleton(kind, dict(fields))
+    return RecordSkeleton(kind, fields)
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -494,7 +502,7 @@ def _timestamp_bound(value: str | datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _unavailable(exc: SQLAlchemyError) -> AuditUnavailable:
+def _unavailable(exc: Exception) -> AuditUnavailable:
     """An AuditUnavailable naming the database's reason (first line only: no SQL, no parameters)."""
     cause = getattr(exc, "orig", None) or exc
     reason = str(cause).strip().splitlines()[0] if str(cause).strip() else ""

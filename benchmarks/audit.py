@@ -36,7 +36,7 @@ from audit.group_commit import GroupCommitter
 from audit.keys import init_keys
 from audit.models import AuditRecord
 from audit.record import GENESIS_PREV, RecordSkeleton
-from audit.store import AuditStore, group_sql, make_engine, record_skeleton, utc_timestamp
+from audit.store import AuditStore, GroupStatements, make_engine, record_skeleton, utc_timestamp
 from audit.verify import verify_export
 
 PG_SERVER = "postgres@127.0.0.1:5432/test"
@@ -100,7 +100,7 @@ class UnsignedLog:
         self.engine = make_engine(url)
         SQLModel.metadata.create_all(self.engine, tables=[AuditRecord.__table__])  # type: ignore[attr-defined]
         self._writer = self.engine.execution_options(audit_write=True)
-        self._insert = group_sql(self.engine).insert_records
+        self._statements = GroupStatements(self.engine.dialect.paramstyle)
         self._seq = itertools.count()
         self._committer = GroupCommitter(self._commit, name="unsigned-committer")
 
@@ -113,11 +113,11 @@ class UnsignedLog:
     def _commit(self, batch: list[RecordSkeleton]) -> list[None]:
         ts, rows = utc_timestamp(), []
         for skeleton in batch:  # a row of the same size as the signed one: prev and leaf hold zeros
-            seq, fields = next(self._seq), skeleton.fields
-            rows.append((seq, ts, skeleton.kind, fields.get("request_id"), fields.get("actor"),
+            seq = next(self._seq)
+            rows.append((seq, ts, skeleton.kind, skeleton.field("request_id"), skeleton.field("actor"),
                          skeleton.render(seq, ts, GENESIS_PREV).decode(), GENESIS_PREV))
         with self._writer.begin() as conn:
-            conn.exec_driver_sql(self._insert, rows)
+            self._statements.insert_records(conn.connection.cursor(), rows)
         return [None] * len(batch)
 
     def close(self) -> None:

@@ -168,3 +168,66 @@ def test_finding_json_carries_no_text(detector: Detector) -> None:
     text = "SSN 219-09-9998"
     [finding] = detector.analyze(text)
     assert finding.as_json() == {"start": 4, "end": 15, "entity_type": "US_SSN", "score": round(finding.score, 4)}
+
+
+GENERALIZATIONS = [
+    # a label some words before its value
+    ("17b. NPI of referring provider: 1234567893", "NPI", "1234567893"),
+    ("NPI (type 1, individual) 1234567893 on the claim.", "NPI", "1234567893"),
+    ("The medical record number for this encounter is 399-89-0912.", "MEDICAL_RECORD_NUMBER", "399-89-0912"),
+    ("Med Rec No.: 4294396  Acct: 7448577953", "MEDICAL_RECORD_NUMBER", "4294396"),
+    ("SOCIAL SECURITY NO.: 512 44 4451", "US_SSN", "512 44 4451"),
+    ("We received your claim (claim no. 385-519631) today.", "ACCOUNT_NUMBER", "385-519631"),
+    ("Subscriber ID: W2883357772     Group: 729905", "HEALTH_PLAN_ID", "729905"),
+    ("German tax ID (Steuer-IdNr.): 86 095 742 719", "EU_NATIONAL_ID", "86 095 742 719"),
+    # names in capitals, with an initial, in lower case after a strong cue, after "for"/"from"
+    ("EMPLOYEE NAME: ESPERANZA DELACROIX\nPREFERRED NAME: Esperanza", "PERSON", "ESPERANZA DELACROIX"),
+    ("ED TRIAGE 2115\nKAVANAGH, CALEB D  99 years of age", "PERSON", "KAVANAGH, CALEB D"),
+    ("Electronically signed: HAZEL IWASAKI, MD 9/28/21", "PERSON", "HAZEL IWASAKI"),
+    ("comparison made with outside study for IBARRA, OLUWASEUN O (MRN 8160536)", "PERSON", "IBARRA, OLUWASEUN O"),
+    ("Attending Physician: A. Blackwood, MD", "PERSON", "A. Blackwood"),
+    ('Message: "hi my name is reuben blackwood, my account is locked"', "PERSON", "reuben blackwood"),
+    ("Cashier desk note: card declined for Declan Becker. Retried later.", "PERSON", "Declan Becker"),
+    ("Onboarding checklist for Leyla Mukherjee\n[x] badge issued", "PERSON", "Leyla Mukherjee"),
+    # ZIP+4, ZIP after a city with the state left out, state without a comma
+    ("Mail to 5720 E. Cottonwood Dr, Peoria, IL 61604-2234 today.", "ZIP_CODE", "61604-2234"),
+    ("Our address 5607 Harbor Drive, Savannah 31401 is new.", "ZIP_CODE", "31401"),
+    ("Send to 20939 Juniper Pkwy Apt 5A, Fairbanks AK 99701 by mail.", "LOCATION", "Fairbanks AK"),
+    # ages and dates in other layouts
+    ("92 yo F with chest pain.", "AGE_OVER_89", "92"),
+    ("92yoF with chest pain.", "AGE_OVER_89", "92"),
+    ("Widow, aged 91, lives alone.", "AGE_OVER_89", "91"),
+    ("drove her (97 yrs old) to dialysis", "AGE_OVER_89", "97"),
+    ("Pt Pham, 100-yo, to ED.", "AGE_OVER_89", "100"),
+    ("DOB: 08APR1980  Sex: F", "DATE_TIME", "08APR1980"),
+    ("per daughter, last seen nl 1/24 at noon", "DATE_TIME", "1/24"),
+    ("d/c 3/14 to rehab", "DATE_TIME", "3/14"),
+    # international phone with a 00 prefix
+    ("Please call me on 0044 161 233 5526 after six.", "PHONE_NUMBER", "0044 161 233 5526"),
+]
+
+
+@pytest.mark.parametrize(("text", "entity_type", "value"), GENERALIZATIONS, ids=[f"{t}:{v}" for _, t, v in GENERALIZATIONS])
+def test_identifiers_in_other_layouts_are_detected(detector: Detector, text: str, entity_type: str, value: str) -> None:
+    assert (entity_type, value) in found(detector, text)
+
+
+BENIGN_LOOKALIKES = [
+    "pt denies chest pain. pt reports improvement. pt ambulating with walker. patient education provided.",
+    "hi there, can you call back tomorrow. wife states pt fell at home.",
+    "Referred to Physical Therapy and to Cardiology Clinic. Follow-up with Infectious Disease.",
+    "ABG 7.31/48/62/24 on 4L NC. Moved to Bay 12. Plan SBT at 0600 in Rm 339.",
+    "Pain 6/10 -> 3/10 after 45 min. Strength 4/5 in the left leg. Age group 65-74 enrolled.",
+    "Vaccine lot G47C487, NDC 75390-785-49. CPT 99285, 93000. Dx I48.91.",
+    "CHIEF COMPLAINT: CHEST PAIN\nHISTORY OF PRESENT ILLNESS: SOB x2d",
+]
+
+
+@pytest.mark.parametrize("text", BENIGN_LOOKALIKES)
+def test_lookalikes_in_clinical_text_are_left_alone(detector: Detector, text: str) -> None:
+    assert [(f.entity_type, text[f.start:f.end]) for f in detector.analyze(text)] == []
+
+
+def test_a_month_and_day_without_a_cue_is_not_a_date(detector: Detector) -> None:
+    text = "Ratio 1/24 of the dose; strength 3/5 bilaterally."
+    assert "DATE_TIME" not in {f.entity_type for f in detector.analyze(text)}

@@ -6,7 +6,7 @@ import re
 from .base import RuleRecognizer, rule
 
 NANP = r"(?<![\w+])(?:\+?1[\s.\-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[\s.\-])[2-9]\d{2}[\s.\-]\d{4}(?!\d)"
-INTERNATIONAL = r"(?<![\w+])\+(?:[1-9]\d{0,2})(?:[\s.\-]?\(?\d{1,4}\)?){2,6}(?![\w])"
+INTERNATIONAL = r"(?<![\w+])(?:\+|00)(?:[1-9]\d{0,2})(?:[\s.\-]?\(?\d{1,4}\)?){2,6}(?![\w])"  # +44 ..., 0044 ...
 UK_NATIONAL = r"(?<![\w+])0\d{2,4}[\s\-]?\d{3,4}[\s\-]?\d{3,4}(?![\w])"
 LABELLED_DIGITS = r"(?i:\b(?:phone|tel|telephone|mobile|cell|fax|pager|call|contact|callback)\b)[\s:#.]*(?P<value>\d{10})\b"
 

@@ -38,7 +38,11 @@ MONTH_DAY_NUMERIC = r"(?P<m>0?[1-9]|1[0-2])/(?P<d>0?[1-9]|[12]\d|3[01])"
 
 
 def _month_day_score(match: re.Match[str]) -> float | None:
-    return 0.8 if int(match.group("d")) <= (29, 31, 30)[int(match.group("m")) % 3] or True else None
+    try:
+        date(2000, int(match.group("m")), int(match.group("d")))  # a leap year: 2/29 is a day
+    except ValueError:
+        return None
+    return 0.8
 
 
 def _numeric_score(match: re.Match[str]) -> float | None:
