@@ -172,10 +172,10 @@ async def _stream_events(pipeline: InferencePipeline, call: Call, framing: _Fram
         status, error = 499, "client_disconnected"
         raise
     finally:
-        await deltas.aclose()
         pipeline.s.metrics.tokens.labels(call.requested_model, "prompt").inc(last.prompt_tokens)
         pipeline.s.metrics.tokens.labels(call.requested_model, "completion").inc(last.completion_tokens)
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):  # the client may be gone: still stop the job and log it
+            await deltas.aclose()
             await pipeline.record_outcome(
                 call, status, error=error, finish_reason=last.finish_reason, prompt_tokens=last.prompt_tokens,
                 completion_tokens=last.completion_tokens, answer="".join(emitted), answer_decision=guard.decision,
