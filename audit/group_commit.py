@@ -80,11 +80,14 @@ class GroupCommitter:
         """Queue `payload` for the next batch and block until that batch is committed."""
         return self._enqueue(_Pending(payload)).wait()
 
-    async def submit_async(self, payload: Any) -> Any:
-        """Like `submit`, awaiting instead of blocking: one event-loop wakeup serves a whole batch."""
+    def submit_future(self, payload: Any) -> asyncio.Future[Any]:
+        """Like `submit`, for asyncio code: queue now, await the returned future for the result.
+
+        Call it on the running event loop; one wakeup of that loop settles a whole batch.
+        """
         future = asyncio.get_running_loop().create_future()
         self._enqueue(_Pending(payload, future=future))
-        return await future
+        return future
 
     def run_exclusive(self, fn: Callable[[], Any]) -> Any:
         """Run `fn` on the committer thread between batches (nothing else commits meanwhile)."""
@@ -114,10 +117,11 @@ class GroupCommitter:
                 self._wait_for(1, self._tick_seconds)
             if not self._queue:
                 return None if self._closing else []
-            # Submitters just settled tend to resubmit at once. Waiting briefly until half of them are
-            # back makes groups large (one fsync, one signature for many) while the other half prepares
-            # its records during the commit; a lone appender (active == 1) is never kept waiting.
-            self._wait_for((self._active + 1) // 2, self._gather_seconds)
+            # Submitters just settled tend to resubmit at once: waiting briefly for them merges what would
+            # be alternating half-batches into one commit (one fsync, one signature). Committing half while
+            # the other half is still being prepared measured slower: the GIL then delays every return
+            # from the database. A lone appender (active == 1) is never kept waiting.
+            self._wait_for(self._active, self._gather_seconds)
             if self._queue[0].exclusive is not None:
                 return [self._queue.popleft()]
             batch = []

@@ -9,6 +9,7 @@ leaving no gap. Several processes on one PostgreSQL database therefore build one
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -51,12 +52,12 @@ RECORD_COLUMNS = ("seq", "ts", "kind", "request_id", "actor", "body", "leaf")
 class GroupStatements:
     """A commit group's statements in the driver's own parameter style, run on the raw DBAPI cursor.
 
-    Rows go in as multi-row INSERTs of power-of-two sizes (few distinct statements, each cached by the
-    driver): one call into the driver per statement, so the committer gives up and retakes the GIL a
-    handful of times per group rather than once per row, which appenders busy in Python would delay.
+    A group's rows go in as one multi-row INSERT (of at most MAX_ROWS_PER_STATEMENT rows): one call into
+    the driver, so the committer gives up and retakes the GIL a handful of times per group rather than
+    once per row, each of which could wait for appenders busy in Python.
     """
 
-    ROWS_PER_STATEMENT = tuple(1 << bits for bits in range(9, -1, -1))  # 512, 256, ..., 1
+    MAX_ROWS_PER_STATEMENT = 512  # 3,584 parameters: within SQLite's and PostgreSQL's limits
 
     def __init__(self, paramstyle: str) -> None:
         mark = "?" if paramstyle == "qmark" else "%s"
@@ -69,19 +70,18 @@ class GroupStatements:
         self.insert_head = (
             f"INSERT INTO {_heads.name} (last_seq, leaf, key_fingerprint, signature) VALUES ({', '.join([mark] * 4)})"
         )
-        row = f"({', '.join([mark] * len(RECORD_COLUMNS))})"
-        self._insert_records = {
-            count: f"INSERT INTO {_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES {', '.join([row] * count)}"
-            for count in self.ROWS_PER_STATEMENT
-        }
+        self._insert_prefix = f"INSERT INTO {_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES "
+        self._row = f"({', '.join([mark] * len(RECORD_COLUMNS))})"
+        self._insert_records: dict[int, str] = {}  # by row count; the driver caches each prepared
 
     def insert_records(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert `rows` (values in RECORD_COLUMNS order) with `cursor`, a DBAPI cursor."""
-        start = 0
-        for count in self.ROWS_PER_STATEMENT:
-            while len(rows) - start >= count:
-                cursor.execute(self._insert_records[count], [value for row in rows[start:start + count] for value in row])
-                start += count
+        for start in range(0, len(rows), self.MAX_ROWS_PER_STATEMENT):
+            chunk = rows[start:start + self.MAX_ROWS_PER_STATEMENT]
+            statement = self._insert_records.get(len(chunk))
+            if statement is None:
+                statement = self._insert_records[len(chunk)] = self._insert_prefix + ", ".join([self._row] * len(chunk))
+            cursor.execute(statement, [value for row in chunk for value in row])
 
 
 class AuditUnavailable(RuntimeError):
@@ -160,27 +160,21 @@ class AuditStore:
 
     def append(self, kind: str, fields: Fields) -> AppendedRecord:
         """Append one record; returns once it is durable. ValueError for bad fields."""
-        return self.append_many([(kind, fields)])[0]
+        return self._submit([record_skeleton(kind, fields)])[0]
 
     def append_many(self, items: list[tuple[str, Fields]]) -> list[AppendedRecord]:
         """Append several records atomically (one group, consecutive seqs); returns once durable."""
         skeletons = [record_skeleton(kind, fields) for kind, fields in items]
-        if not skeletons:
-            return []
-        with self._running_committer() as committer:
-            return committer.submit(skeletons)
+        return self._submit(skeletons) if skeletons else []
 
     async def append_async(self, kind: str, fields: Fields) -> AppendedRecord:
         """`append` for asyncio code: awaits durability without tying up a thread."""
-        return (await self.append_many_async([(kind, fields)]))[0]
+        return (await self._submit_future([record_skeleton(kind, fields)]))[0]
 
     async def append_many_async(self, items: list[tuple[str, Fields]]) -> list[AppendedRecord]:
         """`append_many` for asyncio code."""
         skeletons = [record_skeleton(kind, fields) for kind, fields in items]
-        if not skeletons:
-            return []
-        with self._running_committer() as committer:
-            return await committer.submit_async(skeletons)
+        return (await self._submit_future(skeletons)) if skeletons else []
 
     def digest(self, text_value: str) -> str:
         """HMAC-SHA256 (hex) of `text_value` under the store's HMAC key: what records hold instead of text."""
@@ -194,8 +188,7 @@ class AuditStore:
         new_key = keys.stage_signing_key(self.key_dir)
         new_fingerprint = key_fingerprint(new_key.public_key())
         try:
-            with self._running_committer() as committer:
-                committer.run_exclusive(partial(self._commit_rotation, new_key))
+            self._run_exclusive(partial(self._commit_rotation, new_key))
         except Exception:
             committed = self._key_registered(new_fingerprint)
             if committed is False:
@@ -323,15 +316,29 @@ class AuditStore:
     def _use_key(self, key: Ed25519PrivateKey) -> None:
         self._signing_key, self._fingerprint = key, key_fingerprint(key.public_key())
 
-    @contextlib.contextmanager
-    def _running_committer(self) -> Iterator[GroupCommitter]:
+    def _submit(self, skeletons: list[RecordSkeleton]) -> list[AppendedRecord]:
+        try:
+            return self._open_committer().submit(skeletons)
+        except CommitterClosed:
+            raise AuditUnavailable("the audit store is closed") from None
+
+    def _submit_future(self, skeletons: list[RecordSkeleton]) -> asyncio.Future[list[AppendedRecord]]:
+        try:
+            return self._open_committer().submit_future(skeletons)
+        except CommitterClosed:
+            raise AuditUnavailable("the audit store is closed") from None
+
+    def _run_exclusive(self, fn: Callable[[], None]) -> None:
+        try:
+            self._open_committer().run_exclusive(fn)
+        except CommitterClosed:
+            raise AuditUnavailable("the audit store is closed") from None
+
+    def _open_committer(self) -> GroupCommitter:
         committer = self._committer
         if committer is None:
             raise AuditUnavailable("the audit store is closed")
-        try:
-            yield committer
-        except CommitterClosed:
-            raise AuditUnavailable("the audit store is closed") from None
+        return committer
 
     @contextlib.contextmanager
     def _db_errors(self) -> Iterator[None]:
@@ -474,6 +481,8 @@ def record_skeleton(kind: str, fields: Fields) -> RecordSkeleton:
         raise ValueError("audit record kind must be a non-empty string")
     if not isinstance(fields, dict):
         raise ValueError(f"audit record fields must be a dict, not {type(fields).__name__}")
+    if {*map(type, fields)} - {str}:  # str subclasses (e.g. StrEnum) may sort by their own rules: store plain str
+        fields = {str.__str__(key) if isinstance(key, str) else key: value for key, value in fields.items()}
     return RecordSkeleton(kind, fields)
 
 

@@ -1,12 +1,13 @@
 """Audit store throughput: durable signed appends/s with concurrent writers, and verified records/s.
 
-    python benchmarks/audit.py [--writers 64] [--records 20000] [--pg-url URL | --no-postgres]
+    python benchmarks/audit.py [--writers 64] [--tasks 256] [--records 20000] [--no-postgres]
 
 For SQLite (WAL, synchronous=FULL) and PostgreSQL it measures, after a warm-up:
-- signed: `AuditStore.append` from N writer threads, and `append_async` from N asyncio tasks (group
-  commit: chained, hashed, head-signed, fsynced before the call returns);
-- unsigned: the same rows (canonical JSON, same table and indexes) from the same N writers through
-  the same group committer, inserted without chaining, hashing, signing or the Merkle tree;
+- signed: `AuditStore.append` from writer threads, and `append_async` from asyncio tasks on one event
+  loop (group commit: chained, hashed, head-signed, fsynced before the call returns);
+- unsigned: the same rows (canonical JSON serialised on the writers' side, same table, indexes and
+  INSERT statements) from the same writers through the same group committer, without chaining,
+  hashing, signing or the Merkle tree. Records per group are printed for both: same batching;
 and the offline verifier (`audit.verify.verify_export`) over an export of the signed log.
 """
 from __future__ import annotations
@@ -102,13 +103,14 @@ class UnsignedLog:
         self._writer = self.engine.execution_options(audit_write=True)
         self._statements = GroupStatements(self.engine.dialect.paramstyle)
         self._seq = itertools.count()
+        self.groups = 0
         self._committer = GroupCommitter(self._commit, name="unsigned-committer")
 
     def append(self, kind: str, fields: dict[str, Any]) -> None:
         self._committer.submit(record_skeleton(kind, fields))
 
     async def append_async(self, kind: str, fields: dict[str, Any]) -> None:
-        await self._committer.submit_async(record_skeleton(kind, fields))
+        await self._committer.submit_future(record_skeleton(kind, fields))
 
     def _commit(self, batch: list[RecordSkeleton]) -> list[None]:
         ts, rows = utc_timestamp(), []
@@ -118,6 +120,7 @@ class UnsignedLog:
                          skeleton.render(seq, ts, GENESIS_PREV).decode(), GENESIS_PREV))
         with self._writer.begin() as conn:
             self._statements.insert_records(conn.connection.cursor(), rows)
+        self.groups += 1
         return [None] * len(batch)
 
     def close(self) -> None:
@@ -130,15 +133,18 @@ def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: 
     run_writers(args.writers, args.warmup, store.append)
     run_writers(args.writers, args.warmup, unsigned.append)
     for mode, runner in RUNNERS.items():
+        writers = args.writers if mode == "threads" else args.tasks
         heads_before, size_before = len(store.read_heads()), store.size()
-        signed_s = runner(args.writers, args.records, store.append if mode == "threads" else store.append_async)
+        signed_s = runner(writers, args.records, store.append if mode == "threads" else store.append_async)
         appended = store.size() - size_before
         groups = len(store.read_heads()) - heads_before
-        unsigned_s = runner(args.writers, args.records, unsigned.append if mode == "threads" else unsigned.append_async)
+        unsigned_groups = unsigned.groups
+        unsigned_s = runner(writers, args.records, unsigned.append if mode == "threads" else unsigned.append_async)
+        unsigned_groups = unsigned.groups - unsigned_groups
         signed_rate, unsigned_rate = appended / signed_s, appended / unsigned_s
         print(f"{name:10s} {mode:7s} signed {signed_rate:8,.0f} appends/s, unsigned {unsigned_rate:8,.0f}/s, "
-              f"ratio {signed_rate / unsigned_rate:4.2f}  ({appended} records, {args.writers} writers, "
-              f"{appended / groups:.1f} records per signed group)")
+              f"ratio {signed_rate / unsigned_rate:4.2f}  ({appended} records, {writers} {mode} writers, records "
+              f"per group: signed {appended / groups:.1f}, unsigned {appended / unsigned_groups:.1f})")
     unsigned.close()
     export_dir = work / f"export-{name}"
     export_audit(store, export_dir)
@@ -157,8 +163,9 @@ def pg_schema(create: bool, schema: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writers", type=int, default=64, help="concurrent writer threads (default 64)")
+    parser.add_argument("--tasks", type=int, default=256, help="concurrent asyncio writer tasks (default 256)")
     parser.add_argument("--records", type=int, default=20_000, help="measured appends per run (default 20000)")
-    parser.add_argument("--warmup", type=int, default=8_000, help="appends before measuring (default 10000)")
+    parser.add_argument("--warmup", type=int, default=8_000, help="appends before measuring (default 8000)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     args = parser.parse_args()
     print("command:", shlex.join([sys.executable, *sys.argv]))

@@ -22,7 +22,7 @@ from audit import keys
 from audit.checkpoint import verify_checkpoint
 from audit.export import export_audit
 from audit.merkle import root_hash, verify_consistency, verify_inclusion
-from audit.record import key_fingerprint, leaf_hash, verify_head
+from audit.record import RecordSkeleton, canonical_json, key_fingerprint, leaf_hash, leaf_hash_of_bytes, verify_head
 from audit.store import AuditStore, AuditUnavailable
 from audit.verify import verify_export
 from tests.conftest_audit import assert_chain_verifies, new_store
@@ -106,6 +106,58 @@ def test_async_appenders_share_commit_groups_and_get_refusals(store: AuditStore)
     records = assert_chain_verifies(store)
     assert {r["task"] for r in records} == set(range(200))
     assert len(store.read_heads()) < 200
+
+
+class Shouty(str):
+    """A str subclass key that sorts by its own rule (reversed), which plain-str splicing must not assume."""
+
+    def __lt__(self, other: object) -> bool:
+        return str(other) < str(self)
+
+
+# Values chosen to break a serialiser that fills seq/ts/prev into pre-serialised text: keys sorting just
+# before/after the store's fields, nested "prev"/"seq" keys, the hole marker itself as a value, escapes,
+# non-ASCII, floats, big ints, empty containers.
+TRICKY_FIELDS = [
+    {},
+    {"a": 1},
+    {"zzz": "last", "aaa": "first"},
+    {"kin": 1, "kinda": 2, "pre": 3, "prev_": 4, "prevx": 5, "se": 6, "seq0": 7, "seqz": 8, "t": 9, "ts0": 10, "tz": 11},
+    {"KIND": "upper", "Prev": "x", "_seq": 1, "~ts": 2, "ü": "non-ascii key sorts after ts", "日本": "語"},
+    {"nested": {"prev": "\x00", "seq": "\x00", "ts": "\x00", "kind": 5}},
+    {"nul": "\x00"},
+    {"nuls": ["\x00", "\x00", "\x00"], "more": {"x": "\x00"}},
+    {"quote": '"\\u0000"', "backslash": "\\", "ctrl": "\n\t\x1f", "emoji": "\U0001F600", "bidi": "\u202e"},
+    {"floats": [0.1, 1e300, -0.0, 1.5e-7, 123456789.125], "ints": [0, -1, 2**63, 10**30], "flags": [True, False, None]},
+    {"deep": {"b": [{"z": 1, "a": {"y": [], "x": {}}}], "a": None}},
+    {Shouty("b"): 1, Shouty("a"): 2, Shouty("z"): 3},
+]
+
+
+@pytest.mark.parametrize("fields", TRICKY_FIELDS)
+def test_record_skeleton_renders_exactly_the_canonical_json(fields: dict) -> None:
+    skeleton = RecordSkeleton("request", fields)
+    for seq, ts, prev in [(0, "2025-01-31T12:00:00.000000Z", "0" * 64), (10**12, "ts", "ab" * 32), (7, "", "")]:
+        expected = canonical_json({**fields, "seq": seq, "ts": ts, "kind": "request", "prev": prev})
+        assert skeleton.render(seq, ts, prev) == expected
+        assert leaf_hash_of_bytes(expected) == leaf_hash({**fields, "seq": seq, "ts": ts, "kind": "request", "prev": prev})
+
+
+def test_record_skeleton_is_a_snapshot_of_the_fields() -> None:
+    fields = {"request_id": "r1", "items": [1]}
+    skeleton = RecordSkeleton("request", fields)
+    fields["items"].append(2)
+    fields["request_id"] = "changed"
+    assert skeleton.field("request_id") == "r1"
+    assert skeleton.render(1, "t", "p") == canonical_json({"request_id": "r1", "items": [1], "seq": 1, "ts": "t", "kind": "request", "prev": "p"})
+
+
+def test_tricky_records_chain_and_export_verifies(store: AuditStore, tmp_path: Path) -> None:
+    appended = store.append_many([("request", fields) for fields in TRICKY_FIELDS])
+    records = assert_chain_verifies(store)  # recomputes every leaf with audit.record.canonical_json
+    assert [leaf_hash(r).hex() for r in records] == [a.leaf_hash for a in appended]
+    assert records[-1]["a"] == 2 and list(records[-1]) == sorted(records[-1])  # str-subclass keys stored as plain str
+    assert verify_export(export_audit(store, tmp_path / "export").directory).records == len(TRICKY_FIELDS) + 1
 
 
 @pytest.mark.parametrize("kind, fields, reason", [
