@@ -27,6 +27,11 @@ from policies.decision import Decision, FiredRule
 from policies.stream import PolicyBlocked, StreamGuard
 
 
+# Streamed answers are re-scanned every this many new characters (plus the guard's hold-back window):
+# larger steps cost less detection CPU, which competes with decoding, at the price of burstier output.
+ANSWER_SCAN_STEP_CHARS = 128
+
+
 @dataclass
 class Call:
     """The state of one call as it moves through the steps."""
@@ -220,6 +225,7 @@ class InferencePipeline:
         return StreamGuard(
             detector.analyze, self.s.policy, purpose=call.principal.purpose, zone=call.backend.zone,
             placeholders=dict(call.decision.placeholders), restore=self.s.policy.restores(call.decision),
+            scan_step_chars=ANSWER_SCAN_STEP_CHARS,
         )
 
     # -- step 8: record the outcome -----------------------------------------------------------------
