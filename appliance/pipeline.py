@@ -19,12 +19,12 @@ from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
-from appliance.routing.table import RouteRefused
 from appliance.routing.base import Backend, BackendError, ChatMessage, GenerationRequest, StreamDelta
+from appliance.routing.table import RouteRefused
 from appliance.services import Services
 from audit.store import AuditUnavailable
 from policies.decision import Decision, FiredRule
-from policies.stream import PolicyBlocked, StreamGuard
+from policies.stream import StreamGuard
 
 
 # Streamed answers are re-scanned every this many new characters (plus the guard's hold-back window):
@@ -255,5 +255,3 @@ async def _empty() -> AsyncIterator[StreamDelta]:
     return
     yield  # pragma: no cover - makes this an async generator
 
-
-__all__ = ["Call", "InferencePipeline", "PolicyBlocked", "blocked_error"]

@@ -14,7 +14,8 @@ from appliance.api.deps import require
 from appliance.api.errors import ApiError
 from appliance.api.schemas import ChatCompletionRequest, CompletionRequest
 from appliance.auth import Principal
-from appliance.pipeline import Call, InferencePipeline, PolicyBlocked, blocked_error
+from appliance.pipeline import Call, InferencePipeline, blocked_error
+from policies.stream import PolicyBlocked, StreamGuard
 from appliance.routing.base import StreamDelta
 from appliance.routing.router import parse_task_hint
 
@@ -104,7 +105,7 @@ async def _serve(request: Request, call: Call, body: ChatCompletionRequest | Com
     return await _until_done_or_disconnect(request, _complete(pipeline, call, framing, guard, first, deltas), call, pipeline)
 
 
-async def _complete(pipeline: InferencePipeline, call: Call, framing: _Framing, guard: Any,
+async def _complete(pipeline: InferencePipeline, call: Call, framing: _Framing, guard: StreamGuard,
                     first: StreamDelta, deltas: AsyncIterator[StreamDelta]) -> JSONResponse:
     raw: list[str] = [first.text]
     last = first
@@ -144,7 +145,7 @@ async def _until_done_or_disconnect(request: Request, work: Any, call: Call, pip
             task.cancel()
 
 
-async def _stream_events(pipeline: InferencePipeline, call: Call, framing: _Framing, guard: Any,
+async def _stream_events(pipeline: InferencePipeline, call: Call, framing: _Framing, guard: StreamGuard,
                          first: StreamDelta, deltas: AsyncIterator[StreamDelta], include_usage: bool) -> AsyncIterator[bytes]:
     last = first
     emitted: list[str] = []
@@ -205,5 +206,3 @@ async def list_models(request: Request, principal: Principal = Depends(require(N
         for model_id, created, owner in routes.listing()
     ]}
 
-
-__all__ = ["router", "ApiError"]
