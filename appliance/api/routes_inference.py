@@ -91,10 +91,9 @@ async def _serve(request: Request, call: Call, body: ChatCompletionRequest | Com
     pipeline = _pipeline(request)
     await pipeline.screen(call)
     await pipeline.write_ahead(call, body.stream)
-    gen_request = pipeline.generation_request(call, body)
-    first, deltas = await pipeline.open_stream(call, gen_request)
-    framing = _Framing(call, call.requested_model)
     guard = pipeline.answer_guard(call)
+    first, deltas = await pipeline.open_stream(call, pipeline.generation_request(call, body))
+    framing = _Framing(call, call.requested_model)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
