@@ -116,6 +116,7 @@ class ModelRegistry:
         self.models_dir = Path(models_dir)
         self.index_file = Path(index_file)
         self._on_change = on_change
+        self._cache: tuple[tuple[int, int, int], dict[str, ModelEntry]] | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, on_change: ChangeHook | None = None) -> ModelRegistry:
@@ -237,10 +238,17 @@ class ModelRegistry:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _load(self) -> dict[str, ModelEntry]:
+        """The index as on disk; re-parsed only when the file changed (the request path asks often)."""
         try:
-            raw = self.index_file.read_text(encoding="utf-8")
+            stat = self.index_file.stat()
+            version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if self._cache is None or self._cache[0] != version:
+                self._cache = (version, self._parse(self.index_file.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return {}
+        return dict(self._cache[1])
+
+    def _parse(self, raw: str) -> dict[str, ModelEntry]:
         try:
             data = json.loads(raw)
             if data.get("format") != INDEX_FORMAT:
