@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from audit import keys
 from audit.checkpoint import verify_checkpoint
-from audit.models import AuditCheckpoint, AuditRecord
+from audit.models import AuditCheckpoint, AuditHead, AuditRecord
 from audit.record import canonical_json, key_fingerprint
 from audit.store import AuditStore
 from audit.verify import (
@@ -161,18 +161,18 @@ def _head(head: dict[str, Any]) -> dict[str, Any]:
 
 
 def _seq_range(store: AuditStore, since: datetime | None, until: datetime | None, size: int) -> tuple[int, int]:
-    """The seqs (inclusive) of the first record at/after `since` and the last before `until`."""
-    first_query = select(func.min(AuditRecord.seq)).where(AuditRecord.seq < size)
-    last_query = select(func.max(AuditRecord.seq)).where(AuditRecord.seq < size)
+    """The seqs (inclusive) of the first record at/after `since` and the last before `until` (below `size`)."""
+    first_query = select(func.min(AuditHead.first_seq)).where(AuditHead.first_seq < size)
+    last_query = select(func.max(AuditHead.last_seq)).where(AuditHead.first_seq < size)
     if since is not None:
-        first_query = first_query.where(AuditRecord.ts >= _bound(since))
+        first_query = first_query.where(AuditHead.ts >= _bound(since))
     if until is not None:
-        last_query = last_query.where(AuditRecord.ts < _bound(until))
+        last_query = last_query.where(AuditHead.ts < _bound(until))
     with store.engine.connect() as conn:
         first, last = conn.execute(first_query).scalar(), conn.execute(last_query).scalar()
-    if first is None or last is None or first > last:
+    if first is None or last is None or first > min(last, size - 1):
         raise ExportError(f"no audit records between {_bound(since) or 'the start'} and {_bound(until) or 'now'}")
-    return first, last
+    return first, min(last, size - 1)
 
 
 def _rotations_outside(store: AuditStore, heads: list[dict[str, Any]], first: int, last: int, size: int) -> bytes:

@@ -22,7 +22,7 @@ class AuditRecord(SQLModel, table=True):
     __tablename__ = "audit_records"
 
     seq: int = Field(sa_column=Column(SeqNumber, primary_key=True, autoincrement=False))
-    ts: str = Field(index=True)
+    ts: str  # its commit group's time: searched through AuditHead.ts (one index entry per group, not per record)
     kind: str = Field(index=True)
     request_id: Optional[str] = Field(default=None, index=True)
     actor: Optional[str] = Field(default=None, index=True)
@@ -31,11 +31,17 @@ class AuditRecord(SQLModel, table=True):
 
 
 class AuditHead(SQLModel, table=True):
-    """The signature of one commit group, over its last (seq, leaf hash)."""
+    """The signature of one commit group, over its last (seq, leaf hash); its records are first_seq..last_seq.
+
+    Every record of a group carries the group's `ts`, so time filters look up groups here and then read
+    their seq ranges: exact even when the clock stepped back between groups or nodes disagree.
+    """
 
     __tablename__ = "audit_heads"
 
     last_seq: int = Field(sa_column=Column(SeqNumber, primary_key=True, autoincrement=False))
+    first_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ts: str = Field(index=True)
     leaf: str = Field(max_length=64)
     key_fingerprint: str = Field(max_length=64)
     signature: str

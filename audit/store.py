@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Subquery, create_engine, event, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
@@ -68,7 +68,8 @@ class GroupStatements:
             f"(SELECT seq, leaf FROM {_records.name} ORDER BY seq DESC LIMIT 1) AS t ON 1 = 1"
         )
         self.insert_head = (
-            f"INSERT INTO {_heads.name} (last_seq, leaf, key_fingerprint, signature) VALUES ({', '.join([mark] * 4)})"
+            f"INSERT INTO {_heads.name} (last_seq, first_seq, ts, leaf, key_fingerprint, signature) "
+            f"VALUES ({', '.join([mark] * 6)})"
         )
         self._insert_prefix = f"INSERT INTO {_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES "
         self._row = f"({', '.join([mark] * len(RECORD_COLUMNS))})"
@@ -304,10 +305,9 @@ class AuditStore:
         for column, value in ((_records.c.kind, kind), (_records.c.request_id, request_id), (_records.c.actor, actor)):
             if value is not None:
                 query = query.where(column == value)
-        if since is not None:
-            query = query.where(_records.c.ts >= _timestamp_bound(since))
-        if until is not None:
-            query = query.where(_records.c.ts < _timestamp_bound(until))
+        if since is not None or until is not None:
+            groups = heads_in_time_range(since, until)
+            query = query.join(groups, _records.c.seq.between(groups.c.first_seq, groups.c.last_seq))
         with self._db_errors(), self.engine.connect() as conn:
             return [json.loads(body) for body in conn.execute(query).scalars()]
 
@@ -419,7 +419,7 @@ class AuditStore:
             if rows:
                 sql.insert_records(cursor, rows)
                 signature = sign_head(self._signing_key, seq - 1, leaves[-1])
-                cursor.execute(sql.insert_head, (seq - 1, prev, self._fingerprint, signature))
+                cursor.execute(sql.insert_head, (seq - 1, first_seq, ts, prev, self._fingerprint, signature))
             if extra is not None:
                 extra(conn, ts)
         self._committed_size = seq
@@ -497,6 +497,17 @@ def _key_row(public_key: Ed25519PublicKey) -> dict[str, Any]:
         "created": utc_timestamp(),
         "retired": None,
     }
+
+
+def heads_in_time_range(since: str | datetime | None, until: str | datetime | None) -> Subquery:
+    """The commit groups (first_seq, last_seq) stamped in [since, until): their records are exactly the
+    records with ts in that range, found through the heads' ts index."""
+    query = select(_heads.c.first_seq, _heads.c.last_seq)
+    if since is not None:
+        query = query.where(_heads.c.ts >= _timestamp_bound(since))
+    if until is not None:
+        query = query.where(_heads.c.ts < _timestamp_bound(until))
+    return query.subquery("groups")
 
 
 def _timestamp_bound(value: str | datetime) -> str:

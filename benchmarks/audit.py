@@ -1,8 +1,9 @@
 """Audit store throughput: durable signed appends/s with concurrent writers, and verified records/s.
 
-    python benchmarks/audit.py [--writers 64] [--tasks 256] [--records 20000] [--no-postgres]
+    python benchmarks/audit.py [--writers 64] [--tasks 256] [--records 20000] [--prefill 100000] [--no-postgres]
 
-For SQLite (WAL, synchronous=FULL) and PostgreSQL it measures, after a warm-up:
+The process runs as `appliance serve` does (its GIL switch interval, its time-ordered request ids). For SQLite
+(WAL, synchronous=FULL) and PostgreSQL it measures, on a log already holding `--prefill` records:
 - signed: `AuditStore.append` from writer threads, and `append_async` from asyncio tasks on one event
   loop (group commit: chained, hashed, head-signed, fsynced before the call returns);
 - unsigned: the same rows (canonical JSON serialised on the writers' side, same table, indexes and
@@ -32,8 +33,9 @@ if __package__ in (None, ""):  # run as a script: this file must not shadow the 
 import psycopg
 from sqlmodel import SQLModel
 
+from appliance.api.framing import new_request_id
 from audit.export import export_audit
-from audit.group_commit import GroupCommitter
+from audit.group_commit import COMMITTER_SWITCH_INTERVAL_S, GroupCommitter
 from audit.keys import init_keys
 from audit.models import AuditRecord
 from audit.record import GENESIS_PREV, RecordSkeleton
@@ -46,7 +48,7 @@ PG_SERVER = "postgres@127.0.0.1:5432/test"
 def request_fields(worker: int, i: int) -> dict[str, Any]:
     """A realistic inference record (what the API writes per request)."""
     return {
-        "request_id": f"req-{worker}-{i}", "actor": f"key-{worker % 8}", "role": "clinical", "purpose": "treatment",
+        "request_id": new_request_id(), "actor": f"key-{worker % 8}", "role": "clinical", "purpose": "treatment",
         "endpoint": "/v1/chat/completions", "model": "smollm2-135m-instruct", "model_sha256": "b1" * 32,
         "backend": "local", "zone": "local", "packs": {"hipaa": "aa" * 32, "gdpr": "bb" * 32, "pci": "cc" * 32},
         "decision": "redact", "rule_ids": ["hipaa.safe_harbor.names", "hipaa.safe_harbor.mrn"],
@@ -130,8 +132,8 @@ class UnsignedLog:
 
 def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: argparse.Namespace, work: Path) -> None:
     store, unsigned = AuditStore.open(signed_url, key_dir), UnsignedLog(unsigned_url)
-    run_writers(args.writers, args.warmup, store.append)
-    run_writers(args.writers, args.warmup, unsigned.append)
+    run_tasks(args.tasks, args.prefill, store.append_async)
+    run_tasks(args.tasks, args.prefill, unsigned.append_async)
     for mode, runner in RUNNERS.items():
         writers = args.writers if mode == "threads" else args.tasks
         heads_before, size_before = len(store.read_heads()), store.size()
@@ -165,11 +167,12 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=64, help="concurrent writer threads (default 64)")
     parser.add_argument("--tasks", type=int, default=256, help="concurrent asyncio writer tasks (default 256)")
     parser.add_argument("--records", type=int, default=20_000, help="measured appends per run (default 20000)")
-    parser.add_argument("--warmup", type=int, default=8_000, help="appends before measuring (default 8000)")
+    parser.add_argument("--prefill", type=int, default=100_000, help="records in each log before measuring (default 100000)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     args = parser.parse_args()
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    sys.setswitchinterval(COMMITTER_SWITCH_INTERVAL_S)
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
         work = Path(tmp)
         init_keys(work / "keys")

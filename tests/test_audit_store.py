@@ -243,6 +243,25 @@ def test_find_filters_and_pages(store: AuditStore) -> None:
         store.find(limit=100_000)
 
 
+
+def test_time_filters_are_exact_when_the_clock_steps_back(store: AuditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups are found by their heads' times, not by seq order: a group stamped earlier than the one before
+    it (NTP stepped the clock back, or another node's clock lags) is still found, and only it."""
+    clock = iter(["2026-03-01T10:00:00.000000Z", "2026-03-01T09:00:00.000000Z", "2026-03-01T11:00:00.000000Z"])
+    monkeypatch.setattr("audit.store.utc_timestamp", lambda: next(clock))
+    for group in range(3):
+        store.append_many([("request", {"request_id": f"g{group}-{i}"}) for i in range(2)])
+    monkeypatch.undo()
+
+    def request_ids(**bounds: str) -> list[str]:
+        return [record["request_id"] for record in store.find(**bounds)]
+
+    assert request_ids(until="2026-03-01T09:30:00+00:00") == ["g1-0", "g1-1"]
+    assert request_ids(since="2026-03-01T09:30:00+00:00", until="2026-03-01T10:30:00+00:00") == ["g0-0", "g0-1"]
+    assert request_ids(since="2026-03-01T09:30:00+00:00") == ["g0-0", "g0-1", "g2-0", "g2-1"]
+    assert request_ids(since="2026-03-01T09:30:00+00:00", kind="request", limit=1, offset=2) == ["g2-0"]
+    assert [record["ts"] for record in store.find(since="2026-03-01T10:59:00+00:00")] == ["2026-03-01T11:00:00.000000Z"] * 2
+
 def test_checkpoints_every_n_records_with_valid_proofs(tmp_path: Path) -> None:
     with new_store(tmp_path, checkpoint_every=10) as store:
         for i in range(25):

