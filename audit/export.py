@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 
 from audit import keys
 from audit.checkpoint import verify_checkpoint
-from audit.models import AuditCheckpoint, AuditHead, AuditRecord
+from audit.models import AuditCheckpoint, AuditRecord
 from audit.record import canonical_json, key_fingerprint
-from audit.store import AuditStore
+from audit.store import AuditStore, heads_in_time_range
 from audit.verify import (
     LogSlice,
     CHECKPOINT_FILE,
@@ -134,13 +134,13 @@ def export_audit(
 
 
 def _write_records(store: AuditStore, path: Path, first: int, last: int) -> tuple[str, str]:
-    """Write records first..last as canonical JSON lines, a chunk at a time; return the first and last ts."""
+    """Write records first..last as stored (canonical JSON lines), a chunk at a time; return the first and last ts."""
     first_ts = last_ts = ""
     with path.open("wb") as out:
         for start in range(first, last + 1, READ_CHUNK):
-            chunk = store.read_records(start, min(start + READ_CHUNK - 1, last))
-            out.write(b"".join(canonical_json(record) + b"\n" for record in chunk))
-            first_ts, last_ts = first_ts or chunk[0]["ts"], chunk[-1]["ts"]
+            bodies = store.read_bodies(start, min(start + READ_CHUNK - 1, last))
+            out.write("\n".join(bodies).encode() + b"\n")
+            first_ts, last_ts = first_ts or json.loads(bodies[0])["ts"], json.loads(bodies[-1])["ts"]
     return first_ts, last_ts
 
 
@@ -162,12 +162,9 @@ def _head(head: dict[str, Any]) -> dict[str, Any]:
 
 def _seq_range(store: AuditStore, since: datetime | None, until: datetime | None, size: int) -> tuple[int, int]:
     """The seqs (inclusive) of the first record at/after `since` and the last before `until` (below `size`)."""
-    first_query = select(func.min(AuditHead.first_seq)).where(AuditHead.first_seq < size)
-    last_query = select(func.max(AuditHead.last_seq)).where(AuditHead.first_seq < size)
-    if since is not None:
-        first_query = first_query.where(AuditHead.ts >= _bound(since))
-    if until is not None:
-        last_query = last_query.where(AuditHead.ts < _bound(until))
+    after, before = heads_in_time_range(since, None), heads_in_time_range(None, until)
+    first_query = select(func.min(after.c.first_seq)).where(after.c.first_seq < size)
+    last_query = select(func.max(before.c.last_seq)).where(before.c.first_seq < size)
     with store.engine.connect() as conn:
         first, last = conn.execute(first_query).scalar(), conn.execute(last_query).scalar()
     if first is None or last is None or first > min(last, size - 1):

@@ -8,43 +8,41 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Table, Text, text
 from sqlmodel import Field, SQLModel
 
 # A 64-bit sequence number; on SQLite spelled INTEGER so that, as the primary key, it is the table's rowid
 # (BIGINT PRIMARY KEY would add a separate unique index that every append must also write).
 SeqNumber = BigInteger().with_variant(Integer(), "sqlite")
+HEAD_ROWS = text("signature IS NOT NULL")  # the rows that end a commit group
 
 
 class AuditRecord(SQLModel, table=True):
-    """One audit record: seq is 0-based and gap-free; body is canonical JSON."""
+    """One audit record: seq is 0-based and gap-free; body is canonical JSON.
+
+    The last record of each commit group also carries the group's head: the Ed25519 signature over its
+    (seq, leaf), the signing key's fingerprint and the group's first seq. Keeping the head in the same row
+    lets a group go in as one INSERT statement. Every record of a group carries the group's `ts`; time
+    filters look up the heads through a partial index (one entry per group, not per record) and read
+    their seq ranges, exact even when the clock stepped back between groups or nodes disagree.
+    """
 
     __tablename__ = "audit_records"
+    __table_args__ = (
+        Index("ix_audit_records_head_seq", "seq", sqlite_where=HEAD_ROWS, postgresql_where=HEAD_ROWS),
+        Index("ix_audit_records_head_ts", "ts", sqlite_where=HEAD_ROWS, postgresql_where=HEAD_ROWS),
+    )
 
     seq: int = Field(sa_column=Column(SeqNumber, primary_key=True, autoincrement=False))
-    ts: str  # its commit group's time: searched through AuditHead.ts (one index entry per group, not per record)
+    ts: str
     kind: str = Field(index=True)
     request_id: Optional[str] = Field(default=None, index=True)
     actor: Optional[str] = Field(default=None, index=True)
     body: str = Field(sa_column=Column(Text, nullable=False))
     leaf: str = Field(max_length=64)
-
-
-class AuditHead(SQLModel, table=True):
-    """The signature of one commit group, over its last (seq, leaf hash); its records are first_seq..last_seq.
-
-    Every record of a group carries the group's `ts`, so time filters look up groups here and then read
-    their seq ranges: exact even when the clock stepped back between groups or nodes disagree.
-    """
-
-    __tablename__ = "audit_heads"
-
-    last_seq: int = Field(sa_column=Column(SeqNumber, primary_key=True, autoincrement=False))
-    first_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    ts: str = Field(index=True)
-    leaf: str = Field(max_length=64)
-    key_fingerprint: str = Field(max_length=64)
-    signature: str
+    group_first_seq: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    key_fingerprint: Optional[str] = Field(default=None, max_length=64)
+    signature: Optional[str] = None
 
 
 class AuditCheckpoint(SQLModel, table=True):
@@ -96,5 +94,5 @@ class Capture(SQLModel, table=True):
 
 AUDIT_TABLES: list[Table] = [
     model.__table__  # type: ignore[attr-defined]
-    for model in (AuditRecord, AuditHead, AuditCheckpoint, AuditSigningKey, CaptureKey, Capture)
+    for model in (AuditRecord, AuditCheckpoint, AuditSigningKey, CaptureKey, Capture)
 ]

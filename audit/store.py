@@ -1,17 +1,21 @@
 """The audit store: a signed, hash-chained, Merkle-checkpointed append-only log in SQLite or PostgreSQL.
 
-Appenders hand records to one committer thread (group commit). Each group is one transaction: it
-takes the log's write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL an advisory transaction lock),
-reads the tail seq and leaf hash *from the database* (another node may have appended), numbers and
-chains its records, inserts them with one Ed25519 head signature and commits. An appender returns
-only after that commit, so every acknowledged record is durable; a failed group rolls back whole,
-leaving no gap. Several processes on one PostgreSQL database therefore build one gap-free chain.
+Appenders hand records to one committer thread (group commit), which numbers and chains whatever is
+waiting, signs the group's last (seq, leaf) and writes the group, head included, as one INSERT
+statement: one transaction, one fsync, and one trip out of Python per group. An appender returns
+only after that commit, so every acknowledged record is durable; a failed group leaves nothing, so
+no gap. On SQLite the committer chains onto the tail it last wrote; if another process appended
+meanwhile, the seq primary key refuses the group and it is chained again under the log's write
+lock (`BEGIN IMMEDIATE`), reading the tail from the database. On PostgreSQL (several nodes, one log)
+every group takes that locked path (an advisory transaction lock). Either way the nodes and
+processes sharing a database build one gap-free, fork-free chain.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -19,7 +23,6 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -32,8 +35,9 @@ from audit import keys
 from audit.checkpoint import sign_checkpoint
 from audit.group_commit import CommitterClosed, GroupCommitter
 from audit.merkle import MerkleTree
-from audit.models import AUDIT_TABLES, AuditCheckpoint, AuditHead, AuditRecord, AuditSigningKey
-from audit.record import GENESIS_PREV, RecordSkeleton, key_fingerprint, public_key_bytes, sign_head
+from audit.models import AUDIT_TABLES, HEAD_ROWS, AuditCheckpoint, AuditRecord, AuditSigningKey
+from audit.record import GENESIS_PREV, key_fingerprint, public_key_bytes, sign_head
+from audit.skeleton import RecordSkeleton
 
 logger = logging.getLogger(__name__)
 
@@ -42,22 +46,21 @@ SQLITE_BUSY_TIMEOUT_S = 5.0
 _PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"appliance-audit-log").digest()[:8], "big", signed=True)
 
 _records = AuditRecord.__table__  # type: ignore[attr-defined]
-_heads = AuditHead.__table__  # type: ignore[attr-defined]
 _checkpoints = AuditCheckpoint.__table__  # type: ignore[attr-defined]
 _signing_keys = AuditSigningKey.__table__  # type: ignore[attr-defined]
 _PG_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_LOCK_KEY)
-RECORD_COLUMNS = ("seq", "ts", "kind", "request_id", "actor", "body", "leaf")
+RECORD_COLUMNS = ("seq", "ts", "kind", "request_id", "actor", "body", "leaf", "group_first_seq", "key_fingerprint", "signature")
 
 
 class GroupStatements:
     """A commit group's statements in the driver's own parameter style, run on the raw DBAPI cursor.
 
-    A group's rows go in as one multi-row INSERT (of at most MAX_ROWS_PER_STATEMENT rows): one call into
-    the driver, so the committer gives up and retakes the GIL a handful of times per group rather than
-    once per row, each of which could wait for appenders busy in Python.
+    A group's rows go in as one multi-row INSERT: one call into the driver, so the committer gives up and
+    retakes the GIL once per group rather than once per row (each retake can wait for appenders busy in
+    Python), and in autocommit mode that one statement is the whole transaction.
     """
 
-    MAX_ROWS_PER_STATEMENT = 512  # 3,584 parameters: within SQLite's and PostgreSQL's limits
+    MAX_ROWS_PER_STATEMENT = 3000  # 30,000 parameters: within SQLite's (32,766) and PostgreSQL's (65,535) limits
 
     def __init__(self, paramstyle: str) -> None:
         mark = "?" if paramstyle == "qmark" else "%s"
@@ -67,22 +70,16 @@ class GroupStatements:
             f"FROM (SELECT 1 AS one) AS o LEFT JOIN "
             f"(SELECT seq, leaf FROM {_records.name} ORDER BY seq DESC LIMIT 1) AS t ON 1 = 1"
         )
-        self.insert_head = (
-            f"INSERT INTO {_heads.name} (last_seq, first_seq, ts, leaf, key_fingerprint, signature) "
-            f"VALUES ({', '.join([mark] * 6)})"
-        )
-        self._insert_prefix = f"INSERT INTO {_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES "
-        self._row = f"({', '.join([mark] * len(RECORD_COLUMNS))})"
-        self._insert_records: dict[int, str] = {}  # by row count; the driver caches each prepared
+        insert_prefix = f"INSERT INTO {_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES "
+        row = f"({', '.join([mark] * len(RECORD_COLUMNS))})"
+        # By row count; the driver keeps the recent ones prepared.
+        self._insert_statement = functools.lru_cache(maxsize=64)(lambda count: insert_prefix + ", ".join([row] * count))
 
     def insert_records(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert `rows` (values in RECORD_COLUMNS order) with `cursor`, a DBAPI cursor."""
         for start in range(0, len(rows), self.MAX_ROWS_PER_STATEMENT):
             chunk = rows[start:start + self.MAX_ROWS_PER_STATEMENT]
-            statement = self._insert_records.get(len(chunk))
-            if statement is None:
-                statement = self._insert_records[len(chunk)] = self._insert_prefix + ", ".join([self._row] * len(chunk))
-            cursor.execute(statement, [value for row in chunk for value in row])
+            cursor.execute(self._insert_statement(len(chunk)), [value for row in chunk for value in row])
 
 
 class AuditUnavailable(RuntimeError):
@@ -100,6 +97,16 @@ class AppendedRecord(NamedTuple):
 Fields = dict[str, Any]
 
 
+class _ChainedGroup(NamedTuple):
+    """A commit group numbered, chained, hashed and signed, ready to insert."""
+
+    first_seq: int
+    ts: str
+    rows: list[tuple[Any, ...]]  # values in RECORD_COLUMNS order
+    leaves: list[bytes]
+    results: list[list[AppendedRecord]]  # per submission
+
+
 def utc_timestamp() -> str:
     """Now as RFC 3339 UTC with microseconds, e.g. 2025-01-31T12:00:00.123456Z."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -115,7 +122,12 @@ class AuditStore:
         self._writer = engine.execution_options(audit_write=True)
         self._sql = GroupStatements(engine.dialect.paramstyle)
         self._driver_errors: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._tail_taken: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         self._is_postgres = engine.dialect.name == "postgresql"
+        # Chaining onto the tail this process last wrote, one autocommit INSERT per group (committer thread only):
+        # the tail (seq, leaf hex), None when unknown, and the connection those INSERTs go through.
+        self._tail: tuple[int, str] | None = None
+        self._autocommit: Any = None
         self._hmac_key = keys.load_hmac_key(key_dir)
         self._use_key(keys.load_signing_key(key_dir))
         self._checkpoint_every = checkpoint_every
@@ -189,7 +201,7 @@ class AuditStore:
         new_key = keys.stage_signing_key(self.key_dir)
         new_fingerprint = key_fingerprint(new_key.public_key())
         try:
-            self._run_exclusive(partial(self._commit_rotation, new_key))
+            self._run_exclusive(functools.partial(self._commit_rotation, new_key))
         except Exception:
             committed = self._key_registered(new_fingerprint)
             if committed is False:
@@ -218,6 +230,7 @@ class AuditStore:
             return
         committer, self._committer = self._committer, None
         committer.close()
+        self._release_autocommit_connection()
         try:
             if self.size() > self._checkpoint_size:
                 self.write_checkpoint()
@@ -252,17 +265,24 @@ class AuditStore:
 
     def read_records(self, first_seq: int = 0, last_seq: int | None = None) -> list[dict[str, Any]]:
         """Records first_seq..last_seq (inclusive), as stored, in seq order."""
+        return [json.loads(body) for body in self.read_bodies(first_seq, last_seq)]
+
+    def read_bodies(self, first_seq: int = 0, last_seq: int | None = None) -> list[str]:
+        """The canonical JSON of records first_seq..last_seq (inclusive): the text their leaf hashes cover."""
         query = select(_records.c.body).where(_records.c.seq >= first_seq).order_by(_records.c.seq)
         if last_seq is not None:
             query = query.where(_records.c.seq <= last_seq)
         with self._db_errors(), self.engine.connect() as conn:
-            return [json.loads(body) for body in conn.execute(query).scalars()]
+            return list(conn.execute(query).scalars())
 
     def read_heads(self, up_to_seq: int | None = None) -> list[dict[str, Any]]:
-        """Commit-group signatures {"last_seq","leaf","key_fingerprint","signature"} in seq order."""
-        query = select(_heads).order_by(_heads.c.last_seq)
+        """Commit-group signatures {"first_seq","last_seq","leaf","key_fingerprint","signature"} in seq order."""
+        query = select(
+            _records.c.group_first_seq.label("first_seq"), _records.c.seq.label("last_seq"), _records.c.leaf,
+            _records.c.key_fingerprint, _records.c.signature,
+        ).where(HEAD_ROWS).order_by(_records.c.seq)
         if up_to_seq is not None:
-            query = query.where(_heads.c.last_seq <= up_to_seq)
+            query = query.where(_records.c.seq <= up_to_seq)
         with self._db_errors(), self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
@@ -386,47 +406,90 @@ class AuditStore:
                 tree.append(bytes.fromhex(leaf))
         return tree
 
-    def _commit_groups(
+    def _commit_groups(self, groups: list[list[RecordSkeleton]]) -> list[list[AppendedRecord]]:
+        """Commit the groups as one commit group (runs on the committer thread)."""
+        if self._tail is not None and not self._is_postgres and sum(map(len, groups)) <= GroupStatements.MAX_ROWS_PER_STATEMENT:
+            chained = self._chain(groups, self._tail)
+            if self._insert_autocommit(chained.rows):
+                return self._committed(chained)
+        return self._commit_locked(groups)
+
+    def _insert_autocommit(self, rows: list[tuple[Any, ...]]) -> bool:
+        """INSERT `rows` as one statement, its own transaction; False when another process took the next seq."""
+        try:
+            if self._autocommit is None:
+                self._autocommit = self.engine.raw_connection()  # SQLite connections are set to autocommit
+            self._sql.insert_records(self._autocommit.cursor(), rows)
+        except self._tail_taken:
+            self._tail = None
+            return False
+        except (SQLAlchemyError, self._driver_errors) as exc:
+            self._tail = None
+            self._release_autocommit_connection(broken=True)
+            raise _unavailable(exc) from None
+        return True
+
+    def _release_autocommit_connection(self, broken: bool = False) -> None:
+        connection, self._autocommit = self._autocommit, None
+        if connection is not None:
+            with contextlib.suppress(SQLAlchemyError, self._driver_errors):
+                if broken:
+                    connection.invalidate()
+                connection.close()
+
+    def _commit_locked(
         self, groups: list[list[RecordSkeleton]], extra: Callable[[Connection, str], None] | None = None
     ) -> list[list[AppendedRecord]]:
-        """Commit the groups in one transaction under one head signature (runs on the committer thread)."""
-        sql, sha256 = self._sql, hashlib.sha256
+        """Commit the groups under the log's write lock, chained onto the tail read from the database."""
+        self._tail = None  # unknown until this commits
         with self._write_transaction() as conn:
             cursor = conn.connection.cursor()
-            cursor.execute(sql.tail_and_key, (self._fingerprint,))
+            cursor.execute(self._sql.tail_and_key, (self._fingerprint,))
             tail_seq, tail_leaf, retired = cursor.fetchone()
             if retired is not None:
                 self._adopt_rotated_key(conn)
-            first_seq, prev = (0, GENESIS_PREV) if tail_seq is None else (tail_seq + 1, tail_leaf)
-            seq, ts = first_seq, utc_timestamp()
-            rows: list[tuple[Any, ...]] = []
-            leaves: list[bytes] = []
-            results: list[list[AppendedRecord]] = []
-            for group in groups:
-                appended = []
-                for skeleton in group:
-                    body = skeleton.render(seq, ts, prev)
-                    leaf = sha256(b"\x00" + body).digest()  # = audit.record.leaf_hash(record), without re-serialising
-                    prev = leaf.hex()
-                    rows.append((
-                        seq, ts, skeleton.kind, _text_or_none(skeleton.field("request_id")),
-                        _text_or_none(skeleton.field("actor")), body.decode(), prev,
-                    ))
-                    leaves.append(leaf)
-                    appended.append(AppendedRecord(seq, prev, ts))
-                    seq += 1
-                results.append(appended)
-            if rows:
-                sql.insert_records(cursor, rows)
-                signature = sign_head(self._signing_key, seq - 1, leaves[-1])
-                cursor.execute(sql.insert_head, (seq - 1, first_seq, ts, prev, self._fingerprint, signature))
+            chained = self._chain(groups, (-1, GENESIS_PREV) if tail_seq is None else (tail_seq, tail_leaf))
+            if chained.rows:
+                self._sql.insert_records(cursor, chained.rows)
             if extra is not None:
-                extra(conn, ts)
-        self._committed_size = seq
-        with self._tree_lock:
-            if self._tree.size == first_seq:
-                self._tree.extend(leaves)
-        return results
+                extra(conn, chained.ts)
+        return self._committed(chained)
+
+    def _chain(self, groups: list[list[RecordSkeleton]], tail: tuple[int, str]) -> _ChainedGroup:
+        """Number the records after `tail` (seq, leaf hex), chain and hash them, sign the group's head."""
+        sha256 = hashlib.sha256
+        seq, prev = tail
+        first_seq, ts = seq + 1, utc_timestamp()
+        rows: list[tuple[Any, ...]] = []
+        leaves: list[bytes] = []
+        results: list[list[AppendedRecord]] = []
+        for group in groups:
+            appended = []
+            for skeleton in group:
+                seq += 1
+                body = skeleton.render(seq, ts, prev)
+                leaf = sha256(b"\x00" + body).digest()  # = audit.record.leaf_hash(record), without re-serialising
+                prev = leaf.hex()
+                rows.append((
+                    seq, ts, skeleton.kind, _text_or_none(skeleton.field("request_id")),
+                    _text_or_none(skeleton.field("actor")), body.decode(), prev, None, None, None,
+                ))
+                leaves.append(leaf)
+                appended.append(AppendedRecord(seq, prev, ts))
+            results.append(appended)
+        if rows:  # the last row carries the group's head
+            rows[-1] = (*rows[-1][:-3], first_seq, self._fingerprint, sign_head(self._signing_key, seq, leaves[-1]))
+        return _ChainedGroup(first_seq, ts, rows, leaves, results)
+
+    def _committed(self, chained: _ChainedGroup) -> list[list[AppendedRecord]]:
+        """Note a durable group: the tail, the size, the in-memory tree (if it was up to date)."""
+        if chained.rows:
+            self._tail = (chained.first_seq + len(chained.rows) - 1, chained.rows[-1][6])
+            self._committed_size = chained.first_seq + len(chained.rows)
+            with self._tree_lock:
+                if self._tree.size == chained.first_seq:
+                    self._tree.extend(chained.leaves)
+        return chained.results
 
     def _commit_rotation(self, new_key: Ed25519PrivateKey) -> None:
         """Append the key_rotation record signed with the current key, register the new key, switch."""
@@ -442,7 +505,7 @@ class AuditStore:
             conn.execute(insert(_signing_keys).values(**_key_row(new_public)))
             conn.execute(update(_signing_keys).where(_signing_keys.c.fingerprint == old_fingerprint).values(retired=ts))
 
-        self._commit_groups([[record_skeleton("key_rotation", fields)]], extra=switch_keys)
+        self._commit_locked([[record_skeleton("key_rotation", fields)]], extra=switch_keys)
         self._use_key(new_key)
 
     def _adopt_rotated_key(self, conn: Connection) -> None:
@@ -501,12 +564,12 @@ def _key_row(public_key: Ed25519PublicKey) -> dict[str, Any]:
 
 def heads_in_time_range(since: str | datetime | None, until: str | datetime | None) -> Subquery:
     """The commit groups (first_seq, last_seq) stamped in [since, until): their records are exactly the
-    records with ts in that range, found through the heads' ts index."""
-    query = select(_heads.c.first_seq, _heads.c.last_seq)
+    records with ts in that range, found through the heads' partial ts index."""
+    query = select(_records.c.group_first_seq.label("first_seq"), _records.c.seq.label("last_seq")).where(HEAD_ROWS)
     if since is not None:
-        query = query.where(_heads.c.ts >= _timestamp_bound(since))
+        query = query.where(_records.c.ts >= _timestamp_bound(since))
     if until is not None:
-        query = query.where(_heads.c.ts < _timestamp_bound(until))
+        query = query.where(_records.c.ts < _timestamp_bound(until))
     return query.subquery("groups")
 
 

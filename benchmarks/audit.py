@@ -20,6 +20,7 @@ import os
 import platform
 import secrets
 import shlex
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -31,6 +32,7 @@ if __package__ in (None, ""):  # run as a script: this file must not shadow the 
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import SQLModel
 
 from appliance.api.framing import new_request_id
@@ -38,14 +40,16 @@ from audit.export import export_audit
 from audit.group_commit import COMMITTER_SWITCH_INTERVAL_S, GroupCommitter
 from audit.keys import init_keys
 from audit.models import AuditRecord
-from audit.record import GENESIS_PREV, RecordSkeleton
+from audit.record import GENESIS_PREV
+from audit.skeleton import RecordSkeleton
 from audit.store import AuditStore, GroupStatements, make_engine, record_skeleton, utc_timestamp
 from audit.verify import verify_export
 
 PG_SERVER = "postgres@127.0.0.1:5432/test"
+SIGNATURE_SIZED = "A" * 88  # as long as a base64 Ed25519 signature
 
 
-def request_fields(worker: int, i: int) -> dict[str, Any]:
+def request_fields(worker: int) -> dict[str, Any]:
     """A realistic inference record (what the API writes per request)."""
     return {
         "request_id": new_request_id(), "actor": f"key-{worker % 8}", "role": "clinical", "purpose": "treatment",
@@ -53,20 +57,29 @@ def request_fields(worker: int, i: int) -> dict[str, Any]:
         "backend": "local", "zone": "local", "packs": {"hipaa": "aa" * 32, "gdpr": "bb" * 32, "pci": "cc" * 32},
         "decision": "redact", "rule_ids": ["hipaa.safe_harbor.names", "hipaa.safe_harbor.mrn"],
         "findings": {"PERSON": 2, "MEDICAL_RECORD_NUMBER": 1}, "prompt_hmac": "dd" * 32, "tokens_in": 412,
+        "latency_ms": 1234.567,
     }
 
 
-def run_writers(writers: int, records: int, append: Callable[[str, dict[str, Any]], object]) -> float:
-    """`records` appends spread over `writers` threads; returns the wall time in seconds."""
-    per_writer = records // writers
-    start = threading.Barrier(writers + 1)
+Workload = list[list[dict[str, Any]]]  # each writer's records, in order
 
-    def work(worker: int) -> None:
+
+def workload(writers: int, records: int) -> Workload:
+    """`records` distinct records split over `writers`, built before the clock starts: the benchmark times
+    the store, not the making of its load."""
+    return [[request_fields(worker) for _ in range(records // writers)] for worker in range(writers)]
+
+
+def run_writers(load: Workload, append: Callable[[str, dict[str, Any]], object]) -> float:
+    """Each writer's records appended from its own thread; returns the wall time in seconds."""
+    start = threading.Barrier(len(load) + 1)
+
+    def work(records: list[dict[str, Any]]) -> None:
         start.wait()
-        for i in range(per_writer):
-            append("request", request_fields(worker, i))
+        for fields in records:
+            append("request", fields)
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    threads = [threading.Thread(target=work, args=(records,)) for records in load]
     for t in threads:
         t.start()
     start.wait()
@@ -76,17 +89,16 @@ def run_writers(writers: int, records: int, append: Callable[[str, dict[str, Any
     return time.perf_counter() - began
 
 
-def run_tasks(writers: int, records: int, append_async: Callable[[str, dict[str, Any]], Any]) -> float:
-    """`records` appends spread over `writers` asyncio tasks on one event loop; returns the wall time."""
-    per_writer = records // writers
+def run_tasks(load: Workload, append_async: Callable[[str, dict[str, Any]], Any]) -> float:
+    """Each writer's records appended from its own asyncio task, all on one event loop; returns the wall time."""
 
-    async def work(worker: int) -> None:
-        for i in range(per_writer):
-            await append_async("request", request_fields(worker, i))
+    async def work(records: list[dict[str, Any]]) -> None:
+        for fields in records:
+            await append_async("request", fields)
 
     async def all_tasks() -> float:
         began = time.perf_counter()
-        await asyncio.gather(*(work(w) for w in range(writers)))
+        await asyncio.gather(*(work(records) for records in load))
         return time.perf_counter() - began
 
     return asyncio.run(all_tasks())
@@ -97,13 +109,16 @@ RUNNERS = {"threads": run_writers, "asyncio": run_tasks}
 
 class UnsignedLog:
     """The baseline: the same rows into the same table through the same group committer and the same
-    statement, serialised the same way on the appenders' threads; no chaining, hashing, signing or tree."""
+    statement (one autocommit INSERT per group), serialised the same way on the appenders' threads; no
+    chaining, hashing, signing or tree."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         SQLModel.metadata.create_all(self.engine, tables=[AuditRecord.__table__])  # type: ignore[attr-defined]
-        self._writer = self.engine.execution_options(audit_write=True)
         self._statements = GroupStatements(self.engine.dialect.paramstyle)
+        self._connection = self.engine.raw_connection()
+        if self.engine.dialect.name == "postgresql":
+            self._connection.driver_connection.autocommit = True
         self._seq = itertools.count()
         self.groups = 0
         self._committer = GroupCommitter(self._commit, name="unsigned-committer")
@@ -116,32 +131,35 @@ class UnsignedLog:
 
     def _commit(self, batch: list[RecordSkeleton]) -> list[None]:
         ts, rows = utc_timestamp(), []
-        for skeleton in batch:  # a row of the same size as the signed one: prev and leaf hold zeros
+        for skeleton in batch:  # a row of the same size as the signed one: prev, leaf and signature hold zeros
             seq = next(self._seq)
             rows.append((seq, ts, skeleton.kind, skeleton.field("request_id"), skeleton.field("actor"),
-                         skeleton.render(seq, ts, GENESIS_PREV).decode(), GENESIS_PREV))
-        with self._writer.begin() as conn:
-            self._statements.insert_records(conn.connection.cursor(), rows)
+                         skeleton.render(seq, ts, GENESIS_PREV).decode(), GENESIS_PREV, None, None, None))
+        rows[-1] = (*rows[-1][:-3], rows[0][0], GENESIS_PREV, SIGNATURE_SIZED)
+        self._statements.insert_records(self._connection.cursor(), rows)
         self.groups += 1
         return [None] * len(batch)
 
     def close(self) -> None:
         self._committer.close()
+        self._connection.close()
         self.engine.dispose()
 
 
 def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: argparse.Namespace, work: Path) -> None:
     store, unsigned = AuditStore.open(signed_url, key_dir), UnsignedLog(unsigned_url)
-    run_tasks(args.tasks, args.prefill, store.append_async)
-    run_tasks(args.tasks, args.prefill, unsigned.append_async)
+    prefill = workload(args.tasks, args.prefill)
+    run_tasks(prefill, store.append_async)
+    run_tasks(prefill, unsigned.append_async)
     for mode, runner in RUNNERS.items():
         writers = args.writers if mode == "threads" else args.tasks
+        load = workload(writers, args.records)
         heads_before, size_before = len(store.read_heads()), store.size()
-        signed_s = runner(writers, args.records, store.append if mode == "threads" else store.append_async)
+        signed_s = runner(load, store.append if mode == "threads" else store.append_async)
         appended = store.size() - size_before
         groups = len(store.read_heads()) - heads_before
         unsigned_groups = unsigned.groups
-        unsigned_s = runner(writers, args.records, unsigned.append if mode == "threads" else unsigned.append_async)
+        unsigned_s = runner(load, unsigned.append if mode == "threads" else unsigned.append_async)
         unsigned_groups = unsigned.groups - unsigned_groups
         signed_rate, unsigned_rate = appended / signed_s, appended / unsigned_s
         print(f"{name:10s} {mode:7s} signed {signed_rate:8,.0f} appends/s, unsigned {unsigned_rate:8,.0f}/s, "
@@ -155,6 +173,40 @@ def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: 
     report = verify_export(export_dir)
     verify_s = time.perf_counter() - began
     print(f"{name:10s} verify  {report.records / verify_s:8,.0f} records/s  ({report.records} records, full export)")
+
+
+def calibrate(work: Path) -> None:
+    """Re-measure on this machine the reference figures the audit issue quotes, so runs on different
+    machines can be compared: plain SQLite (WAL, synchronous=FULL) commits and Ed25519 on one core."""
+    connection = sqlite3.connect(work / "calibration.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE rows (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    body, seq = "x" * 800, itertools.count()
+
+    def rows_per_second(rows_per_commit: int, commits: int) -> float:
+        began = time.perf_counter()
+        for _ in range(commits):
+            connection.execute("BEGIN")
+            connection.executemany("INSERT INTO rows VALUES (?, ?)", [(next(seq), body) for _ in range(rows_per_commit)])
+            connection.execute("COMMIT")
+        return rows_per_commit * commits / (time.perf_counter() - began)
+
+    one, hundred = rows_per_second(1, 2000), rows_per_second(100, 1000)
+    connection.close()
+    key, message = Ed25519PrivateKey.generate(), b"\x00" * 100
+    signature = key.sign(message)
+    began = time.perf_counter()
+    for _ in range(5000):
+        key.sign(message)
+    signs = 5000 / (time.perf_counter() - began)
+    public, began = key.public_key(), time.perf_counter()
+    for _ in range(2000):
+        public.verify(signature, message)
+    verifies = 2000 / (time.perf_counter() - began)
+    print(f"this machine (issue's reference machine): SQLite WAL synchronous=FULL {one:,.0f} rows/s one per commit "
+          f"(5,800), {hundred:,.0f} rows/s in commits of 100 (171,000); Ed25519 {signs:,.0f} signs/s (30,000), "
+          f"{verifies:,.0f} verifies/s (9,500)")
 
 
 def pg_schema(create: bool, schema: str) -> None:
@@ -176,6 +228,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
         work = Path(tmp)
         init_keys(work / "keys")
+        calibrate(work)
         measure("sqlite", f"sqlite:///{work / 'signed.db'}", f"sqlite:///{work / 'unsigned.db'}", work / "keys", args, work)
         if not args.no_postgres:
             schemas = [f"audit_bench_{secrets.token_hex(4)}" for _ in range(2)]

@@ -22,7 +22,8 @@ from audit import keys
 from audit.checkpoint import verify_checkpoint
 from audit.export import export_audit
 from audit.merkle import root_hash, verify_consistency, verify_inclusion
-from audit.record import RecordSkeleton, canonical_json, key_fingerprint, leaf_hash, leaf_hash_of_bytes, verify_head
+from audit.record import canonical_json, key_fingerprint, leaf_hash, leaf_hash_of_bytes, verify_head
+from audit.skeleton import RecordSkeleton
 from audit.store import AuditStore, AuditUnavailable
 from audit.verify import verify_export
 from tests.conftest_audit import assert_chain_verifies, new_store
@@ -199,12 +200,15 @@ def test_read_only_database_is_unavailable(tmp_path: Path) -> None:
 def test_failed_write_rolls_back_the_whole_group_and_the_chain_resumes(store: AuditStore, tmp_path: Path) -> None:
     store.append("request", {"n": 0})
     outside = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
-    outside.execute("ALTER TABLE audit_heads RENAME TO audit_heads_moved")  # the head insert will fail
-    with pytest.raises(AuditUnavailable, match="no such table"):
+    outside.execute(  # the group's head row (its last record) will be refused, after the rows before it went in
+        "CREATE TRIGGER refuse_heads BEFORE INSERT ON audit_records WHEN NEW.signature IS NOT NULL "
+        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    )
+    with pytest.raises(AuditUnavailable, match="disk says no"):
         store.append_many([("request", {"n": 1}), ("request", {"n": 2})])
     assert store.size() == 1, "records of the failed group were left behind"
     assert store.writable()  # the database itself still takes writes
-    outside.execute("ALTER TABLE audit_heads_moved RENAME TO audit_heads")
+    outside.execute("DROP TRIGGER refuse_heads")
     outside.close()
     assert store.append("request", {"n": 3}).seq == 1
     assert [r["n"] for r in assert_chain_verifies(store)] == [0, 3]
