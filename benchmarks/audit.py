@@ -2,14 +2,17 @@
 
     python benchmarks/audit.py [--writers 64] [--tasks 256] [--records 20000] [--prefill 100000] [--no-postgres]
 
-The process runs as `appliance serve` does (its GIL switch interval, its time-ordered request ids). For SQLite
-(WAL, synchronous=FULL) and PostgreSQL it measures, on a log already holding `--prefill` records:
+First it re-measures the reference figures the audit issue quotes (plain SQLite commits, Ed25519 on one
+core), so runs on different machines can be compared. The process runs as `appliance serve` does (its
+GIL switch interval, its time-ordered request ids); each writer's records are built before the clock
+starts, so the store is timed, not the making of its load. For SQLite (WAL, synchronous=FULL) and
+PostgreSQL it measures, on a log already holding `--prefill` records:
 - signed: `AuditStore.append` from writer threads, and `append_async` from asyncio tasks on one event
   loop (group commit: chained, hashed, head-signed, fsynced before the call returns);
 - unsigned: the same rows (canonical JSON serialised on the writers' side, same table, indexes and
-  INSERT statements) from the same writers through the same group committer, without chaining,
-  hashing, signing or the Merkle tree. Records per group are printed for both: same batching;
-and the offline verifier (`audit.verify.verify_export`) over an export of the signed log.
+  one autocommit INSERT per group) from the same writers through the same group committer, without
+  chaining, hashing, signing or the Merkle tree. Records per group are printed for both: same batching;
+and the offline verifier (`audit.verify.verify_export`) over a full export of the signed log.
 """
 from __future__ import annotations
 

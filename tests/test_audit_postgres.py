@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Iterator
 
@@ -16,7 +13,7 @@ from audit.keys import init_keys
 from audit.record import leaf_hash
 from audit.store import AuditStore
 from audit.verify import verify_export
-from tests.conftest_audit import assert_chain_verifies
+from tests.conftest_audit import assert_chain_verifies, assert_two_processes_build_one_chain
 
 pytestmark = pytest.mark.postgres
 SERVER = "postgres@127.0.0.1:5432/test"
@@ -53,57 +50,8 @@ def test_append_read_and_reopen(pg_url: str, key_dir: Path) -> None:
         assert [r["seq"] for r in store.find(request_id="r1")] == [0, 1]
 
 
-NODE = textwrap.dedent("""
-    import sys, threading
-    from pathlib import Path
-    from audit.store import AuditStore
-    url, key_dir, node, threads, per_thread = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    acknowledged = []
-    with AuditStore.open(url, key_dir, checkpoint_every=100) as store:
-        def writer(worker):
-            for i in range(per_thread):
-                result = store.append("request", {"node": node, "worker": worker, "i": i})
-                acknowledged.append(f"{result.seq} {result.leaf_hash}")
-        pool = [threading.Thread(target=writer, args=(w,)) for w in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-    print("\\n".join(acknowledged))
-""")
-
-
 def test_two_processes_build_one_gap_free_fork_free_chain(pg_url: str, key_dir: Path, tmp_path: Path) -> None:
-    threads, per_thread = 10, 50
-    with AuditStore.open(pg_url, key_dir):
-        pass  # tables exist before the race, as on a deployed cluster
-    nodes = [
-        subprocess.Popen([sys.executable, "-c", NODE, pg_url, str(key_dir), name, str(threads), str(per_thread)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for name in ("node-a", "node-b")
-    ]
-    acknowledged: dict[int, str] = {}
-    for node in nodes:
-        out, err = node.communicate(timeout=300)
-        assert node.returncode == 0, err[-2000:]
-        for line in out.splitlines():
-            seq, leaf = line.split()
-            assert int(seq) not in acknowledged, f"seq {seq} was handed to two appenders (a fork)"
-            acknowledged[int(seq)] = leaf
-
-    total = 2 * threads * per_thread
-    assert sorted(acknowledged) == list(range(total))
-    with AuditStore.open(pg_url, key_dir) as store:
-        records = assert_chain_verifies(store)
-        assert len(records) == total
-        assert {r["seq"]: leaf_hash(r).hex() for r in records} == acknowledged
-        by_node = {name: sum(r["node"] == name for r in records) for name in ("node-a", "node-b")}
-        assert by_node == {"node-a": total // 2, "node-b": total // 2}
-        interleaved = sum(a["node"] != b["node"] for a, b in zip(records, records[1:]))
-        assert interleaved > 1, "the nodes did not actually write concurrently"
-        assert len(store.read_heads()) < total
-        report = verify_export(export_audit(store, tmp_path / "export").directory)
-        assert report.records == total + 1 and report.tree_size == total + 1
+    assert_two_processes_build_one_chain(pg_url, key_dir, tmp_path)
 
 
 def test_a_node_catches_up_with_records_of_another_before_proving(pg_url: str, key_dir: Path) -> None:

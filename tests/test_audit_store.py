@@ -26,7 +26,7 @@ from audit.record import canonical_json, key_fingerprint, leaf_hash, leaf_hash_o
 from audit.skeleton import RecordSkeleton
 from audit.store import AuditStore, AuditUnavailable
 from audit.verify import verify_export
-from tests.conftest_audit import assert_chain_verifies, new_store
+from tests.conftest_audit import assert_chain_verifies, assert_two_processes_build_one_chain, new_store
 
 REQUEST = {"request_id": "req-1", "actor": "ward-7-dashboard", "model_sha256": "ab" * 32, "tokens": 12,
            "decision": "redact", "findings": {"PERSON": 2}, "rule_ids": ["hipaa.safe_harbor.names"], "latency_s": 0.25}
@@ -212,6 +212,27 @@ def test_failed_write_rolls_back_the_whole_group_and_the_chain_resumes(store: Au
     outside.close()
     assert store.append("request", {"n": 3}).seq == 1
     assert [r["n"] for r in assert_chain_verifies(store)] == [0, 3]
+
+
+def test_two_processes_on_one_sqlite_file_build_one_chain(tmp_path: Path) -> None:
+    """The CLI appends to the server's SQLite file while the server runs: each committer chains onto the tail
+    it last wrote, so the two keep colliding on the next seq, and every collision is chained again."""
+    keys.init_keys(tmp_path / "keys")
+    assert_two_processes_build_one_chain(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys", tmp_path)
+
+
+def test_a_store_catches_up_with_appends_and_a_rotation_by_another_process(tmp_path: Path) -> None:
+    with new_store(tmp_path) as server, new_store(tmp_path) as cli:
+        server.append_many([("request", {"n": i}) for i in range(3)])  # the server knows the tail is seq 2
+        old = server.signing_fingerprint
+        assert cli.append("key_change", {"action": "create"}).seq == 3
+        new = cli.rotate_key()
+        appended = server.append("request", {"n": 5})
+        assert appended.seq == 5 and server.signing_fingerprint == new
+        records = assert_chain_verifies(server)
+        assert [r["kind"] for r in records] == ["request"] * 3 + ["key_change", "key_rotation", "request"]
+        assert [head["key_fingerprint"] for head in server.read_heads()] == [old, old, old, new]
+        assert appended.leaf_hash == leaf_hash(records[5]).hex()
 
 
 def test_closed_store_refuses_appends(tmp_path: Path) -> None:
