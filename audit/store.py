@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Subquery, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Subquery, create_engine, event, func, insert, inspect, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
@@ -380,6 +380,12 @@ class AuditStore:
         staged = keys.load_staged_signing_key(self.key_dir)
         with self._write_transaction() as conn:
             SQLModel.metadata.create_all(conn, tables=AUDIT_TABLES)
+            missing = set(RECORD_COLUMNS) - {column["name"] for column in inspect(conn).get_columns(_records.name)}
+            if missing:
+                raise AuditUnavailable(
+                    f"the audit store at {self.engine.url.render_as_string()} has an older layout (no column "
+                    f"{', '.join(sorted(missing))}); export and verify it with the version that wrote it, then start a new store"
+                )
             registered = {fp: retired for fp, retired in conn.execute(select(_signing_keys.c.fingerprint, _signing_keys.c.retired))}
             if staged is not None and key_fingerprint(staged.public_key()) in registered:
                 self._use_key(staged)

@@ -440,3 +440,15 @@ def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
         assert all(stored.get(seq) == leaf for seq, leaf in acknowledged.items())
         store.append("request", {"after": "restart"})
         assert verify_export(export_audit(store, tmp_path / "export").directory).records == len(records) + 2
+
+
+def test_a_store_of_an_older_layout_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
+    keys.init_keys(tmp_path / "keys")
+    with sqlite3.connect(tmp_path / "audit.db") as db:  # records without the head columns, heads in a table of their own
+        db.execute("CREATE TABLE audit_records (seq INTEGER PRIMARY KEY, ts VARCHAR, kind VARCHAR, request_id VARCHAR, "
+                   "actor VARCHAR, body TEXT, leaf VARCHAR)")
+        db.execute("INSERT INTO audit_records VALUES (0, 't', 'init', NULL, NULL, '{}', 'aa')")
+    with pytest.raises(AuditUnavailable, match="older layout .*group_first_seq, key_fingerprint, signature"):
+        AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        assert db.execute("SELECT count(*) FROM audit_records").fetchone() == (1,)
