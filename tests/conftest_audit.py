@@ -43,16 +43,20 @@ def assert_chain_verifies(store: AuditStore) -> list[dict]:
 
 
 NODE = textwrap.dedent("""
-    import sys, threading
+    import sys, threading, time
     from pathlib import Path
     from audit.store import AuditStore
     url, key_dir, node, threads, per_thread = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    pause = float(sys.argv[6])
     acknowledged = []
     with AuditStore.open(url, key_dir, checkpoint_every=100) as store:
+        print("ready", flush=True)
+        sys.stdin.readline()  # both nodes start writing at once
         def writer(worker):
             for i in range(per_thread):
                 result = store.append("request", {"node": node, "worker": worker, "i": i})
                 acknowledged.append(f"{result.seq} {result.leaf_hash}")
+                time.sleep(pause)
         pool = [threading.Thread(target=writer, args=(w,)) for w in range(threads)]
         for t in pool:
             t.start()
@@ -62,16 +66,25 @@ NODE = textwrap.dedent("""
 """)
 
 
-def assert_two_processes_build_one_chain(url: str, key_dir: Path, tmp_path: Path, threads: int = 10, per_thread: int = 50) -> None:
+def assert_two_processes_build_one_chain(
+    url: str, key_dir: Path, tmp_path: Path, threads: int = 10, per_thread: int = 50, pause: float = 0.0
+) -> None:
     """Two OS processes append concurrently to the log at `url`: every acknowledged record is there once,
-    in one gap-free chain that verifies, and the processes really interleaved."""
+    in one gap-free chain that verifies, and the processes really interleaved. Each writer thread waits
+    `pause` seconds after each append (a process that never lets go of SQLite's lock starves the other)."""
     with AuditStore.open(url, key_dir):
         pass  # tables exist before the race, as on a deployed cluster
     nodes = [
-        subprocess.Popen([sys.executable, "-c", NODE, url, str(key_dir), name, str(threads), str(per_thread)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", NODE, url, str(key_dir), name, str(threads), str(per_thread), str(pause)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for name in ("node-a", "node-b")
     ]
+    for node in nodes:
+        assert node.stdout is not None and node.stdout.readline() == "ready\n", "a node did not open the store"
+    for node in nodes:
+        assert node.stdin is not None
+        node.stdin.write("go\n")
+        node.stdin.flush()
     acknowledged: dict[int, str] = {}
     for node in nodes:
         out, err = node.communicate(timeout=300)

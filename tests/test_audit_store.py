@@ -218,7 +218,7 @@ def test_two_processes_on_one_sqlite_file_build_one_chain(tmp_path: Path) -> Non
     """The CLI appends to the server's SQLite file while the server runs: each committer chains onto the tail
     it last wrote, so the two keep colliding on the next seq, and every collision is chained again."""
     keys.init_keys(tmp_path / "keys")
-    assert_two_processes_build_one_chain(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys", tmp_path)
+    assert_two_processes_build_one_chain(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys", tmp_path, pause=0.002)
 
 
 def test_a_store_catches_up_with_appends_and_a_rotation_by_another_process(tmp_path: Path) -> None:
