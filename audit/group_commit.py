@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import deque
 from typing import Any, Callable, Sequence
 
@@ -64,16 +63,13 @@ class GroupCommitter:
         commit_batch: CommitBatch,
         *,
         name: str,
-        max_batch: int = 1024,
-        gather_seconds: float = 0.001,
+        max_batch: int = 256,
         tick: Callable[[], None] | None = None,
         tick_seconds: float = 1.0,
     ) -> None:
         self._commit_batch = commit_batch
         self._max_batch = max_batch
-        self._gather_seconds = gather_seconds
-        self._active = 0  # submitters seen around the last batch: how many are likely to come back
-        self._wake_at = 1  # the committer sleeps until the queue holds this many (see _next_batch)
+        self._idle = True  # whether the committer waits for work (only then is it worth waking)
         self._tick = tick
         self._tick_seconds = tick_seconds
         self._queue: deque[_Pending] = deque()
@@ -103,7 +99,6 @@ class GroupCommitter:
         """Commit what is queued, then stop the committer thread."""
         with self._wakeup:
             self._closing = True
-            self._wake_at = 0
             self._wakeup.notify()
         self._thread.join()
 
@@ -112,40 +107,29 @@ class GroupCommitter:
             if self._closing:
                 raise CommitterClosed("the committer is closed")
             self._queue.append(pending)
-            if len(self._queue) >= self._wake_at:  # waking the committer for less would only cost a switch
+            if self._idle:  # a busy committer looks at the queue again when it is done
                 self._wakeup.notify()
         return pending
 
     def _next_batch(self) -> list[_Pending] | None:
-        """Wait for work; None when closed and drained, [] after an idle timeout."""
+        """Wait for work; None when closed and drained, [] after an idle timeout.
+
+        Whatever is queued goes at once, up to `max_batch`: appenders settled by one batch resubmit while
+        the next is being written, so the database's work (outside the GIL) overlaps theirs in Python.
+        """
         with self._wakeup:
             if not self._queue and not self._closing:
-                self._wait_for(1, self._tick_seconds)
+                self._idle = True
+                self._wakeup.wait(self._tick_seconds)
+                self._idle = False
             if not self._queue:
                 return None if self._closing else []
-            # Submitters just settled tend to resubmit at once: waiting briefly for them merges what would
-            # be alternating half-batches into one commit (one fsync, one signature). Committing half while
-            # the other half is still being prepared measured slower: the GIL then delays every return
-            # from the database. A lone appender (active == 1) is never kept waiting.
-            self._wait_for(self._active, self._gather_seconds)
             if self._queue[0].exclusive is not None:
                 return [self._queue.popleft()]
             batch = []
             while self._queue and len(batch) < self._max_batch and self._queue[0].exclusive is None:
                 batch.append(self._queue.popleft())
-            self._active = len(batch) + len(self._queue)
             return batch
-
-    def _wait_for(self, count: int, timeout: float) -> None:
-        """Wait (holding the condition) until `count` submissions are queued, the timeout passes or closing."""
-        deadline = time.monotonic() + timeout
-        while len(self._queue) < count and not self._closing:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._wake_at = count
-            self._wakeup.wait(remaining)
-        self._wake_at = self._max_batch + 1  # busy committing: it looks at the queue again when done
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
