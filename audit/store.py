@@ -49,7 +49,9 @@ _records = AuditRecord.__table__  # type: ignore[attr-defined]
 _checkpoints = AuditCheckpoint.__table__  # type: ignore[attr-defined]
 _signing_keys = AuditSigningKey.__table__  # type: ignore[attr-defined]
 _PG_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_LOCK_KEY)
-RECORD_COLUMNS = ("seq", "ts", "kind", "request_id", "actor", "body", "leaf", "group_first_seq", "key_fingerprint", "signature")
+RECORD_COLUMNS = (
+    "seq", "ts", "kind", "request_id", "actor", "body", "leaf", "group_first_seq", "key_fingerprint", "signature",
+)
 
 
 class GroupStatements:
@@ -414,7 +416,8 @@ class AuditStore:
 
     def _commit_groups(self, groups: list[list[RecordSkeleton]]) -> list[list[AppendedRecord]]:
         """Commit the groups as one commit group (runs on the committer thread)."""
-        if self._tail is not None and not self._is_postgres and sum(map(len, groups)) <= GroupStatements.MAX_ROWS_PER_STATEMENT:
+        one_statement = sum(map(len, groups)) <= GroupStatements.MAX_ROWS_PER_STATEMENT
+        if self._tail is not None and not self._is_postgres and one_statement:
             chained = self._chain(groups, self._tail)
             if self._insert_autocommit(chained.rows):
                 return self._committed(chained)
@@ -490,7 +493,7 @@ class AuditStore:
     def _committed(self, chained: _ChainedGroup) -> list[list[AppendedRecord]]:
         """Note a durable group: the tail, the size, the in-memory tree (if it was up to date)."""
         if chained.rows:
-            self._tail = (chained.first_seq + len(chained.rows) - 1, chained.rows[-1][6])
+            self._tail = (chained.first_seq + len(chained.rows) - 1, chained.leaves[-1].hex())
             self._committed_size = chained.first_seq + len(chained.rows)
             with self._tree_lock:
                 if self._tree.size == chained.first_seq:

@@ -288,7 +288,6 @@ def _walk_records(
     return walk
 
 
-
 PARALLEL_MIN_BYTES = 16 << 20  # smaller record files verify faster than worker processes start
 CHUNKS_PER_WORKER = 4
 
@@ -315,7 +314,10 @@ def _scan_chunk(path: str, start: int, end: int) -> _ChunkScan:
     if lines.pop() != b"":  # the chunk must end with a whole line
         return _ChunkScan(clean=False)
     sha256, decode = hashlib.sha256, json.JSONDecoder().raw_decode
-    leaves, prevs, rotations, seq = [], [], [], -1
+    leaves: list[bytes] = []
+    prevs: list[str] = []
+    rotations: list[tuple[int, dict[str, Any]]] = []
+    seq: int | None = None
     first_ts = last_ts = ""
     for line in lines:
         try:
@@ -326,7 +328,7 @@ def _scan_chunk(path: str, start: int, end: int) -> _ChunkScan:
         if end_at != len(text) or not isinstance(record, dict):
             return _ChunkScan(clean=False)
         found, prev = record.get("seq"), record.get("prev")
-        if type(found) is not int or (seq >= 0 and found != seq + 1) or type(prev) is not str or len(prev) != 64:
+        if type(found) is not int or (seq is not None and found != seq + 1) or type(prev) is not str or len(prev) != 64:
             return _ChunkScan(clean=False)
         seq = found
         leaves.append(sha256(b"\x00" + line).digest())
@@ -335,6 +337,8 @@ def _scan_chunk(path: str, start: int, end: int) -> _ChunkScan:
             rotations.append((seq, record))
         last_ts = str(record.get("ts"))
         first_ts = first_ts or last_ts
+    if seq is None:
+        return _ChunkScan(clean=False)
     return _ChunkScan(True, seq - len(lines) + 1, len(lines), b"".join(leaves), "".join(prevs), rotations, first_ts, last_ts)
 
 
