@@ -15,12 +15,6 @@ logger = logging.getLogger(__name__)
 
 CommitBatch = Callable[[list[Any]], Sequence[Any]]
 
-# A committer returning from the database must retake the GIL from submitters busy in Python, and CPython
-# makes it wait up to the interpreter's switch interval (5 ms by default) each time; a group makes several
-# such calls. A process that appends under load sets `sys.setswitchinterval(COMMITTER_SWITCH_INTERVAL_S)`:
-# measured on 2 cores with 256 asyncio appenders, about 25% more durable appends/s (benchmarks/audit.py).
-COMMITTER_SWITCH_INTERVAL_S = 0.001
-
 
 class CommitterClosed(RuntimeError):
     """The committer has been closed; nothing more is accepted."""

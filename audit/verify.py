@@ -366,11 +366,11 @@ def _walk_records_in_parallel(
     directory: Path, first_seq: int, heads: list[dict[str, Any]], chain: _KeyChain, tree: MerkleTree | None,
     workers: int | None,
 ) -> _Walk | None:
-    """`_walk_records` with the parsing and hashing spread over worker processes.
+    """`_walk_records` with the parsing and hashing spread over worker processes; it only ever accepts.
 
-    It only ever accepts: None when the export is small, when a worker finds anything but well-formed
-    consecutive records, or when a link, head or rotation does not hold; the sequential walk then judges
-    and names the first broken record exactly.
+    It returns None, and the sequential walk judges and names the first broken record exactly, when the
+    export is small, a worker finds anything but well-formed consecutive records, or a link, head or
+    rotation does not hold.
     """
     path = directory / RECORDS_FILE
     if workers is None:
@@ -380,11 +380,14 @@ def _walk_records_in_parallel(
     if workers < 2 or not path.is_file():
         return None
     bounds = _chunk_bounds(path, workers * CHUNKS_PER_WORKER)
+    if not bounds:
+        return None
     walk = _Walk(last_seq=first_seq - 1)
     expected_prev = GENESIS_PREV if first_seq == 0 else None
     head_index, rotations_pending = 0, []
     context = multiprocessing.get_context(_start_method())
-    with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context)
+    try:
         for scan in pool.map(_scan_chunk, [str(path)] * len(bounds), *zip(*bounds)):
             if not scan.clean or scan.first_seq != walk.last_seq + 1:
                 return None
@@ -411,6 +414,8 @@ def _walk_records_in_parallel(
                 walk.first_leaf, walk.first_ts = scan.leaves[:32], scan.first_ts
             walk.count += scan.count
             walk.last_seq, walk.last_leaf, walk.last_ts = last_seq, scan.leaves[-32:], scan.last_ts
+    finally:
+        pool.shutdown(cancel_futures=True)  # on a doubt, chunks not yet started are not worth scanning
     try:
         for seq, record in rotations_pending:
             chain.announce(seq, record)

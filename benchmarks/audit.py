@@ -3,9 +3,9 @@
     python benchmarks/audit.py [--writers 64] [--tasks 256] [--records 20000] [--prefill 100000] [--no-postgres]
 
 First it re-measures the reference figures the audit issue quotes (plain SQLite commits, Ed25519 on one
-core), so runs on different machines can be compared. The process runs as `appliance serve` does (its
-GIL switch interval, its time-ordered request ids); each writer's records are built before the clock
-starts, so the store is timed, not the making of its load. For SQLite (WAL, synchronous=FULL) and
+core), so runs on different machines can be compared. Records carry time-ordered request ids as the API
+issues them; each writer's records are built before the clock starts, so the store is timed, not the
+making of its load. For SQLite (WAL, synchronous=FULL) and
 PostgreSQL it measures, on a log already holding `--prefill` records:
 - signed: `AuditStore.append` from writer threads, and `append_async` from asyncio tasks on one event
   loop (group commit: chained, hashed, head-signed, fsynced before the call returns);
@@ -40,7 +40,7 @@ from sqlmodel import SQLModel
 
 from appliance.api.framing import new_request_id
 from audit.export import export_audit
-from audit.group_commit import COMMITTER_SWITCH_INTERVAL_S, GroupCommitter
+from audit.group_commit import GroupCommitter
 from audit.keys import init_keys
 from audit.models import AuditRecord
 from audit.record import GENESIS_PREV
@@ -227,7 +227,6 @@ def main() -> None:
     args = parser.parse_args()
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    sys.setswitchinterval(COMMITTER_SWITCH_INTERVAL_S)
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
         work = Path(tmp)
         init_keys(work / "keys")

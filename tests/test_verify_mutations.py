@@ -147,6 +147,8 @@ def test_parallel_walk_accepts_exactly_what_the_sequential_walk_accepts(
         _fails_at(export, 100, workers=2)
     with _records_replaced(export, lines[:-3]):  # the tail cut off
         assert "missing" in str(_fails_at(export, len(lines) - 3, workers=2))
+    with _records_replaced(export, []):  # nothing left at all
+        assert "holds no records" in str(_fails_at(export, None, workers=2))
 
 
 def test_every_field_of_every_record_changed_is_caught_at_that_record(export: Path) -> None:

@@ -62,7 +62,6 @@ def serve(
 
     from appliance.api.app import create_app
     from appliance.services import open_services
-    from audit.group_commit import COMMITTER_SWITCH_INTERVAL_S
 
     overrides: dict[str, dict[str, object]] = {"server": {}}
     if host:
@@ -78,7 +77,6 @@ def serve(
     url = f"http://{settings.server.host}:{settings.server.port}/v1"
     typer.echo(f"serving {url} (mode {settings.egress.mode}, model {settings.engine.default_model})", err=True)
     sys.stdout.flush()
-    sys.setswitchinterval(COMMITTER_SWITCH_INTERVAL_S)
     uvicorn.run(create_app(services), host=settings.server.host, port=settings.server.port, log_level="warning",
                 access_log=False, timeout_graceful_shutdown=5)
 
