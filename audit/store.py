@@ -2,13 +2,13 @@
 
 Appenders hand records to one committer thread (group commit), which numbers and chains whatever is
 waiting, signs the group's last (seq, leaf) and writes the group, head included, as one INSERT
-statement: one transaction, one fsync, and one trip out of Python per group. An appender returns
-only after that commit, so every acknowledged record is durable; a failed group leaves nothing, so
-no gap. On SQLite the committer chains onto the tail it last wrote; if another process appended
-meanwhile, the seq primary key refuses the group and it is chained again under the log's write
-lock (`BEGIN IMMEDIATE`), reading the tail from the database. On PostgreSQL (several nodes, one log)
-every group takes that locked path (an advisory transaction lock). Either way the nodes and
-processes sharing a database build one gap-free, fork-free chain.
+statement: one transaction and one fsync per group. An appender returns only after that commit, so
+every acknowledged record is durable; a failed group leaves nothing, so no gap. Each group is chained
+onto the tail read from the database while holding the log's write lock: on SQLite a file lock beside
+the database (`audit.write_lock`; the group then goes in as one autocommit INSERT, and should a writer
+not holding that lock have taken the next seq, the primary key refuses the group and it is chained
+again inside `BEGIN IMMEDIATE`), on PostgreSQL (several nodes, one log) an advisory transaction lock.
+Either way the nodes and processes sharing a database build one gap-free, fork-free chain.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
@@ -38,6 +39,7 @@ from audit.merkle import MerkleTree
 from audit.models import AUDIT_TABLES, HEAD_ROWS, AuditCheckpoint, AuditRecord, AuditSigningKey
 from audit.record import GENESIS_PREV, key_fingerprint, public_key_bytes, sign_head
 from audit.skeleton import RecordSkeleton
+from audit.write_lock import LogWriteLock
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +128,9 @@ class AuditStore:
         self._driver_errors: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._tail_taken: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         self._is_postgres = engine.dialect.name == "postgresql"
-        # Chaining onto the tail this process last wrote, one autocommit INSERT per group (committer thread only):
-        # the tail (seq, leaf hex), None when unknown, and the connection those INSERTs go through.
-        self._tail: tuple[int, str] | None = None
+        # SQLite: the file lock serialising the log's writers (None for an in-memory database: one process),
+        # and the connection the committer's autocommit statements go through (committer thread only).
+        self._write_lock = sqlite_write_lock(engine)
         self._autocommit: Any = None
         self._hmac_key = keys.load_hmac_key(key_dir)
         self._use_key(keys.load_signing_key(key_dir))
@@ -233,6 +235,8 @@ class AuditStore:
         committer, self._committer = self._committer, None
         committer.close()
         self._release_autocommit_connection()
+        if self._write_lock is not None:
+            self._write_lock.close()
         try:
             if self.size() > self._checkpoint_size:
                 self.write_checkpoint()
@@ -414,29 +418,51 @@ class AuditStore:
                 tree.append(bytes.fromhex(leaf))
         return tree
 
+    @contextlib.contextmanager
+    def _writers_serialised(self) -> Iterator[None]:
+        """Hold the SQLite log's file lock (no-op on PostgreSQL, whose transactions take an advisory lock)."""
+        if self._write_lock is None:
+            yield
+            return
+        try:
+            self._write_lock.acquire()
+        except OSError as exc:
+            raise AuditUnavailable(f"audit store unavailable: cannot lock {self._write_lock.path}: {exc.strerror}") from None
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
     def _commit_groups(self, groups: list[list[RecordSkeleton]]) -> list[list[AppendedRecord]]:
         """Commit the groups as one commit group (runs on the committer thread)."""
         one_statement = sum(map(len, groups)) <= GroupStatements.MAX_ROWS_PER_STATEMENT
-        if self._tail is not None and not self._is_postgres and one_statement:
-            chained = self._chain(groups, self._tail)
-            if self._insert_autocommit(chained.rows):
-                return self._committed(chained)
-        return self._commit_locked(groups)
+        with self._writers_serialised():
+            if self._write_lock is not None and one_statement:
+                committed = self._commit_autocommit(groups)
+                if committed is not None:
+                    return committed
+            return self._commit_locked(groups)
 
-    def _insert_autocommit(self, rows: list[tuple[Any, ...]]) -> bool:
-        """INSERT `rows` as one statement, its own transaction; False when another process took the next seq."""
+    def _commit_autocommit(self, groups: list[list[RecordSkeleton]]) -> list[list[AppendedRecord]] | None:
+        """SQLite, holding the file lock: read the tail, chain onto it, INSERT the group as one autocommit
+        statement. None when the locked path must do it: our key was retired by another process, or a
+        writer not holding the file lock took the next seq."""
         try:
             if self._autocommit is None:
                 self._autocommit = self.engine.raw_connection()  # SQLite connections are set to autocommit
-            self._sql.insert_records(self._autocommit.cursor(), rows)
+            cursor = self._autocommit.cursor()
+            cursor.execute(self._sql.tail_and_key, (self._fingerprint,))
+            ((tail_seq, tail_leaf, retired),) = cursor.fetchall()  # all: the read transaction ends here
+            if retired is not None:
+                return None
+            chained = self._chain(groups, (-1, GENESIS_PREV) if tail_seq is None else (tail_seq, tail_leaf))
+            self._sql.insert_records(cursor, chained.rows)
         except self._tail_taken:
-            self._tail = None
-            return False
+            return None
         except (SQLAlchemyError, self._driver_errors) as exc:
-            self._tail = None
             self._release_autocommit_connection(broken=True)
             raise _unavailable(exc) from None
-        return True
+        return self._committed(chained)
 
     def _release_autocommit_connection(self, broken: bool = False) -> None:
         connection, self._autocommit = self._autocommit, None
@@ -449,8 +475,7 @@ class AuditStore:
     def _commit_locked(
         self, groups: list[list[RecordSkeleton]], extra: Callable[[Connection, str], None] | None = None
     ) -> list[list[AppendedRecord]]:
-        """Commit the groups under the log's write lock, chained onto the tail read from the database."""
-        self._tail = None  # unknown until this commits
+        """Commit the groups in a transaction holding the database's write lock, chained onto its tail."""
         with self._write_transaction() as conn:
             cursor = conn.connection.cursor()
             cursor.execute(self._sql.tail_and_key, (self._fingerprint,))
@@ -491,9 +516,8 @@ class AuditStore:
         return _ChainedGroup(first_seq, ts, rows, leaves, results)
 
     def _committed(self, chained: _ChainedGroup) -> list[list[AppendedRecord]]:
-        """Note a durable group: the tail, the size, the in-memory tree (if it was up to date)."""
+        """Note a durable group: the size, the in-memory tree (if it was up to date)."""
         if chained.rows:
-            self._tail = (chained.first_seq + len(chained.rows) - 1, chained.leaves[-1].hex())
             self._committed_size = chained.first_seq + len(chained.rows)
             with self._tree_lock:
                 if self._tree.size == chained.first_seq:
@@ -514,7 +538,8 @@ class AuditStore:
             conn.execute(insert(_signing_keys).values(**_key_row(new_public)))
             conn.execute(update(_signing_keys).where(_signing_keys.c.fingerprint == old_fingerprint).values(retired=ts))
 
-        self._commit_locked([[record_skeleton("key_rotation", fields)]], extra=switch_keys)
+        with self._writers_serialised():
+            self._commit_locked([[record_skeleton("key_rotation", fields)]], extra=switch_keys)
         self._use_key(new_key)
 
     def _adopt_rotated_key(self, conn: Connection) -> None:
@@ -609,6 +634,21 @@ def make_engine(url: str) -> Engine:
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def sqlite_write_lock(engine: Engine) -> LogWriteLock | None:
+    """The file lock serialising writers of the SQLite file behind `engine`; None for PostgreSQL or an
+    in-memory database (one process). Knows plain paths and `file:` URIs (`?uri=true`)."""
+    url = engine.url
+    database = url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    if url.query.get("uri") == "true" and database.startswith("file:"):
+        uri = urllib.parse.urlsplit(database)
+        if not uri.path or uri.path == ":memory:" or urllib.parse.parse_qs(uri.query).get("mode") == ["memory"]:
+            return None
+        return LogWriteLock(Path(urllib.parse.unquote(uri.path)))
+    return LogWriteLock(Path(database))
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -1,17 +1,21 @@
 """Audit store throughput: durable signed appends/s with concurrent writers, and verified records/s.
 
-    python benchmarks/audit.py [--writers 64] [--tasks 256] [--records 20000] [--prefill 100000] [--no-postgres]
+    python benchmarks/audit.py [--writers 64] [--tasks 256] [--processes 2] [--records 20000] [--prefill 100000]
+                               [--no-postgres]
 
 First it re-measures the reference figures the audit issue quotes (plain SQLite commits, Ed25519 on one
 core), so runs on different machines can be compared. Records carry time-ordered request ids as the API
 issues them; each writer's records are built before the clock starts, so the store is timed, not the
 making of its load. For SQLite (WAL, synchronous=FULL) and
 PostgreSQL it measures, on a log already holding `--prefill` records:
-- signed: `AuditStore.append` from writer threads, and `append_async` from asyncio tasks on one event
-  loop (group commit: chained, hashed, head-signed, fsynced before the call returns);
+- signed: `AuditStore.append` from writer threads, `append_async` from asyncio tasks on one event loop,
+  and `append_async` from asyncio tasks in several processes, each with its own store on the same log
+  (group commit: chained, hashed, head-signed, fsynced before the call returns);
 - unsigned: the same rows (canonical JSON serialised on the writers' side, same table, indexes and
-  one autocommit INSERT per group) from the same writers through the same group committer, without
-  chaining, hashing, signing or the Merkle tree. Records per group are printed for both: same batching;
+  one autocommit INSERT per group, on SQLite under the same file lock) from the same writers through
+  the same group committer, without reading the tail, chaining, hashing, signing or the Merkle tree
+  (processes number their rows from disjoint seq ranges). Records per group are printed for both:
+  same batching;
 and the offline verifier (`audit.verify.verify_export`) over a full export of the signed log.
 """
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import multiprocessing
 import os
 import platform
 import secrets
@@ -45,7 +50,7 @@ from audit.keys import init_keys
 from audit.models import AuditRecord
 from audit.record import GENESIS_PREV
 from audit.skeleton import RecordSkeleton
-from audit.store import AuditStore, GroupStatements, make_engine, record_skeleton, utc_timestamp
+from audit.store import AuditStore, GroupStatements, make_engine, record_skeleton, sqlite_write_lock, utc_timestamp
 from audit.verify import verify_export
 
 PG_SERVER = "postgres@127.0.0.1:5432/test"
@@ -107,22 +112,21 @@ def run_tasks(load: Workload, append_async: Callable[[str, dict[str, Any]], Any]
     return asyncio.run(all_tasks())
 
 
-RUNNERS = {"threads": run_writers, "asyncio": run_tasks}
-
-
 class UnsignedLog:
     """The baseline: the same rows into the same table through the same group committer and the same
-    statement (one autocommit INSERT per group), serialised the same way on the appenders' threads; no
-    chaining, hashing, signing or tree."""
+    statement (one autocommit INSERT per group; on SQLite under the same file lock as the signed log's
+    writers), serialised the same way on the appenders' threads; no chaining, hashing, signing or tree.
+    Rows are numbered `first_seq`, `first_seq + step`, ... (disjoint ranges for concurrent processes)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, first_seq: int = 0, step: int = 1) -> None:
         self.engine = make_engine(url)
         SQLModel.metadata.create_all(self.engine, tables=[AuditRecord.__table__])  # type: ignore[attr-defined]
         self._statements = GroupStatements(self.engine.dialect.paramstyle)
         self._connection = self.engine.raw_connection()
         if self.engine.dialect.name == "postgresql":
             self._connection.driver_connection.autocommit = True
-        self._seq = itertools.count()
+        self._lock = sqlite_write_lock(self.engine)
+        self._seq = itertools.count(first_seq, step)
         self.groups = 0
         self._committer = GroupCommitter(self._commit, name="unsigned-committer")
 
@@ -139,14 +143,72 @@ class UnsignedLog:
             rows.append((seq, ts, skeleton.kind, skeleton.field("request_id"), skeleton.field("actor"),
                          skeleton.render(seq, ts, GENESIS_PREV).decode(), GENESIS_PREV, None, None, None))
         rows[-1] = (*rows[-1][:-3], rows[0][0], GENESIS_PREV, SIGNATURE_SIZED)
-        self._statements.insert_records(self._connection.cursor(), rows)
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self._statements.insert_records(self._connection.cursor(), rows)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
         self.groups += 1
         return [None] * len(batch)
 
+    def size(self) -> int:
+        """Rows in the table."""
+        cursor = self._connection.cursor()
+        cursor.execute(f"SELECT count(*) FROM {AuditRecord.__tablename__}")
+        return cursor.fetchone()[0]
+
     def close(self) -> None:
         self._committer.close()
+        if self._lock is not None:
+            self._lock.close()
         self._connection.close()
         self.engine.dispose()
+
+
+def writer_process(control: Any, url: str, key_dir: Path | None, tasks: int, records: int, first_seq: int, step: int) -> None:
+    """One process of the `processes` run: its own store (signed when `key_dir` is given, else an
+    UnsignedLog) on the shared log, `tasks` asyncio writers; reports (start, end, groups) over `control`."""
+    log: Any = AuditStore.open(url, key_dir) if key_dir is not None else UnsignedLog(url, first_seq, step)
+    load = workload(tasks, records)
+    control.send("ready")
+    control.recv()  # every process starts at once
+    began = time.monotonic()
+    run_tasks(load, log.append_async)
+    ended = time.monotonic()
+    control.send((began, ended, getattr(log, "groups", 0)))
+    log.close()
+
+
+def run_processes(url: str, key_dir: Path | None, processes: int, tasks: int, records: int, first_seq: int) -> tuple[float, int]:
+    """`processes` writer processes appending `records` in all; returns (wall seconds, unsigned groups)."""
+    context = multiprocessing.get_context("spawn")
+    pipes = [context.Pipe() for _ in range(processes)]
+    workers = [
+        context.Process(target=writer_process, args=(child, url, key_dir, tasks, records // processes, first_seq + i, processes))
+        for i, (_, child) in enumerate(pipes)
+    ]
+    for worker in workers:
+        worker.start()
+    for parent, _ in pipes:
+        if parent.recv() != "ready":
+            raise RuntimeError("a writer process failed to start")
+    for parent, _ in pipes:
+        parent.send("go")
+    reports = [parent.recv() for parent, _ in pipes]
+    for worker in workers:
+        worker.join()
+        if worker.exitcode != 0:
+            raise RuntimeError(f"a writer process exited with {worker.exitcode}")
+    return max(end for _, end, _ in reports) - min(start for start, _, _ in reports), sum(groups for _, _, groups in reports)
+
+
+def print_rates(name: str, mode: str, appended: int, signed_s: float, unsigned_s: float, writers: str, groups: int, unsigned_groups: int) -> None:
+    signed_rate, unsigned_rate = appended / signed_s, appended / unsigned_s
+    print(f"{name:10s} {mode:9s} signed {signed_rate:8,.0f} appends/s, unsigned {unsigned_rate:8,.0f}/s, "
+          f"ratio {signed_rate / unsigned_rate:4.2f}  ({appended} records, {writers}, records per group: "
+          f"signed {appended / groups:.1f}, unsigned {appended / unsigned_groups:.1f})")
 
 
 def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: argparse.Namespace, work: Path) -> None:
@@ -154,21 +216,23 @@ def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: 
     prefill = workload(args.tasks, args.prefill)
     run_tasks(prefill, store.append_async)
     run_tasks(prefill, unsigned.append_async)
-    for mode, runner in RUNNERS.items():
+    for mode, runner in {"threads": run_writers, "asyncio": run_tasks}.items():
         writers = args.writers if mode == "threads" else args.tasks
         load = workload(writers, args.records)
         heads_before, size_before = len(store.read_heads()), store.size()
         signed_s = runner(load, store.append if mode == "threads" else store.append_async)
-        appended = store.size() - size_before
-        groups = len(store.read_heads()) - heads_before
+        appended, groups = store.size() - size_before, len(store.read_heads()) - heads_before
         unsigned_groups = unsigned.groups
         unsigned_s = runner(load, unsigned.append if mode == "threads" else unsigned.append_async)
-        unsigned_groups = unsigned.groups - unsigned_groups
-        signed_rate, unsigned_rate = appended / signed_s, appended / unsigned_s
-        print(f"{name:10s} {mode:7s} signed {signed_rate:8,.0f} appends/s, unsigned {unsigned_rate:8,.0f}/s, "
-              f"ratio {signed_rate / unsigned_rate:4.2f}  ({appended} records, {writers} {mode} writers, records "
-              f"per group: signed {appended / groups:.1f}, unsigned {appended / unsigned_groups:.1f})")
+        print_rates(name, mode, appended, signed_s, unsigned_s, f"{writers} {mode} writers", groups, unsigned.groups - unsigned_groups)
+    unsigned_first = unsigned.size()
     unsigned.close()
+    heads_before, size_before = len(store.read_heads()), store.size()
+    signed_s, _ = run_processes(signed_url, key_dir, args.processes, args.tasks, args.records, 0)
+    appended, groups = store.size() - size_before, len(store.read_heads()) - heads_before
+    unsigned_s, unsigned_groups = run_processes(unsigned_url, None, args.processes, args.tasks, args.records, unsigned_first)
+    print_rates(name, "processes", appended, signed_s, unsigned_s,
+           f"{args.processes} processes x {args.tasks} asyncio writers", groups, unsigned_groups)
     export_dir = work / f"export-{name}"
     export_audit(store, export_dir)
     store.close()
@@ -221,6 +285,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writers", type=int, default=64, help="concurrent writer threads (default 64)")
     parser.add_argument("--tasks", type=int, default=256, help="concurrent asyncio writer tasks (default 256)")
+    parser.add_argument("--processes", type=int, default=2, help="writer processes on one log, --tasks each (default 2)")
     parser.add_argument("--records", type=int, default=20_000, help="measured appends per run (default 20000)")
     parser.add_argument("--prefill", type=int, default=100_000, help="records in each log before measuring (default 100000)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")

@@ -215,10 +215,39 @@ def test_failed_write_rolls_back_the_whole_group_and_the_chain_resumes(store: Au
 
 
 def test_two_processes_on_one_sqlite_file_build_one_chain(tmp_path: Path) -> None:
-    """The CLI appends to the server's SQLite file while the server runs: each committer chains onto the tail
-    it last wrote, so the two keep colliding on the next seq, and every collision is chained again."""
+    """Two busy processes append to one SQLite file without pausing: the log's file lock hands the write
+    turn from one committer to the other, each chains onto the tail it reads under that lock, and
+    neither starves (with SQLite's polling lock alone, one could)."""
     keys.init_keys(tmp_path / "keys")
-    assert_two_processes_build_one_chain(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys", tmp_path, pause=0.002)
+    assert_two_processes_build_one_chain(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys", tmp_path)
+
+
+def test_appends_wait_while_another_process_holds_the_log_file_lock(store: AuditStore, tmp_path: Path) -> None:
+    store.append("request", {"n": 0})
+    lock_file = tmp_path / "audit.db-audit.lock"
+    assert lock_file.stat().st_mode & 0o777 == 0o600
+    holder = subprocess.Popen(  # another writer's turn, as long as it wants
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'r+'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); sys.stdin.readline()", str(lock_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    appended: list[int] = []
+    writer = threading.Thread(target=lambda: appended.append(store.append("request", {"n": 1}).seq))
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive() and not appended and store.size() == 1, "appended while another process held the lock"
+    holder.communicate("done\n", timeout=10)
+    writer.join(10)
+    assert appended == [1]
+    assert [r["n"] for r in assert_chain_verifies(store)] == [0, 1]
+
+
+def test_a_log_whose_file_lock_cannot_be_taken_refuses_appends(tmp_path: Path) -> None:
+    (tmp_path / "audit.db-audit.lock").mkdir()  # e.g. a restore gone wrong: the lock cannot be opened
+    with new_store(tmp_path) as store:
+        with pytest.raises(AuditUnavailable, match="cannot lock .*audit.db-audit.lock"):
+            store.append("request", {"n": 0})
+        assert store.size() == 0
 
 
 def test_a_store_catches_up_with_appends_and_a_rotation_by_another_process(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,22 @@ def test_incremental_tree_matches_one_built_at_once() -> None:
         grown.append(leaf)
         assert grown.root() == TREE.root(size)
         assert grown.size == size
+
+
+def test_a_tree_grown_in_batches_of_any_size_answers_like_one_grown_leaf_by_leaf() -> None:
+    chunkings = random.Random(6962)
+    for _ in range(50):
+        grown, size = MerkleTree(), 0
+        while size < MAX_LEAVES:
+            batch = LEAVES[size:size + chunkings.choice([0, 1, 2, 3, 5, 8, 13, 31, 64])]
+            grown.extend(batch)
+            size += len(batch)
+            assert grown.size == size and grown.root() == TREE.root(size)
+            if size:
+                assert grown.inclusion_proof(size - 1) == TREE.inclusion_proof(size - 1, size)
+                assert grown.consistency_proof(size // 2) == TREE.consistency_proof(size // 2, size)
+    with pytest.raises(ValueError, match="32 bytes"):
+        MerkleTree().extend([LEAVES[0], b"short"])
 
 
 @pytest.mark.parametrize("size", range(1, MAX_LEAVES + 1))
