@@ -107,6 +107,11 @@ class LlamaRuntime:
             return cancelled()
 
         finish = "stop"
+        if sampling.seed is not None:
+            # Evaluate the whole prompt: reusing the context's cached prefix evaluates its last tokens in a
+            # smaller batch, whose logits differ in the last bits, and a seeded answer would then depend on
+            # the request before it.
+            self.llm.reset()
         chunks = self.llm.create_completion(
             prompt.tokens,
             max_tokens=prompt.max_tokens,
