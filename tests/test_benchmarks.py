@@ -1,0 +1,33 @@
+"""The audit benchmark runs end to end (small sizes) and reports every rate the audit issue asks for."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def test_audit_benchmark_reports_signed_unsigned_and_verify_rates_for_both_databases() -> None:
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "audit.py"), "--records", "600", "--prefill", "600", "--tasks", "20",
+         "--writers", "6", "--processes", "2"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("command: ") and "benchmarks/audit.py" in lines[0]
+    for database in ("sqlite", "postgresql"):
+        for mode in ("threads", "asyncio", "processes"):
+            line = next((ln for ln in lines if re.match(rf"{database}\s+{mode}\s", ln)), None)
+            assert line is not None, f"no {database} {mode} line in:\n{run.stdout}"
+            signed, unsigned, ratio, appended = re.search(
+                r"signed\s+([\d,]+) appends/s, unsigned\s+([\d,]+)/s, ratio ([\d.]+)\s+\((\d+) records", line).groups()
+            assert int(appended) == 600 and int(signed.replace(",", "")) > 0 and int(unsigned.replace(",", "")) > 0
+        verify = next(ln for ln in lines if re.match(rf"{database}\s+verify\s", ln))
+        # prefill + three measured runs, and the export's own record
+        assert re.search(r"verify\s+[\d,]+ records/s\s+\((\d+) records", verify).group(1) == str(600 * 4 + 1)
