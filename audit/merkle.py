@@ -52,35 +52,24 @@ class MerkleTree:
 
     def append(self, leaf_hash: bytes) -> None:
         """Append one leaf hash (32 bytes), completing every subtree it closes."""
-        if len(leaf_hash) != HASH_SIZE:
-            raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf_hash)}")
-        levels = self._levels
-        levels[0] += leaf_hash
-        index, level, node = len(levels[0]) // HASH_SIZE - 1, 0, bytes(leaf_hash)
-        while index & 1:
-            left = (index - 1) * HASH_SIZE
-            node = node_hash(levels[level][left:left + HASH_SIZE], node)
-            level += 1
-            if level == len(levels):
-                levels.append(bytearray())
-            levels[level] += node
-            index >>= 1
+        self.extend((leaf_hash,))
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         """Append several leaf hashes in order, level by level: each new node hashed once, from slices of
         the level below."""
         leaves = list(leaf_hashes)
-        if any(len(leaf) != HASH_SIZE for leaf in leaves):
-            raise ValueError(f"leaf hashes must be {HASH_SIZE} bytes each")
+        for leaf in leaves:
+            if len(leaf) != HASH_SIZE:
+                raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf)}")
         levels, level, added = self._levels, 0, b"".join(leaves)
+        sha256, pair = hashlib.sha256, 2 * HASH_SIZE
         while added:
             nodes = levels[level]
-            first_parent = len(nodes) // (2 * HASH_SIZE)  # the first pair the added nodes may complete
+            first_parent = len(nodes) // pair  # the first pair the added nodes may complete
             nodes += added
             level += 1
             if level == len(levels):
                 levels.append(bytearray())
-            sha256, pair = hashlib.sha256, 2 * HASH_SIZE
             added = b"".join(
                 sha256(b"\x01" + nodes[start:start + pair]).digest()
                 for start in range(first_parent * pair, len(nodes) - pair + 1, pair)

@@ -412,10 +412,11 @@ class AuditStore:
         tree = self._tree
         query = select(_records.c.seq, _records.c.leaf).where(_records.c.seq >= tree.size).order_by(_records.c.seq)
         with self._db_errors(), self.engine.connect() as conn:
-            for seq, leaf in conn.execution_options(yield_per=10_000).execute(query):
-                if seq != tree.size:
-                    raise AuditUnavailable(f"audit log is corrupt: record {tree.size} is missing")
-                tree.append(bytes.fromhex(leaf))
+            for rows in conn.execution_options(yield_per=10_000).execute(query).partitions():
+                for expected, (seq, _) in enumerate(rows, start=tree.size):
+                    if seq != expected:
+                        raise AuditUnavailable(f"audit log is corrupt: record {expected} is missing")
+                tree.extend([bytes.fromhex(leaf) for _, leaf in rows])
         return tree
 
     @contextlib.contextmanager

@@ -32,6 +32,13 @@ class LogWriteLock:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def __enter__(self) -> LogWriteLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
     def close(self) -> None:
         """Close the lock file (the lock is not held between blocks)."""
         fd, self._fd = self._fd, None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -143,13 +144,8 @@ class UnsignedLog:
             rows.append((seq, ts, skeleton.kind, skeleton.field("request_id"), skeleton.field("actor"),
                          skeleton.render(seq, ts, GENESIS_PREV).decode(), GENESIS_PREV, None, None, None))
         rows[-1] = (*rows[-1][:-3], rows[0][0], GENESIS_PREV, SIGNATURE_SIZED)
-        if self._lock is not None:
-            self._lock.acquire()
-        try:
+        with self._lock or contextlib.nullcontext():
             self._statements.insert_records(self._connection.cursor(), rows)
-        finally:
-            if self._lock is not None:
-                self._lock.release()
         self.groups += 1
         return [None] * len(batch)
 
@@ -232,7 +228,7 @@ def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: 
     appended, groups = store.size() - size_before, len(store.read_heads()) - heads_before
     unsigned_s, unsigned_groups = run_processes(unsigned_url, None, args.processes, args.tasks, args.records, unsigned_first)
     print_rates(name, "processes", appended, signed_s, unsigned_s,
-           f"{args.processes} processes x {args.tasks} asyncio writers", groups, unsigned_groups)
+                f"{args.processes} processes x {args.tasks} asyncio writers", groups, unsigned_groups)
     export_dir = work / f"export-{name}"
     export_audit(store, export_dir)
     store.close()

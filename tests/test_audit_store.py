@@ -230,13 +230,15 @@ def test_appends_wait_while_another_process_holds_the_log_file_lock(store: Audit
         [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'r+'); fcntl.flock(f, fcntl.LOCK_EX); "
          "print('held', flush=True); sys.stdin.readline()", str(lock_file)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-    appended: list[int] = []
-    writer = threading.Thread(target=lambda: appended.append(store.append("request", {"n": 1}).seq))
-    writer.start()
-    writer.join(0.5)
-    assert writer.is_alive() and not appended and store.size() == 1, "appended while another process held the lock"
-    holder.communicate("done\n", timeout=10)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        appended: list[int] = []
+        writer = threading.Thread(target=lambda: appended.append(store.append("request", {"n": 1}).seq))
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and not appended and store.size() == 1, "appended while another process held the lock"
+    finally:
+        holder.communicate("done\n", timeout=10)
     writer.join(10)
     assert appended == [1]
     assert [r["n"] for r in assert_chain_verifies(store)] == [0, 1]
@@ -262,6 +264,16 @@ def test_a_store_catches_up_with_appends_and_a_rotation_by_another_process(tmp_p
         assert [r["kind"] for r in records] == ["request"] * 3 + ["key_change", "key_rotation", "request"]
         assert [head["key_fingerprint"] for head in server.read_heads()] == [old, old, old, new]
         assert appended.leaf_hash == leaf_hash(records[5]).hex()
+
+
+def test_a_log_with_a_record_deleted_from_its_middle_is_refused_at_open(tmp_path: Path) -> None:
+    with new_store(tmp_path) as store:
+        store.append_many([("request", {"n": i}) for i in range(30)])
+    outside = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    outside.execute("DELETE FROM audit_records WHERE seq = 17")
+    outside.close()
+    with pytest.raises(AuditUnavailable, match="corrupt: record 17 is missing"):
+        new_store(tmp_path)
 
 
 def test_closed_store_refuses_appends(tmp_path: Path) -> None:
