@@ -8,7 +8,7 @@ PORT   ?= 8080
 # their matmul segfaults on the first inference (ggml-org/llama.cpp#20824, still unfixed upstream).
 LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8
 
-.PHONY: run test install
+.PHONY: run test install system-deps
 
 $(VENV)/.installed: pyproject.toml requirements/models.txt
 	python3 -m venv $(VENV)
@@ -23,5 +23,14 @@ run: install
 	$(VENV)/bin/appliance init --data-dir $(DATA) --if-missing
 	$(VENV)/bin/appliance serve --data-dir $(DATA) --host $(HOST) --port $(PORT) --dev-key
 
-test: install
+# Debian packages listed in requirements/apt.txt, installed only when one is missing.
+system-deps:
+	@missing=$$(for pkg in $$(grep -v '^#' requirements/apt.txt); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'ok installed' || echo $$pkg; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: install system-deps
 	$(PY) -m pytest
