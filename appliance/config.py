@@ -5,6 +5,7 @@ value came from (file or environment variable).
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -21,10 +22,46 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TlsConfig(_Section):
+    """`[server.tls]`: PEM certificate chain and key (key 0600, owned by the service user); with
+    `client_ca`, every client must present a certificate issued by that CA (mutual TLS)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca: Path | None = None
+    min_version: Literal["1.2", "1.3"] = "1.2"
+    expiry_warning_days: int = Field(30, ge=1, le=365)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback addresses; anything else (names, 0.0.0.0, ::) is network-facing."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    tls: TlsConfig | None = None
+    plain_http_behind_proxy: bool = False
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _no_plain_http_off_loopback(self) -> "ServerConfig":
+        if self.tls is not None or is_loopback_host(self.host):
+            return self
+        if not self.plain_http_behind_proxy:
+            raise ValueError(f"refusing plain HTTP on non-loopback address {self.host!r}: configure [server.tls], "
+                             "or set plain_http_behind_proxy = true with trusted_proxies")
+        if not self.trusted_proxies:
+            raise ValueError("plain_http_behind_proxy = true needs trusted_proxies (the addresses of the proxies "
+                             "that terminate TLS)")
+        return self
 
 
 class EngineConfig(_Section):
@@ -97,6 +134,17 @@ class Settings(_Section):
     egress: EgressConfig = Field(default_factory=EgressConfig)
     backends: list[BackendConfig] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+
+    @model_validator(mode="after")
+    def _tls_paths_under_data_dir(self) -> "Settings":
+        """Relative `[server.tls]` paths name files in the data directory, wherever the process starts."""
+        tls = self.server.tls
+        if tls is not None:
+            for name in ("cert_file", "key_file", "client_ca"):
+                path = getattr(tls, name)
+                if path is not None and not path.is_absolute():
+                    setattr(tls, name, self.data_dir / path)
+        return self
 
     @model_validator(mode="after")
     def _backends_consistent(self) -> "Settings":

@@ -39,7 +39,7 @@ class Call:
     request_id: str
     endpoint: str
     principal: Principal
-    client: str
+    client: dict[str, str]  # address, and client certificate fingerprint under mutual TLS
     requested_model: str
     texts: list[str]
     roles: list[str]
@@ -124,7 +124,7 @@ class InferencePipeline:
             candidates = self.s.routes.candidates(call.requested_model, sum(map(len, call.texts)), call.task_hint)
         except RouteRefused as refused:
             await self.audit("route_refused", {
-                "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal), "client": call.client,
+                "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal), **call.client,
                 "model": call.requested_model, "mode": self.s.settings.egress.mode,
             })
             raise ApiError(403, str(refused), type="permission_error", code="egress_refused") from None
@@ -141,7 +141,7 @@ class InferencePipeline:
         assert call.decision is not None
         await self.audit("policy_block", {
             "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
-            "client": call.client, "direction": "prompt", **self._decision_fields(call.decision, call),
+            **call.client, "direction": "prompt", **self._decision_fields(call.decision, call),
         })
         raise blocked_error(call.decision.fired, "prompt")
 
@@ -162,7 +162,7 @@ class InferencePipeline:
         assert call.decision is not None and call.backend is not None
         fields = {
             "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
-            "client": call.client, "stream": stream,
+            **call.client, "stream": stream,
             "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)),
             **self._decision_fields(call.decision, call),
             **self.s.routes.model_fields(call.backend, call.requested_model),

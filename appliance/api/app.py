@@ -1,7 +1,7 @@
 """The FastAPI application: routes, the OpenAI error shape and the request framing middleware."""
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
@@ -11,12 +11,16 @@ from appliance.api.errors import install_error_handlers
 from appliance.api.framing import RequestFraming
 from appliance.pipeline import InferencePipeline
 from appliance.services import Services
+from appliance.tls.renewal import RenewalWatch
 
 
 def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with AsyncExitStack() as serving:
+            if services.tls is not None:  # SIGHUP renews the certificate; expiry warnings are recorded
+                await serving.enter_async_context(RenewalWatch(services.tls, services.audit).running())
+            yield
         services.close()
 
     app = FastAPI(title="Compliance inference appliance", version="0.1.0", lifespan=lifespan,

@@ -8,6 +8,21 @@ from fastapi import Request
 from appliance.api.errors import forbidden, unauthorized
 from appliance.auth import Principal
 from appliance.pipeline import actor_fields
+from appliance.tls.peer import client_certificate
+
+
+def client_fields(request: Request) -> dict[str, str]:
+    """Who is on the other end of the connection: address, and client certificate fingerprint (mutual TLS)."""
+    fields = {"client": request.client.host if request.client else "unknown"}
+    cert = client_certificate(request.scope)
+    if cert is not None:
+        fields["client_cert_sha256"] = cert.sha256
+    return fields
+
+
+def _cert_accepted(request: Request, principal: Principal) -> bool:
+    cert = client_certificate(request.scope)
+    return principal.accepts_client_cert(cert.sha256 if cert else None, cert.subject if cert else None)
 
 
 async def _audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
@@ -15,7 +30,7 @@ async def _audit_refusal(request: Request, reason: str, principal: Principal | N
         "request_id": request.state.request_id,
         "endpoint": request.url.path,
         "method": request.method,
-        "client": request.client.host if request.client else "unknown",
+        **client_fields(request),
         "reason": reason,
     }
     if principal is not None:
@@ -36,6 +51,9 @@ def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]
         if principal is None:
             await _audit_refusal(request, "invalid_key", None)
             raise unauthorized("Incorrect API key provided, or the key was revoked.")
+        if not _cert_accepted(request, principal):
+            await _audit_refusal(request, "client_cert_mismatch", principal)
+            raise unauthorized("This API key is bound to a client certificate, and this connection did not present it.")
         if permission is not None and not principal.may(permission):
             await _audit_refusal(request, f"role_lacks_{permission}", principal)
             raise forbidden(f"Your key's role '{principal.role}' may not use {request.url.path} (needs '{permission}').")

@@ -10,7 +10,7 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from appliance.api.deps import require
+from appliance.api.deps import client_fields, require
 from appliance.api.errors import ApiError
 from appliance.api.schemas import ChatCompletionRequest, CompletionRequest
 from appliance.auth import Principal
@@ -30,7 +30,7 @@ def _pipeline(request: Request) -> InferencePipeline:
 
 
 def _call(request: Request, principal: Principal, endpoint: str, model: str, texts: list[str], roles: list[str]) -> Call:
-    client = request.client.host if request.client else "unknown"
+    client = client_fields(request)
     try:
         hint = parse_task_hint(request.headers.get(TASK_HINT_HEADER))
     except ValueError as exc:

@@ -23,6 +23,7 @@ def readiness(services: Any) -> dict[str, Any]:
         "audit_writable": services.audit.writable(),
         "egress_mode": services.settings.egress.mode,
         "egress_guard": services.egress is not None,
+        "tls": services.tls.report() if services.tls is not None else None,
     }
     checks["ready"] = all(checks[k] for k in ("model_loaded", "detector_loaded", "policy_packs", "audit_writable"))
     return checks

@@ -18,6 +18,7 @@ from appliance.cli.common import DataDirOption, one_line_errors  # noqa: E402
 from appliance.cli.keys import keys_app, mint_key  # noqa: E402
 from appliance.cli.models import models_app  # noqa: E402
 from appliance.cli.scan import scan_command  # noqa: E402
+from appliance.cli.tls import tls_app, tls_report  # noqa: E402
 from appliance.config import load_settings  # noqa: E402
 
 app = typer.Typer(help="Air-gapped compliance LLM appliance.", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -25,6 +26,7 @@ app = typer.Typer(help="Air-gapped compliance LLM appliance.", no_args_is_help=T
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
+app.add_typer(tls_app, name="tls")
 app.command("scan")(scan_command)
 
 os.umask(0o077)  # everything the appliance writes (store, keys, exports) is private to its user
@@ -57,10 +59,9 @@ def serve(
     port: Annotated[Optional[int], typer.Option(help="Port to listen on.")] = None,
     dev_key: Annotated[bool, typer.Option("--dev-key", help="Mint a fresh clinical key named 'dev' and print it.")] = False,
 ) -> None:
-    """Serve the OpenAI-compatible API."""
-    import uvicorn
-
+    """Serve the OpenAI-compatible API (HTTPS when [server.tls] is configured)."""
     from appliance.api.app import create_app
+    from appliance.server import serve_app
     from appliance.services import open_services
 
     overrides: dict[str, dict[str, object]] = {"server": {}}
@@ -74,16 +75,17 @@ def serve(
     if dev_key:
         token = mint_key(services.keys, services.audit, "dev", "clinical", "treatment", replace=True)
         typer.echo(f"clinical API key (dev): {token}")
-    url = f"http://{settings.server.host}:{settings.server.port}/v1"
+    scheme = "https" if services.tls is not None else "http"
+    url = f"{scheme}://{settings.server.host}:{settings.server.port}/v1"
     typer.echo(f"serving {url} (mode {settings.egress.mode}, model {settings.engine.default_model})", err=True)
     sys.stdout.flush()
-    uvicorn.run(create_app(services), host=settings.server.host, port=settings.server.port, log_level="warning",
-                access_log=False, timeout_graceful_shutdown=5)
+    if not serve_app(create_app(services), settings.server, services.tls):
+        raise typer.Exit(3)
 
 
 @app.command()
 def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) -> None:
-    """Print the egress mode, allow-list and guard counters, and the configuration's health."""
+    """Print the egress mode, allow-list and guard counters, TLS certificate state, and the configuration's health."""
     from appliance.egress import EgressPolicy
 
     with one_line_errors():
@@ -91,7 +93,8 @@ def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) 
     GUARD.configure(EgressPolicy.for_backend_urls(settings.egress.mode, settings.reachable_backend_urls,
                                                   settings.egress.loopback))
     report = {"data_dir": str(settings.data_dir), "audit_url": settings.audit_url, "egress": GUARD.report(),
-              "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends]}
+              "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends],
+              "tls": tls_report(settings.server.tls)}
     typer.echo(json.dumps(report, indent=2))
 
 
