@@ -8,6 +8,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -153,23 +154,47 @@ def test_sighup_serves_a_renewed_certificate_while_a_stream_completes(tls_server
     assert served == renewed and in_flight == old  # new handshakes: new chain; the open connection kept its own
     events = [line for line in rest if line]
     assert events[-1] == "data: [DONE]" and not any('"error"' in line for line in events)
-    reloads = audit_records(tls_server, context, "tls_reload")
-    assert reloads[-1]["status"] == "ok" and reloads[-1]["cert_sha256"] == renewed
+    reloads = audit_records(tls_server, context, "tls_reload", cert_sha256=renewed)
+    assert reloads[-1]["status"] == "ok"
     reload_seq = reloads[-1]["seq"]
     outcome_seq = audit_records(tls_server, context, "outcome")[-1]["seq"]
     assert reload_seq < outcome_seq  # the certificate was renewed before the stream's outcome was written
     assert tls_server.process.poll() is None
 
 
-def audit_records(server: ApplianceServer, context: ssl.SSLContext, kind: str) -> list[dict[str, object]]:
-    return httpx.get(server.base_url + "/audit/records", headers=server.headers("auditor"),
-                     params={"kind": kind, "limit": 1000}, verify=context).json()["data"]
+def test_a_certificate_near_its_end_shows_in_readyz_metrics_and_a_warning_record(tls_server: ApplianceServer) -> None:
+    context = client_context(ca_file(tls_server))
+    run_cli("tls", "selfsigned", "--host", "localhost", "--ip", "127.0.0.1", "--days", "10",
+            data_dir=tls_server.data_dir)
+    short_lived = read_leaf(tls_server.data_dir / "tls" / "server.pem").sha256
+    assert tls_server.process is not None
+    tls_server.process.send_signal(signal.SIGHUP)
+    assert wait_for_certificate(tls_server.port, context, short_lived) == short_lived
+    ready = httpx.get(tls_server.url + "/readyz", verify=context).json()
+    assert ready["ready"] and ready["tls"]["cert_sha256"] == short_lived and 9 < ready["tls"]["days_to_expiry"] <= 10
+    assert ready["tls"]["expiry_warning"] is True
+    gauge = next(ln for ln in httpx.get(tls_server.url + "/metrics", verify=context).text.splitlines()
+                 if ln.startswith("appliance_tls_cert_expiry_days "))
+    assert 9 < float(gauge.split()[1]) <= 10
+    warnings = audit_records(tls_server, context, "tls_expiry_warning", cert_sha256=short_lived)
+    assert len(warnings) == 1 and warnings[0]["warning_days"] == 30 and 9 < warnings[0]["days_to_expiry"] <= 10
+
+
+def audit_records(server: ApplianceServer, context: ssl.SSLContext, kind: str, **match: object,
+                  wait_seconds: float = 10) -> list[dict[str, object]]:
+    """Records of `kind` whose fields equal `match`, waiting a little for records written after a signal."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        records = httpx.get(server.base_url + "/audit/records", headers=server.headers("auditor"),
+                            params={"kind": kind, "limit": 1000}, verify=context).json()["data"]
+        found = [r for r in records if all(r.get(k) == v for k, v in match.items())]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 def wait_for_certificate(port: int, context: ssl.SSLContext, expected: str, attempts: int = 50) -> str:
     """The fingerprint new connections get, once it is `expected` (or the last one seen)."""
-    import time
-
     served = ""
     for _ in range(attempts):
         served = hashlib.sha256(handshake(port, context, "localhost")[2]).hexdigest()
