@@ -8,11 +8,12 @@ from pathlib import Path
 
 from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
 
-TLS_CONFIG = """
+ENGINE_CONFIG = """
 [engine]
 context_length = 1024
 default_max_tokens = 24
-
+"""
+TLS_SECTION = """
 [server.tls]
 cert_file = "tls/server.pem"
 key_file = "tls/server.key"
@@ -28,9 +29,9 @@ def client_context(ca_file: Path, cert: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def tls_data_dir(data_dir: Path, *, mutual: bool = False) -> dict[str, str]:
+def tls_data_dir(data_dir: Path, *, mutual: bool = False, engine_config: str = ENGINE_CONFIG) -> dict[str, str]:
     """An initialised data directory serving TLS with a certificate from `appliance tls selfsigned`."""
-    tokens = init_data_dir(data_dir, TLS_CONFIG + (MTLS_LINE if mutual else ""))
+    tokens = init_data_dir(data_dir, engine_config + TLS_SECTION + (MTLS_LINE if mutual else ""))
     run_cli("tls", "selfsigned", "--host", "localhost", "--ip", "127.0.0.1", data_dir=data_dir)
     return tokens
 
