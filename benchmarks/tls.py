@@ -6,7 +6,8 @@ Two appliances run side by side on the same model and settings, one plain HTTP a
 `[server.tls]` (certificate from `appliance tls selfsigned`); only one is driven at a time. Each
 client keeps one connection open (as the openai SDK does) and sends chat completions
 (temperature 0, same prompt) until the round's requests are done. Throughput = completion tokens /
-wall time of the round. Plain and TLS rounds alternate (order flipped every round), and the ratio
+wall time of the round. The same runs with GET /v1/models (no model work) show what TLS costs per
+request when nothing else hides it. Plain and TLS rounds alternate (order flipped every round), and the ratio
 is the median over rounds of TLS/plain within a round, since this VM's speed drifts. Target: >= 0.95.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
@@ -35,37 +37,62 @@ def config(threads: int, max_tokens: int, clients: int) -> str:
             f"max_queue = {clients * 2}\n")
 
 
-def run_client(server: ApplianceServer, requests: int, max_tokens: int) -> int:
-    """One client on one kept-alive connection; returns the completion tokens it received."""
-    tokens = 0
+Work = Callable[[httpx.Client, ApplianceServer], int]
+
+
+def chat(max_tokens: int) -> Work:
+    """One chat completion; counts its completion tokens."""
+    def run(http: httpx.Client, server: ApplianceServer) -> int:
+        reply = http.post(server.base_url + "/chat/completions", headers=server.headers(),
+                          json={"model": DEFAULT_MODEL_ID, "messages": PROMPT, "max_tokens": max_tokens,
+                                "temperature": 0, "seed": 1})
+        reply.raise_for_status()
+        return reply.json()["usage"]["completion_tokens"]
+
+    return run
+
+
+def list_models(http: httpx.Client, server: ApplianceServer) -> int:
+    """GET /v1/models: no model work, so what is left is mostly HTTP and TLS; counts requests."""
+    http.get(server.base_url + "/models", headers=server.headers()).raise_for_status()
+    return 1
+
+
+def run_client(server: ApplianceServer, requests: int, work: Work) -> int:
+    """One client on one kept-alive connection (as the openai SDK keeps one)."""
     with httpx.Client(verify=server.tls or True, timeout=600) as http:
-        for _ in range(requests):
-            reply = http.post(server.base_url + "/chat/completions", headers=server.headers(),
-                              json={"model": DEFAULT_MODEL_ID, "messages": PROMPT, "max_tokens": max_tokens,
-                                    "temperature": 0, "seed": 1})
-            reply.raise_for_status()
-            tokens += reply.json()["usage"]["completion_tokens"]
-    return tokens
+        return sum(work(http, server) for _ in range(requests))
 
 
-def throughput(server: ApplianceServer, clients: int, requests: int, max_tokens: int) -> float:
-    """Completion tokens/s of `clients` concurrent clients sending `requests` requests in all."""
+def throughput(server: ApplianceServer, clients: int, requests: int, work: Work) -> float:
+    """Units of `work` per second for `clients` concurrent clients sending `requests` requests in all."""
     per_client = max(1, requests // clients)
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        tokens = sum(pool.map(lambda _: run_client(server, per_client, max_tokens), range(clients)))
-    return tokens / (time.perf_counter() - started)
+        done = sum(pool.map(lambda _: run_client(server, per_client, work), range(clients)))
+    return done / (time.perf_counter() - started)
 
 
-def compare(servers: dict[str, ApplianceServer], clients: int, args: argparse.Namespace) -> dict[str, list[float]]:
+def compare(servers: dict[str, ApplianceServer], clients: int, requests: int, work: Work,
+            rounds: int) -> dict[str, list[float]]:
+    """Rates per server, rounds alternating which server goes first."""
     rates: dict[str, list[float]] = {name: [] for name in servers}
-    for name, server in servers.items():
-        throughput(server, clients, clients, 4)  # warm up: connections, caches
-    for round_no in range(args.rounds):
+    for server in servers.values():
+        throughput(server, clients, clients, work)  # warm up: connections, caches
+    for round_no in range(rounds):
         order = list(servers) if round_no % 2 == 0 else list(reversed(servers))
         for name in order:
-            rates[name].append(throughput(servers[name], clients, args.requests, args.max_tokens))
+            rates[name].append(throughput(servers[name], clients, requests, work))
     return rates
+
+
+def report(label: str, unit: str, clients: int, rates: dict[str, list[float]]) -> None:
+    paired = [t / p for t, p in zip(rates["TLS"], rates["plain HTTP"])]
+    who = f"{clients} client{'s' if clients > 1 else ' '}"
+    for name, runs in rates.items():
+        print(f"{label:10s} {who}  {name:10s} {statistics.median(runs):8.1f} {unit} "
+              f"(median; runs: {', '.join(f'{r:.1f}' for r in runs)})")
+    print(f"{label:10s} {who}  TLS/plain, median of paired rounds: {statistics.median(paired):.3f}")
 
 
 def main() -> None:
@@ -73,6 +100,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--requests", type=int, default=16, help="requests per round, shared by the clients")
+    parser.add_argument("--http-requests", type=int, default=400, help="/v1/models requests per round")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     settings = config(args.threads, args.max_tokens, 8)
@@ -82,21 +110,21 @@ def main() -> None:
         try:
             tls = start_tls_server(tls_dir, tls_data_dir(tls_dir, engine_config=settings))
             try:
-                results = {clients: compare({"plain HTTP": plain, "TLS": tls}, clients, args) for clients in (1, 8)}
+                servers = {"plain HTTP": plain, "TLS": tls}
+                chats = {n: compare(servers, n, args.requests, chat(args.max_tokens), args.rounds) for n in (1, 8)}
+                lists = {n: compare(servers, n, args.http_requests, list_models, args.rounds) for n in (1, 8)}
             finally:
                 tls.stop()
         finally:
             plain.stop()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"model {DEFAULT_MODEL_ID}, threads {args.threads}, max_tokens {args.max_tokens}, "
-          f"{args.requests} requests per round, {args.rounds} rounds, loopback, kept-alive connections")
-    for clients, rates in results.items():
-        paired = [t / p for t, p in zip(rates["TLS"], rates["plain HTTP"])]
-        for name, runs in rates.items():
-            print(f"{clients} client{'s' if clients > 1 else ' '}  {name:10s} {statistics.median(runs):7.1f} tok/s "
-                  f"(median; runs: {', '.join(f'{r:.1f}' for r in runs)})")
-        print(f"{clients} client{'s' if clients > 1 else ' '}  TLS/plain, median of paired rounds: "
-              f"{statistics.median(paired):.3f}")
+    print(f"model {DEFAULT_MODEL_ID}, threads {args.threads}, max_tokens {args.max_tokens}, {args.requests} chat "
+          f"and {args.http_requests} /v1/models requests per round, {args.rounds} rounds, loopback, kept-alive "
+          "connections")
+    for clients, rates in chats.items():
+        report("chat", "tok/s", clients, rates)
+    for clients, rates in lists.items():
+        report("/v1/models", "req/s", clients, rates)
     print("target: TLS/plain >= 0.95")
 
 

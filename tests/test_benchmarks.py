@@ -31,3 +31,21 @@ def test_audit_benchmark_reports_signed_unsigned_and_verify_rates_for_both_datab
         verify = next(ln for ln in lines if re.match(rf"{database}\s+verify\s", ln))
         # prefill + three measured runs, and the export's own record
         assert re.search(r"verify\s+[\d,]+ records/s\s+\((\d+) records", verify).group(1) == str(600 * 4 + 1)
+
+
+def test_tls_benchmark_reports_tls_against_plain_for_1_and_8_clients() -> None:
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "tls.py"), "--threads", "1", "--max-tokens", "4", "--requests", "8",
+         "--http-requests", "16", "--rounds", "1"],
+        capture_output=True, text=True, timeout=900, cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("command: ") and "benchmarks/tls.py" in lines[0]
+    for label, unit in (("chat", "tok/s"), ("/v1/models", "req/s")):
+        for clients in ("1 client ", "8 clients"):
+            for name in ("plain HTTP", "TLS"):
+                line = next(ln for ln in lines if ln.startswith(f"{label:10s} {clients}  {name} "))
+                assert float(re.search(rf"([\d.]+) {unit}", line).group(1)) > 0
+            ratio = next(ln for ln in lines if ln.startswith(f"{label:10s} {clients}  TLS/plain"))
+            assert float(ratio.rsplit(": ", 1)[1]) > 0

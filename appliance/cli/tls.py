@@ -58,7 +58,7 @@ def selfsigned(host: HostOption, ip: IpOption = None, data_dir: DataDirOption = 
         folder = tls_dir(data_dir)
         ca_key, ca_cert = _local_ca(folder, host)
         key = certs.new_key()
-        cert = certs.issue(ca_key, ca_cert, key, host, hosts=[host], ips=ip or [], days=days)
+        cert = certs.issue(ca_key, ca_cert, key.public_key(), host, hosts=[host], ips=ip or [], days=days)
         certs.write_key(folder / "server.key", key)
         certs.write_pem(folder / "server.pem", cert)
     ca = certs.describe(ca_cert)
@@ -79,7 +79,7 @@ def client(name: Annotated[str, typer.Option("--name", help="Who the certificate
             raise ValueError(f"no local CA in {folder}: run `appliance tls selfsigned` first")
         ca_key, ca_cert = certs.load_key(folder / "ca.key"), certs.load_cert(folder / "ca.pem")
         key = certs.new_key()
-        cert = certs.issue(ca_key, ca_cert, key, name, client=True)
+        cert = certs.issue(ca_key, ca_cert, key.public_key(), name, client=True)
         out = folder / "clients"
         certs.write_key(out / f"{name}.key", key)
         certs.write_pem(out / f"{name}.pem", cert)

@@ -12,6 +12,7 @@ from typing import Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes as PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_DAYS = 3650
@@ -83,19 +84,19 @@ def _alt_names(hosts: Sequence[str], ips: Sequence[str]) -> x509.SubjectAlternat
     return x509.SubjectAlternativeName([*(x509.DNSName(h) for h in hosts), *addresses])
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey, days: int) -> x509.CertificateBuilder:
+def _builder(subject: x509.Name, issuer: x509.Name, public_key: PublicKey, days: int) -> x509.CertificateBuilder:
     now = datetime.now(timezone.utc)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=days))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
 
 
 def make_ca(common_name: str, days: int = CA_DAYS) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A local certificate authority (self-signed, may sign leaves only)."""
     key = new_key()
     name = _name(common_name)
-    cert = (_builder(name, name, key, days)
+    cert = (_builder(name, name, key.public_key(), days)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                          content_commitment=False, key_encipherment=False, data_encipherment=False,
@@ -104,12 +105,12 @@ def make_ca(common_name: str, days: int = CA_DAYS) -> tuple[ec.EllipticCurvePriv
     return key, cert
 
 
-def issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, key: ec.EllipticCurvePrivateKey,
+def issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, public_key: PublicKey,
           common_name: str, *, hosts: Sequence[str] = (), ips: Sequence[str] = (), client: bool = False,
           days: int = LEAF_DAYS) -> x509.Certificate:
-    """A leaf signed by the CA: a server certificate for `hosts`/`ips`, or a client certificate."""
+    """A leaf for `public_key` signed by the CA: a server certificate for `hosts`/`ips`, or a client certificate."""
     usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
-    builder = (_builder(_name(common_name), ca_cert.subject, key, days)
+    builder = (_builder(_name(common_name), ca_cert.subject, public_key, days)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False))
