@@ -180,10 +180,9 @@ def test_a_certificate_near_its_end_shows_in_readyz_metrics_and_a_warning_record
     assert len(warnings) == 1 and warnings[0]["warning_days"] == 30 and 9 < warnings[0]["days_to_expiry"] <= 10
 
 
-def audit_records(server: ApplianceServer, context: ssl.SSLContext, kind: str, **match: object,
-                  wait_seconds: float = 10) -> list[dict[str, object]]:
-    """Records of `kind` whose fields equal `match`, waiting a little for records written after a signal."""
-    deadline = time.monotonic() + wait_seconds
+def audit_records(server: ApplianceServer, context: ssl.SSLContext, kind: str, **match: object) -> list[dict[str, object]]:
+    """Records of `kind` whose fields equal `match`, waiting up to 10 s for records written after a signal."""
+    deadline = time.monotonic() + 10
     while True:
         records = httpx.get(server.base_url + "/audit/records", headers=server.headers("auditor"),
                             params={"kind": kind, "limit": 1000}, verify=context).json()["data"]
