@@ -1,0 +1,116 @@
+"""The recall-first layer for text leaving the appliance (non-local zones), after UCSF's Philter.
+
+What is not known-safe vocabulary is treated as an identifier:
+- a capitalised word that is neither everyday English nor a clinical or drug word (lexicon.py); an
+  upper-case abbreviation of up to five letters counts as vocabulary unless it is a name;
+- a word from the name tables: when rare as an English word always, when common ("Grace", "Wells")
+  if spaCy reads it as a proper noun away from the start of a line, or it stands beside another name;
+- a lower-case word that is a name and not English vocabulary ("agnieszka kowalczyk");
+- a number of six or more digits, or a code mixing letters and at least three digits, that is not a
+  dose or measurement ("8249813", "560-40-78-5", "MR744590");
+- a short date: "2/03", "3/80", a month name ("since November");
+- both parts of a dictation line: "XGT:holmes".
+For the external zone, `external_findings` adds: any run of nine or more digits (separators removed)
+and any long encoded run (decoded or not), unless a typed finding already covers it.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from spacy.tokens import Doc, Token
+
+from ..findings import Finding
+from .lexicon import Lexicon
+
+RECOGNIZER = "RecallFirstLayer"
+EXTERNAL_RECOGNIZER = "ExternalZoneRule"
+SCORE = 0.55  # below every typed recognizer: a typed finding over the same text wins
+COMMON_NAME_ZIPF = 4.0
+ABBREVIATION_MAX = 5
+UNITS = (r"mg|mcg|ug|g|kg|lb|lbs|ml|mL|l|L|cc|mmol|mmHg|meq|mEq|iu|IU|units?|u|cm|mm|m|km|hrs?|h|min|mins|s|sec|yrs?|y|d|wk|wks"
+         r"|mos?|x|am|pm|st|nd|rd|th|s|bpm|kcal|cal|%")
+MEASUREMENT = re.compile(rf"^\d+(?:\.\d+)?(?:{UNITS})$")
+NUMBER_CODE = re.compile(r"(?<![\w/.])(?:\d[\d-]{4,}\d|[A-Za-z0-9]*\d[A-Za-z0-9]*)(?![\w/]|\.\d)")
+SHORT_DATE = re.compile(r"(?<![\w/.:-])(?:0?[1-9]|1[0-2])/(?:\d{2})(?![\w/.:-]|/\d)")
+MONTH = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December"
+                   r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b")
+# Dictation and initials lines under a note: "XGT:holmes", "GPP/church" (author initials / typist).
+DICTATION = re.compile(r"(?m)^[ \t]*(?P<initials>[A-Z]{2,4})[:/](?P<typist>[a-z]{2,15})[ \t]*$")
+DIGIT_RUN = re.compile(r"(?<![\w])\d(?:[ \-./]?\d){8,}(?![\w])")
+ENCODED_RUN = re.compile(r"(?<![A-Za-z0-9+/=])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[A-Za-z])[A-Za-z0-9+/]{24,}={0,2}")
+NAME_SEPARATOR = re.compile(r"^(?:[ ]|,[ ]?|,)$")
+
+
+def recall_findings(text: str, doc: Doc, lexicon: Lexicon) -> list[Finding]:
+    """Identifiers by absence from safe vocabulary (non-local zones)."""
+    found = [Finding(s, e, kind, SCORE, RECOGNIZER) for s, e, kind in _words(text, doc, lexicon)]
+    found += [Finding(m.start(), m.end(), "UNKNOWN_IDENTIFIER", SCORE, RECOGNIZER) for m in NUMBER_CODE.finditer(text)
+              if _identifier_like(m.group(0))]
+    found += [Finding(m.start(), m.end(), "DATE_TIME", SCORE, RECOGNIZER) for m in SHORT_DATE.finditer(text)
+              if not text[m.end():m.end() + 1].isdigit() and not m.group(0).endswith("/10")]
+    found += [Finding(m.start(), m.end(), "DATE_TIME", SCORE, RECOGNIZER) for m in MONTH.finditer(text)]
+    found += [Finding(*m.span(group), "PERSON", SCORE, RECOGNIZER) for m in DICTATION.finditer(text)
+              for group in ("initials", "typist")]
+    return found
+
+
+def external_findings(text: str, decoded: Iterable[tuple[int, int]], typed: list[Finding]) -> list[Finding]:
+    """The external-zone rule: long digit runs and encoded runs not already covered by a typed finding."""
+    spans = [(m.start(), m.end()) for pattern in (DIGIT_RUN, ENCODED_RUN) for m in pattern.finditer(text)]
+    spans += list(decoded)
+    return [Finding(start, end, "UNKNOWN_IDENTIFIER", SCORE, EXTERNAL_RECOGNIZER) for start, end in spans
+            if not any(f.start <= start and end <= f.end for f in typed)]
+
+
+def _identifier_like(value: str) -> bool:
+    digits = sum(c.isdigit() for c in value)
+    letters = sum(c.isalpha() for c in value)
+    if MEASUREMENT.match(value) or re.fullmatch(r"[A-Z]\d{2}(?:\.\d+)?", value):  # a dose, an ICD-10 code
+        return False
+    return digits >= 6 or (letters > 0 and digits >= 3 and len(value) >= 5)
+
+
+def _words(text: str, doc: Doc, lexicon: Lexicon) -> Iterable[tuple[int, int, str]]:
+    tokens = [t for t in doc if t.text.isalpha() or re.fullmatch(r"[A-Za-z]+(?:['-][A-Za-z]+)+", t.text)]
+    verdicts = {t.i: _verdict(t, text, lexicon) for t in tokens}
+    names = {i for i, v in verdicts.items() if v == "name"}
+    for token in tokens:  # a common name beside a found name: "FILBERT BRIGHT", "Anna Church"
+        if verdicts[token.i] == "maybe" and any(_beside(token, doc, j) for j in names):
+            verdicts[token.i] = "name"
+    for token in tokens:
+        if verdicts[token.i] == "name":
+            yield token.idx, token.idx + len(token.text), "PERSON"
+
+
+def _verdict(token: Token, text: str, lexicon: Lexicon) -> str:
+    """"name" (an identifier), "maybe" (a common name word: one if beside a name) or "safe"."""
+    word = token.text
+    lower = word.lower()
+    capitalised = word[0].isupper()
+    if lower in lexicon.clinical_words:
+        return "safe"
+    if not capitalised:
+        return "name" if lexicon.is_name(lower) and lower not in lexicon.safe_words else "safe"
+    if word.isupper() and len(word) <= ABBREVIATION_MAX and not lexicon.is_name(lower):
+        return "safe"
+    if lower not in lexicon.safe_words:
+        return "name"
+    if not lexicon.is_name(lower):
+        return "safe"
+    if lexicon.frequency(lower) < COMMON_NAME_ZIPF:
+        return "name"
+    if token.pos_ == "PROPN" and not word.isupper() and not _line_initial(text, token.idx) and not token.is_sent_start:
+        return "name"
+    return "maybe"
+
+
+def _beside(token: Token, doc: Doc, other: int) -> bool:
+    """Next to token `other` on the same line, apart only by a space or a comma ("Kaiser, Donna")."""
+    first, second = doc[min(token.i, other)], doc[max(token.i, other)]
+    return NAME_SEPARATOR.match(doc.text[first.idx + len(first.text):second.idx]) is not None or (
+        second.i - first.i == 2 and doc[first.i + 1].text == "," and second.idx - first.idx - len(first.text) <= 2)
+
+
+def _line_initial(text: str, start: int) -> bool:
+    return text[text.rfind("\n", 0, start) + 1:start].strip() == ""
