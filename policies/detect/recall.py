@@ -1,8 +1,10 @@
 """The recall-first layer for text leaving the appliance (non-local zones), after UCSF's Philter.
 
 What is not known-safe vocabulary is treated as an identifier:
-- a capitalised word that is neither everyday English nor a clinical or drug word (lexicon.py); an
-  upper-case abbreviation of up to five letters counts as vocabulary unless it is a name;
+- a capitalised word that is neither everyday English nor a clinical or drug word (lexicon.py), unless
+  it opens a sentence and spaCy does not read it as a proper noun; an upper-case abbreviation of up to
+  five letters, a word of up to three letters and a heading ("Labs:") count as vocabulary unless
+  beside a name;
 - a word from the name tables: when rare as an English word always, when common ("Grace", "Wells")
   if spaCy reads it as a proper noun away from the start of a line, or it stands beside another name;
 - a lower-case word that is a name and not English vocabulary ("agnieszka kowalczyk");
@@ -26,13 +28,15 @@ from .lexicon import Lexicon
 RECOGNIZER = "RecallFirstLayer"
 EXTERNAL_RECOGNIZER = "ExternalZoneRule"
 SCORE = 0.55  # below every typed recognizer: a typed finding over the same text wins
-COMMON_NAME_ZIPF = 4.0
+COMMON_NAME_ZIPF = 4.0     # a name word rarer than this as English is always a name ("Donna", "Kaiser")
+VERY_COMMON_ZIPF = 5.0     # one more common than this only beside a name ("Start", "Will", "Church")
+SHORT_WORD = 3             # "Na", "RR", "Hgb": abbreviations unless beside a name
 ABBREVIATION_MAX = 5
 UNITS = (r"mg|mcg|ug|g|kg|lb|lbs|ml|mL|l|L|cc|mmol|mmHg|meq|mEq|iu|IU|units?|u|cm|mm|m|km|hrs?|h|min|mins|s|sec|yrs?|y|d|wk|wks"
          r"|mos?|x|am|pm|st|nd|rd|th|s|bpm|kcal|cal|%")
 MEASUREMENT = re.compile(rf"^\d+(?:\.\d+)?(?:{UNITS})$")
 NUMBER_CODE = re.compile(r"(?<![\w/.])(?:\d[\d-]{4,}\d|[A-Za-z0-9]*\d[A-Za-z0-9]*)(?![\w/]|\.\d)")
-SHORT_DATE = re.compile(r"(?<![\w/.:-])(?:0?[1-9]|1[0-2])/(?:\d{2})(?![\w/.:-]|/\d)")
+SHORT_DATE = re.compile(r"(?<![\w/.:-])(?:0?[1-9]|1[0-2])/(?:\d{2})(?![\w/:-]|\.\d)")
 MONTH = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December"
                    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b")
 # Dictation and initials lines under a note: "XGT:holmes", "GPP/church" (author initials / typist).
@@ -84,25 +88,32 @@ def _words(text: str, doc: Doc, lexicon: Lexicon) -> Iterable[tuple[int, int, st
 
 
 def _verdict(token: Token, text: str, lexicon: Lexicon) -> str:
-    """"name" (an identifier), "maybe" (a common name word: one if beside a name) or "safe"."""
-    word = token.text
-    lower = word.lower()
-    capitalised = word[0].isupper()
-    if lower in lexicon.clinical_words:
+    """"name" (an identifier), "maybe" (a name only beside a name) or "safe"."""
+    word, lower = token.text, token.text.lower()
+    if lower in lexicon.clinical_words or _heading(token, text):
         return "safe"
-    if not capitalised:
-        return "name" if lexicon.is_name(lower) and lower not in lexicon.safe_words else "safe"
-    if word.isupper() and len(word) <= ABBREVIATION_MAX and not lexicon.is_name(lower):
+    is_name = lexicon.is_name(lower)
+    if not word[0].isupper():
+        return "name" if is_name and lower not in lexicon.safe_words else "safe"
+    if len(word) <= SHORT_WORD or (word.isupper() and len(word) <= ABBREVIATION_MAX and not is_name):
+        return "maybe" if is_name else "safe"  # abbreviations: "RR", "Hgb", "LVEF"
+    initial = _sentence_initial(text, token.idx)
+    if lower not in lexicon.safe_words and token.lemma_.lower() not in lexicon.safe_words:
+        return "name" if token.pos_ == "PROPN" or not initial else "safe"  # "Recheck in 3 months" reads on
+    if not is_name:
         return "safe"
-    if lower not in lexicon.safe_words:
+    frequency = lexicon.frequency(lower)
+    if frequency < COMMON_NAME_ZIPF:
         return "name"
-    if not lexicon.is_name(lower):
-        return "safe"
-    if lexicon.frequency(lower) < COMMON_NAME_ZIPF:
-        return "name"
-    if token.pos_ == "PROPN" and not word.isupper() and not _line_initial(text, token.idx) and not token.is_sent_start:
+    if frequency < VERY_COMMON_ZIPF and token.pos_ == "PROPN" and not initial and not word.isupper():
         return "name"
     return "maybe"
+
+
+def _heading(token: Token, text: str) -> bool:
+    """A word that opens a line or sentence and ends at a colon: "Labs:", "Vitals:"."""
+    end = token.idx + len(token.text)
+    return text[end:end + 1] == ":" and _sentence_initial(text, token.idx)
 
 
 def _beside(token: Token, doc: Doc, other: int) -> bool:
@@ -114,3 +125,9 @@ def _beside(token: Token, doc: Doc, other: int) -> bool:
 
 def _line_initial(text: str, start: int) -> bool:
     return text[text.rfind("\n", 0, start) + 1:start].strip() == ""
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    """At the start of a line or after a sentence's end (spaCy's parser, which marks sentences, is off)."""
+    before = text[max(0, start - 8):start].rstrip(" \t")
+    return _line_initial(text, start) or before.endswith((".", "!", "?", ":", ";"))
