@@ -1,6 +1,7 @@
 """The detector: presidio's analyzer with our spaCy model and recognizers, offline."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from presidio_analyzer import AnalyzerEngine, Pattern, RecognizerRegistry, RecognizerResult
@@ -37,7 +38,7 @@ class DetectorUnavailable(RuntimeError):
 
 
 ZONES = ("local", "internal", "external")
-MESSAGE_SEPARATOR = " "  # joined as one line: a number split over two messages reads as one
+SPLIT_NUMBER = re.compile(r"(?:\d[-./]|[-./]\d)")  # "219-09" + "-9998": the messages join without a space
 
 
 @dataclass(frozen=True)
@@ -124,15 +125,16 @@ class Detector:
         scans = self.scan_many(texts, zone)
         if len(scans) < 2:
             return scans
-        joined = MESSAGE_SEPARATOR.join(scan.normalised.text for scan in scans)
-        across = self._detect([joined], zone, [()])[0]
+        texts = [scan.normalised.text for scan in scans]
+        separators = [_separator(before, after) for before, after in zip(texts, texts[1:])] + [""]
+        across = self._detect(["".join(t + s for t, s in zip(texts, separators))], zone, [()])[0]
         merged, offset = [], 0
-        for scan in scans:
+        for scan, separator in zip(scans, separators):
             end = offset + len(scan.normalised.text)
             inside = [Finding(max(f.start, offset) - offset, min(f.end, end) - offset, f.entity_type, f.score, f.recognizer)
                       for f in across if f.start < end and f.end > offset]
             merged.append(Scan(scan.normalised, resolve_overlaps([*scan.scanned_findings, *inside]), zone))
-            offset = end + len(MESSAGE_SEPARATOR)
+            offset = end + len(separator)
         return merged
 
     def _detect(self, texts: list[str], zone: str, decoded: list[tuple]) -> list[list[Finding]]:
@@ -153,6 +155,11 @@ class Detector:
         if zone == "external":
             findings += external_findings(text, decoded, findings)
         return resolve_overlaps(findings)
+
+
+def _separator(before: str, after: str) -> str:
+    """How two messages join for scanning: directly when a number is cut at a separator, else by a space."""
+    return "" if SPLIT_NUMBER.fullmatch(before[-1:] + after[:1]) else " "
 
 
 def presidio_recognizers() -> list:

@@ -24,6 +24,7 @@ from spacy.tokens import Doc, Token
 
 from ..findings import Finding
 from .lexicon import Lexicon
+from .recognizers.names import NOT_NAME_PHRASE, NOT_NAME_WORDS, ORG_WORDS
 
 RECOGNIZER = "RecallFirstLayer"
 EXTERNAL_RECOGNIZER = "ExternalZoneRule"
@@ -31,6 +32,9 @@ SCORE = 0.55  # below every typed recognizer: a typed finding over the same text
 COMMON_NAME_ZIPF = 4.0     # a name word rarer than this as English is always a name ("Donna", "Kaiser")
 VERY_COMMON_ZIPF = 5.0     # one more common than this only beside a name ("Start", "Will", "Church")
 SHORT_WORD = 3             # "Na", "RR", "Hgb": abbreviations unless beside a name
+SHORT_UNKNOWN_WORD = 4     # "Phos", "Tdap": unknown and short, a name only beside a name
+ABBREVIATION = re.compile(r"^[A-Z]{2,}[a-z]{1,2}$")  # "PMHx", "CTh"
+CODE = re.compile(r"^(?:[A-Z]\d{2}(?:\.\d+)?|[A-Z]\d{4}|\d{4,5}-\d)$")  # ICD-10, HCPCS, LOINC
 ABBREVIATION_MAX = 5
 UNITS = (r"mg|mcg|ug|g|kg|lb|lbs|ml|mL|l|L|cc|mmol|mmHg|meq|mEq|iu|IU|units?|u|cm|mm|m|km|hrs?|h|min|mins|s|sec|yrs?|y|d|wk|wks"
          r"|mos?|x|am|pm|st|nd|rd|th|s|bpm|kcal|cal|%")
@@ -41,9 +45,13 @@ MONTH = re.compile(r"\b(?:January|February|March|April|June|July|August|Septembe
                    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b")
 # Dictation and initials lines under a note: "XGT:holmes", "GPP/church" (author initials / typist).
 DICTATION = re.compile(r"(?m)^[ \t]*(?P<initials>[A-Z]{2,4})[:/](?P<typist>[a-z]{2,15})[ \t]*$")
-DIGIT_RUN = re.compile(r"(?<![\w])\d(?:[ \-./]?\d){8,}(?![\w])")
+DIGIT_RUN = re.compile(r"(?<![\w])\d(?:[ \-.]?\d){8,}(?![\w])")
 ENCODED_RUN = re.compile(r"(?<![A-Za-z0-9+/=])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[A-Za-z])[A-Za-z0-9+/]{24,}={0,2}")
 NAME_SEPARATOR = re.compile(r"^(?:[ ]|,[ ]?|,)$")
+FIELD_LABEL_AFTER = re.compile(r"^(?:[ ]+[a-z]+){0,2}[ ]?:")  # "Cardholder name:", "Temp:"
+MEASURE_AFTER = re.compile(r"^[ ]?[=:]?[ ]?\d")  # "Temp 38.2": an English word before a number
+TITLES_AND_CREDENTIALS = frozenset(
+    "dr mr mrs ms mx miss prof sr jr rn md do np pa lpn cna phd dds pharmd aprn fnp msw lcsw".split())
 
 
 def recall_findings(text: str, doc: Doc, lexicon: Lexicon) -> list[Finding]:
@@ -70,8 +78,10 @@ def external_findings(text: str, decoded: Iterable[tuple[int, int]], typed: list
 def _identifier_like(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
     letters = sum(c.isalpha() for c in value)
-    if MEASUREMENT.match(value) or re.fullmatch(r"[A-Z]\d{2}(?:\.\d+)?", value):  # a dose, an ICD-10 code
+    if MEASUREMENT.match(value) or CODE.match(value):  # a dose, a medical code
         return False
+    if "-" in value:  # "560-40-78-5" is a record number, "104-118" a range
+        return value.count("-") >= 2 or digits >= 8
     return digits >= 6 or (letters > 0 and digits >= 3 and len(value) >= 5)
 
 
@@ -90,16 +100,20 @@ def _words(text: str, doc: Doc, lexicon: Lexicon) -> Iterable[tuple[int, int, st
 def _verdict(token: Token, text: str, lexicon: Lexicon) -> str:
     """"name" (an identifier), "maybe" (a name only beside a name) or "safe"."""
     word, lower = token.text, token.text.lower()
-    if lower in lexicon.clinical_words or _heading(token, text):
+    if lower in lexicon.clinical_words or _vocabulary(token, text, lexicon):
         return "safe"
     is_name = lexicon.is_name(lower)
     if not word[0].isupper():
-        return "name" if is_name and lower not in lexicon.safe_words else "safe"
-    if len(word) <= SHORT_WORD or (word.isupper() and len(word) <= ABBREVIATION_MAX and not is_name):
-        return "maybe" if is_name else "safe"  # abbreviations: "RR", "Hgb", "LVEF"
+        return _lower_case(token, lexicon)
+    if len(word) <= SHORT_WORD or (word.isupper() and len(word) <= ABBREVIATION_MAX) or ABBREVIATION.match(word):
+        return "maybe" if is_name or lower not in lexicon.safe_words else "safe"  # "RR", "Hgb", "IBAN", "PMHx"
+    if word.isupper() and lower in lexicon.safe_words:
+        return "maybe" if is_name else "safe"  # headings in capitals: "TRIAGE NOTE"; "FILBERT BRIGHT" by its neighbour
     initial = _sentence_initial(text, token.idx)
     if lower not in lexicon.safe_words and token.lemma_.lower() not in lexicon.safe_words:
-        return "name" if token.pos_ == "PROPN" or not initial else "safe"  # "Recheck in 3 months" reads on
+        if is_name or not (initial or token.ent_type_ == "ORG" or len(word) <= SHORT_UNKNOWN_WORD):
+            return "name"
+        return "maybe"  # "Prescriber requests ...", "Insurance: Aetna", "Phos": a name only beside a name
     if not is_name:
         return "safe"
     frequency = lexicon.frequency(lower)
@@ -110,10 +124,25 @@ def _verdict(token: Token, text: str, lexicon: Lexicon) -> str:
     return "maybe"
 
 
-def _heading(token: Token, text: str) -> bool:
-    """A word that opens a line or sentence and ends at a colon: "Labs:", "Vitals:"."""
+def _lower_case(token: Token, lexicon: Lexicon) -> str:
+    """A lower-case word is a name when it is a first name that is not English, or one that spaCy reads
+    as a name ("pt harold"); a lower-case surname only beside such a name ("agnieszka kowalczyk")."""
+    lower = token.text
+    if not lexicon.is_name(lower):
+        return "safe"
+    if lower in lexicon.first_names and (lower not in lexicon.safe_words or token.ent_type_ == "PERSON"):
+        return "name"
+    return "maybe" if lower not in lexicon.safe_words or token.ent_type_ == "PERSON" else "safe"
+
+
+def _vocabulary(token: Token, text: str, lexicon: Lexicon) -> bool:
+    """Field labels ("Cardholder name:", "Temp:"), titles and credentials, roles and organisation words."""
     end = token.idx + len(token.text)
-    return text[end:end + 1] == ":" and _sentence_initial(text, token.idx)
+    word = token.text.title()
+    after = text[end:end + 24]
+    return (FIELD_LABEL_AFTER.match(after) is not None or token.text.lower() in TITLES_AND_CREDENTIALS
+            or (MEASURE_AFTER.match(after) is not None and token.text.lower() in lexicon.safe_words)
+            or word in NOT_NAME_WORDS or word in ORG_WORDS or NOT_NAME_PHRASE.fullmatch(token.text) is not None)
 
 
 def _beside(token: Token, doc: Doc, other: int) -> bool:
