@@ -24,7 +24,7 @@ from spacy.tokens import Doc, Token
 
 from ..findings import Finding
 from .lexicon import Lexicon
-from .recognizers.names import NOT_NAME_PHRASE, NOT_NAME_WORDS, ORG_WORDS
+from .recognizers.names import DOSE_AFTER, EPONYM_AFTER, NOT_NAME_PHRASE, NOT_NAME_WORDS, ORG_WORDS
 
 RECOGNIZER = "RecallFirstLayer"
 EXTERNAL_RECOGNIZER = "ExternalZoneRule"
@@ -136,11 +136,13 @@ def _lower_case(token: Token, lexicon: Lexicon) -> str:
 
 
 def _vocabulary(token: Token, text: str, lexicon: Lexicon) -> bool:
-    """Field labels ("Cardholder name:", "Temp:"), titles and credentials, roles and organisation words."""
+    """Field labels ("Cardholder name:", "Temp:"), titles and credentials, roles and organisation words,
+    eponyms and drugs before a clinical term or a dose."""
     end = token.idx + len(token.text)
     word = token.text.title()
-    after = text[end:end + 24]
+    after = text[end:end + 40]
     return (FIELD_LABEL_AFTER.match(after) is not None or token.text.lower() in TITLES_AND_CREDENTIALS
+            or EPONYM_AFTER.match(after) is not None or DOSE_AFTER.match(after) is not None  # "Babinski sign"
             or (MEASURE_AFTER.match(after) is not None and token.text.lower() in lexicon.safe_words)
             or word in NOT_NAME_WORDS or word in ORG_WORDS or NOT_NAME_PHRASE.fullmatch(token.text) is not None)
 
