@@ -22,17 +22,23 @@ SSN_DIGITS = "219099998"
 
 
 @pytest.fixture(scope="module")
-def cloud() -> Iterator[StandIn]:
+def connected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApplianceServer, StandIn]]:
+    """A connected appliance whose `cloud-model` alias routes to an external stand-in on 127.0.0.2."""
+    data_dir = tmp_path_factory.mktemp("detect-api") / "data"
     with StandIn("127.0.0.2") as standin:
-        yield standin
+        config = routed_config("connected", {"cloud": ("external", standin.url, "big-cloud-model")})
+        with ApplianceServer(data_dir, init_data_dir(data_dir, config)) as server:
+            yield server, standin
 
 
 @pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory, cloud: StandIn) -> Iterator[ApplianceServer]:
-    data_dir = tmp_path_factory.mktemp("detect-api") / "data"
-    config = routed_config("connected", {"cloud": ("external", cloud.url, "big-cloud-model")})
-    with ApplianceServer(data_dir, init_data_dir(data_dir, config)) as server:
-        yield server
+def appliance(connected: tuple[ApplianceServer, StandIn]) -> ApplianceServer:
+    return connected[0]
+
+
+@pytest.fixture(scope="module")
+def cloud(connected: tuple[ApplianceServer, StandIn]) -> StandIn:
+    return connected[1]
 
 
 def chat(server: ApplianceServer, messages: list[str], model: str = "cloud-model", **extra: object) -> httpx.Response:
