@@ -24,7 +24,8 @@ from spacy.tokens import Doc, Token
 
 from ..findings import Finding
 from .lexicon import Lexicon
-from .recognizers.names import DOSE_AFTER, EPONYM_AFTER, NOT_NAME_PHRASE, NOT_NAME_WORDS, ORG_WORDS
+from .recognizers.names import (CREDENTIALS, DOSE_AFTER, EPONYM_AFTER, LABELS, NOT_NAME_PHRASE, NOT_NAME_WORDS,
+                                ORG_WORDS, RELATIVES, TITLES)
 
 RECOGNIZER = "RecallFirstLayer"
 EXTERNAL_RECOGNIZER = "ExternalZoneRule"
@@ -48,6 +49,9 @@ DICTATION = re.compile(r"(?m)^[ \t]*(?P<initials>[A-Z]{2,4})[:/](?P<typist>[a-z]
 DIGIT_RUN = re.compile(r"(?<![\w])\d(?:[ \-.]?\d){8,}(?![\w])")
 ENCODED_RUN = re.compile(r"(?<![A-Za-z0-9+/=])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[A-Za-z])[A-Za-z0-9+/]{24,}={0,2}")
 NAME_SEPARATOR = re.compile(r"^(?:[ ]|,[ ]?|,)$")
+# A name cue right before a word on its line ("PATIENT: ", "Dr. ", "daughter "), or a credential after it.
+CUE_BEFORE = re.compile(rf"(?:(?i:\b(?:{LABELS}|{RELATIVES})\b)[ \t]*[:,\-]?|\b{TITLES})[ \t]*$")
+CREDENTIAL_AFTER = re.compile(rf"^,?[ ]*(?:{CREDENTIALS})(?![A-Za-z])")
 FIELD_LABEL_AFTER = re.compile(r"^(?:[ ]+[a-z]+){0,2}[ ]?:")  # "Cardholder name:", "Temp:"
 MEASURE_AFTER = re.compile(r"^[ ]?[=:]?[ ]?\d")  # "Temp 38.2": an English word before a number
 TITLES_AND_CREDENTIALS = frozenset(
@@ -88,10 +92,15 @@ def _identifier_like(value: str) -> bool:
 def _words(text: str, doc: Doc, lexicon: Lexicon) -> Iterable[tuple[int, int, str]]:
     tokens = [t for t in doc if t.text.isalpha() or re.fullmatch(r"[A-Za-z]+(?:['-][A-Za-z]+)+", t.text)]
     verdicts = {t.i: _verdict(t, text, lexicon) for t in tokens}
-    names = {i for i, v in verdicts.items() if v == "name"}
-    for token in tokens:  # a common name beside a found name: "FILBERT BRIGHT", "Anna Church"
-        if verdicts[token.i] == "maybe" and any(_beside(token, doc, j) for j in names):
+    for token in tokens:  # a common name after a name cue: "PATIENT: ROSE", "Dr. Church", "WILL CHURCH, M.D."
+        if verdicts[token.i] == "maybe" and _cued(token, text):
             verdicts[token.i] = "name"
+    changed = True
+    while changed:  # a common name beside a found name: "FILBERT BRIGHT", "Anna Church"
+        names = [i for i, v in verdicts.items() if v == "name"]
+        promoted = [t.i for t in tokens if verdicts[t.i] == "maybe" and any(_beside(t, doc, j) for j in names)]
+        verdicts.update(dict.fromkeys(promoted, "name"))
+        changed = bool(promoted)
     for token in tokens:
         if verdicts[token.i] == "name":
             yield token.idx, token.idx + len(token.text), "PERSON"
@@ -145,6 +154,13 @@ def _vocabulary(token: Token, text: str, lexicon: Lexicon) -> bool:
             or EPONYM_AFTER.match(after) is not None or DOSE_AFTER.match(after) is not None  # "Babinski sign"
             or (MEASURE_AFTER.match(after) is not None and token.text.lower() in lexicon.safe_words)
             or word in NOT_NAME_WORDS or word in ORG_WORDS or NOT_NAME_PHRASE.fullmatch(token.text) is not None)
+
+
+def _cued(token: Token, text: str) -> bool:
+    line_start = text.rfind("\n", 0, token.idx) + 1
+    end = token.idx + len(token.text)
+    return (CUE_BEFORE.search(text[max(line_start, token.idx - 40):token.idx]) is not None
+            or CREDENTIAL_AFTER.match(text[end:end + 12]) is not None)
 
 
 def _beside(token: Token, doc: Doc, other: int) -> bool:
