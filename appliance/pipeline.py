@@ -109,8 +109,8 @@ class InferencePipeline:
         """Integers forwarded to a backend stay within what the model can do (a number hides nothing)."""
         context = self.s.settings.engine.context_length
         if max_tokens is not None and max_tokens > context:
-            raise ApiError(400, f"max_tokens {max_tokens} exceeds the context length ({context})", param="max_tokens",
-                           code="invalid_value")
+            raise ApiError(400, f"max_tokens {max_tokens} exceeds the maximum context length of {context} tokens",
+                           param="max_tokens", code="context_length_exceeded")
 
     @staticmethod
     def check_fields(call: Call, backend: Backend) -> None:
