@@ -47,6 +47,7 @@ class Call:
     task_hint: str | None = None
     stops: int = 0  # how many of `texts` (at the end) are stop sequences
     unknown_fields: list[str] = field(default_factory=list)  # unknown request fields that carry text
+    seed: int | None = None  # forwarded as a number: a number can carry an identifier too
     subject: str = ""
     started: float = field(default_factory=time.perf_counter)
     backend: Backend | None = None
@@ -120,6 +121,15 @@ class InferencePipeline:
                            f"refused for the {backend.zone} zone (unscanned text may not leave)",
                            param=call.unknown_fields[0], code="unknown_field")
 
+    async def check_seed(self, call: Call, zone: str) -> None:
+        """A seed going to a non-local zone is scanned as text (a card number fits in an int64)."""
+        if zone == "local" or call.seed is None:
+            return
+        [scanned] = await self.scan([str(call.seed)], zone)
+        if scanned.findings:
+            raise ApiError(400, f"seed refused for the {zone} zone: its digits read as an identifier "
+                           f"({scanned.findings[0].entity_type}); use a shorter seed", param="seed", code="invalid_value")
+
     async def scan(self, texts: list[str], zone: str) -> list[Scan]:
         """Every text, and the texts joined, scanned for `zone`; 503 when the detector cannot run."""
         detector = self.s.detector
@@ -158,6 +168,7 @@ class InferencePipeline:
         for backend in candidates:
             self.check_fields(call, backend)
             if backend.zone not in scans:
+                await self.check_seed(call, backend.zone)
                 scans[backend.zone] = await self.scan(call.texts, backend.zone)
             decision = self.decide(call, scans[backend.zone], backend)
             self.s.metrics.policy_actions.labels("prompt", decision.action).inc()

@@ -1,6 +1,7 @@
 """Everything that crosses the boundary is scanned, over the real API: every evasion of the suite is
 refused or sent only redacted to an external backend (a stand-in on 127.0.0.2), `stop` strings and
-identifiers split over messages are refused, integers are bounded and unknown text fields refused."""
+identifiers split over messages are refused, integers are bounded (a seed going out is scanned) and
+unknown text fields refused."""
 from __future__ import annotations
 
 import json
@@ -110,8 +111,12 @@ def test_integers_are_bounded(appliance: ApplianceServer, cloud: StandIn) -> Non
     assert seed.status_code == 400 and "seed" in seed.text
     tokens = chat(appliance, ["Count to five."], max_tokens=4111111111111111)
     assert tokens.status_code == 400 and tokens.json()["error"]["param"] == "max_tokens"
+    card_seed = chat(appliance, ["Count to five."], seed=4111111111111111)
+    assert card_seed.status_code == 400 and card_seed.json()["error"]["param"] == "seed"
     assert sent_since(cloud, before) == "[]"
-    assert chat(appliance, ["Count to five."], seed=2**63 - 1, max_tokens=8).status_code == 200
+    assert chat(appliance, ["Count to five."], seed=1234, max_tokens=8).status_code == 200
+    local = chat(appliance, ["Count to five."], model="smollm2-135m-instruct", seed=2**63 - 1, max_tokens=4)
+    assert local.status_code == 200, local.text
 
 
 def test_unknown_text_fields_are_refused_for_the_external_zone_only(appliance: ApplianceServer,

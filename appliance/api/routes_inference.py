@@ -39,7 +39,8 @@ def _call(request: Request, principal: Principal, endpoint: str, body: ChatCompl
         raise ApiError(400, f"{TASK_HINT_HEADER}: {exc}", param=TASK_HINT_HEADER, code="invalid_task_hint") from None
     subject = request.headers.get(SUBJECT_HEADER) or f"key:{principal.key_id}"
     return Call(request.state.request_id, endpoint, principal, client, body.model, [*texts, *body.stop_list], roles,
-                task_hint=hint, subject=subject, stops=len(body.stop_list), unknown_fields=unknown_text_fields(body))
+                task_hint=hint, subject=subject, stops=len(body.stop_list), unknown_fields=unknown_text_fields(body),
+                seed=body.seed)
 
 
 class _Framing:
