@@ -67,6 +67,15 @@ async def read_body(scope: Scope, receive: Receive, limits: BodyLimits) -> bytes
                    code="request_timeout")
 
 
+def require_utf8(body: bytes) -> None:
+    """Every body this API takes is JSON, which is UTF-8 (RFC 8259): say where it is not."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise ApiError(400, f"The request body is not valid UTF-8 (byte {bad.start}); JSON bodies must be UTF-8.",
+                       code="invalid_encoding") from None
+
+
 def too_large(message: str) -> ApiError:
     return ApiError(413, message, code="request_too_large", headers={"Connection": "close"})
 
@@ -106,6 +115,7 @@ class RequestFraming:
         try:
             try:
                 body = await read_body(scope, receive, self.limits)
+                require_utf8(body)
             except ApiError as refused:
                 await refused.response()(scope, receive, send_with_id)
             except ClientGone:
