@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from appliance.api.deps import presented_principal, require
 
 router = APIRouter()
 any_role = require(None)
+
+
+class PrometheusText(PlainTextResponse):
+    media_type = "text/plain; version=0.0.4"
 
 
 @router.get("/healthz")
@@ -40,9 +44,9 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(shown, status_code=200 if checks["ready"] else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PrometheusText)
 async def metrics(request: Request) -> Response:
     if request.app.state.services.settings.server.metrics_require_key:
         await any_role(request)
     body = request.app.state.services.metrics.render()
-    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+    return PrometheusText(body)
