@@ -3,6 +3,7 @@ server (file order), sends its own PHI- and key-laden probes first, then scans t
 every audit record with the real detector; API keys never appear at all."""
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Iterator
 
@@ -18,8 +19,16 @@ MODEL = "smollm2-135m-instruct"
 PHI = ["Margaret Okafor", "536-22-8145", "48213377", "4111 1111 1111 1111", "margaret.okafor@example.org"]
 PROMPT = (f"Patient {PHI[0]}, SSN {PHI[1]}, MRN {PHI[2]}, paid with card {PHI[3]}; reach her at {PHI[4]}. "
           "Summarise the visit in one line.")
-# What records legitimately hold: timestamps, loopback client addresses, hashes, route templates.
-STRUCTURAL = {"DATE_TIME", "IP_ADDRESS", "URL", "NRP", "LOCATION"}
+
+
+def structural(entity_type: str, value: str) -> bool:
+    """What records and the log legitimately hold: timestamps and the loopback client address."""
+    if entity_type == "IP_ADDRESS":
+        try:
+            return ipaddress.ip_address(value.strip("[]")).is_loopback
+        except ValueError:
+            return False
+    return entity_type == "DATE_TIME"
 
 
 def probe_with_phi_and_keys(server: ApplianceServer) -> None:
@@ -68,7 +77,8 @@ def test_server_log_and_audit_records_carry_no_keys_and_no_phi(boundary_server: 
     for where, text in texts.items():
         assert not any(secret in text for secret in secrets), f"an API key secret appears in {where}"
         assert not any(value in text for value in PHI), f"PHI sent by the probe appears in {where}: {text[:300]}"
-    leaks = {where: [(f.entity_type, text[f.start:f.end]) for f in found if f.entity_type not in STRUCTURAL]
+    leaks = {where: [(f.entity_type, text[f.start:f.end]) for f in found
+                     if not structural(f.entity_type, text[f.start:f.end])]
              for (where, text), found in zip(texts.items(), detector.analyze_many(list(texts.values())))}
     leaks = {where: found for where, found in leaks.items() if found}
     assert leaks == {}
