@@ -52,11 +52,20 @@ def verify(
     export_dir: Annotated[Path, typer.Argument(help="An export directory.")],
     trusted_checkpoint: Annotated[Optional[Path], typer.Option("--trusted-checkpoint",
                                   help="A checkpoint kept from an earlier export: this one must extend it.")] = None,
+    trusted_fingerprint: Annotated[Optional[str], typer.Option("--trusted-fingerprint",
+                                   help="The audit key fingerprint recorded at set-up (`appliance init` prints it).")] = None,
 ) -> None:
-    """Verify an export offline. Exit 0 with a summary, or 1 naming the first broken record."""
+    """Verify an export offline. Exit 0 with a summary, or 1 naming the first broken record.
+
+    Without a trust anchor (--trusted-fingerprint, --trusted-checkpoint) it warns that only self-consistency is shown.
+    """
     from audit.verify import main as verify_main
 
-    argv = [str(export_dir)] + (["--trusted-checkpoint", str(trusted_checkpoint)] if trusted_checkpoint else [])
+    argv = [str(export_dir)]
+    if trusted_checkpoint is not None:
+        argv += ["--trusted-checkpoint", str(trusted_checkpoint)]
+    if trusted_fingerprint is not None:
+        argv += ["--trusted-fingerprint", trusted_fingerprint]
     raise typer.Exit(verify_main(argv))
 
 
