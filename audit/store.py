@@ -147,6 +147,7 @@ class AuditStore:
         self._checkpoint_size = 0
         self._checkpoint_time = time.monotonic()
         self._committer: GroupCommitter | None = None
+        self.tail_settlement: dict[str, Any] | None = None  # the audit_integrity record written at open, if any
 
     @classmethod
     def open(
@@ -470,7 +471,7 @@ class AuditStore:
             fields.update(event="loss_accepted", mismatches=lost, void_checkpoints=self._void_checkpoints())
         else:
             fields["event"] = "restored"
-        self.append("audit_integrity", fields)
+        self.tail_settlement = {**fields, "seq": self.append("audit_integrity", fields).seq}
         note = self.write_checkpoint()
         if lost:
             self._keep_checkpoint(note, even_if_smaller=True)

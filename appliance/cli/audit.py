@@ -88,6 +88,30 @@ def erase(
     typer.echo(f"erased the subject's capture keys: {erased} captured texts are now unreadable; the log still verifies")
 
 
+@audit_app.command("accept-loss")
+def accept_loss(data_dir: DataDirOption = Path("data")) -> None:
+    """Carry on after records were deleted from the log's tail and no backup holds them: the loss is recorded.
+
+    First choice is restoring the database from a backup that holds the records (the next start records the
+    repair); this is for when none does. The log then continues from its shorter tail, and an `audit_integrity`
+    record names the checkpoints it no longer extends, so every later export shows what was lost.
+    """
+    from appliance.auditing import open_audit
+    from appliance.config import load_settings
+
+    with one_line_errors():
+        store = open_audit(load_settings(data_dir=data_dir), accept_loss=True)
+        settled = store.tail_settlement
+        store.close()
+    if settled is None:
+        typer.echo("nothing to accept: the log extends every checkpoint it signed")
+    elif settled["event"] == "restored":
+        typer.echo(f"nothing lost: the log holds its records again; the repair is recorded (record {settled['seq']})")
+    else:
+        typer.echo(f"loss recorded (record {settled['seq']}): the log continues from {settled['log_size']} records; "
+                   "a verifier holding an older checkpoint will show the gap")
+
+
 @audit_app.command("rotate-key")
 def rotate_key(data_dir: DataDirOption = Path("data")) -> None:
     """Replace the audit signing key; the change is announced by a record signed with the old key."""
