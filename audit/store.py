@@ -43,7 +43,7 @@ from audit.merkle import MerkleTree
 from audit.models import AUDIT_TABLES, HEAD_ROWS, AuditCheckpoint, AuditRecord, AuditSigningKey
 from audit.record import GENESIS_PREV, key_fingerprint, public_key_bytes, sign_head
 from audit.skeleton import RecordSkeleton
-from audit.tail_anchor import LogTailMismatch
+from audit.tail_anchor import LogTailMismatch, TailWitnesses
 from audit.write_lock import LogWriteLock
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class AuditStore:
         self.engine = engine
         self.key_dir = key_dir
         self.origin = origin
+        self.witnesses = TailWitnesses(key_dir, engine.url.render_as_string(hide_password=False))
         self._writer = engine.execution_options(audit_write=True)
         self._sql = GroupStatements(engine.dialect.paramstyle)
         self._driver_errors: type[Exception] = engine.dialect.loaded_dbapi.Error
@@ -435,25 +436,25 @@ class AuditStore:
         verified, becomes the kept one if it is larger (another node may have signed it)."""
         keys = [self._signing_key.public_key(), *self.public_keys().values()]
         stored = self.latest_checkpoint()
-        witnesses = {
+        checkpoints = {
             "the database's newest checkpoint": stored,
-            f"the checkpoint kept at {self.key_dir / tail_anchor.KEPT_CHECKPOINT_FILE}": tail_anchor.kept_checkpoint(self.key_dir),
+            f"the checkpoint kept at {self.witnesses.kept_path}": self.witnesses.kept(),
         }
         mismatches: list[LogTailMismatch] = []
-        for where, note in witnesses.items():
+        for where, note in checkpoints.items():
             try:
                 if note is not None:
                     tail_anchor.check_extends(tree, note, where, keys, self.origin)
             except LogTailMismatch as exc:
                 mismatches.append(exc)
-        incident = tail_anchor.pending_incident(self.key_dir)
+        incident = self.witnesses.pending_incident()
         if incident is not None and incident.expected_size > tree.size:
             mismatches.append(LogTailMismatch(
                 f"audit log truncated: it holds {tree.size} records but held {incident.expected_size} when "
                 f"this was found ({incident.detected_at}); {tail_anchor.REPAIR_HINT}", incident.expected_size))
         if mismatches and not accept_loss:
             worst = max(mismatches, key=lambda mismatch: mismatch.expected_size)
-            tail_anchor.note_incident(self.key_dir, str(worst), worst.expected_size)
+            self.witnesses.note_incident(str(worst), worst.expected_size)
             raise worst
         if stored is not None and not mismatches:
             self._keep_checkpoint(stored)
@@ -461,7 +462,7 @@ class AuditStore:
 
     def _settle_tail(self, lost: list[str]) -> None:
         """Record how a tail mismatch was settled: the database restored, or the loss accepted (`lost`)."""
-        incident = tail_anchor.pending_incident(self.key_dir)
+        incident = self.witnesses.pending_incident()
         if not lost and incident is None:
             return
         fields: dict[str, Any] = {"log_size": self.size()}
@@ -475,7 +476,7 @@ class AuditStore:
         note = self.write_checkpoint()
         if lost:
             self._keep_checkpoint(note, even_if_smaller=True)
-        tail_anchor.settle_incident(self.key_dir)
+        self.witnesses.settle_incident()
 
     def _void_checkpoints(self) -> list[str]:
         """Delete the stored checkpoints the log no longer extends (after an accepted loss); their notes."""
@@ -495,7 +496,7 @@ class AuditStore:
 
     def _keep_checkpoint(self, note: str, even_if_smaller: bool = False) -> None:
         try:
-            tail_anchor.keep_checkpoint(self.key_dir, note, even_if_smaller=even_if_smaller)
+            self.witnesses.keep(note, even_if_smaller=even_if_smaller)
         except OSError as exc:
             raise AuditUnavailable(f"audit store cannot keep its checkpoint in {self.key_dir}: {exc.strerror}") from None
 
@@ -506,7 +507,7 @@ class AuditStore:
             reason = (f"audit log truncated while open: the database holds {tail_size} records but already held "
                       f"{known}; {tail_anchor.REPAIR_HINT}")
             with contextlib.suppress(OSError, LogTailMismatch):
-                tail_anchor.note_incident(self.key_dir, reason, known)
+                self.witnesses.note_incident(reason, known)
             raise AuditUnavailable(reason)
 
     def _sync_tree(self) -> MerkleTree:

@@ -4,11 +4,11 @@ Someone with write access to the database (a DBA on PostgreSQL) can delete the n
 checkpoints over them, and the log would carry on from the shorter tail. Two files in the key directory
 stop that:
 
-- `checkpoint.kept`: the newest checkpoint this node signed or saw verified, replaced atomically each time
+- `checkpoint-<log>.kept`: the newest checkpoint this node signed or saw verified, replaced atomically each time
   a larger one is signed. At open the log must still hold at least its size, with the same root there.
   Several nodes sharing one PostgreSQL log each keep their own; one older than the database's newest
   checkpoint is fine as long as the log extends it.
-- `tail_incident.json`: written when the store finds the log does not extend what it knew (at open, or at
+- `tail-incident-<log>.json`: written when the store finds the log does not extend what it knew (at open, or at
   a commit that finds the tail shorter than the log already was). It names the size the log must reach
   again. The store refuses to open until the database is restored to at least that (a backup), or the
   operator records the loss (`appliance audit accept-loss`); either way an `audit_integrity` record in the
@@ -16,6 +16,7 @@ stop that:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -26,12 +27,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.engine import make_url
 
 from audit.checkpoint import Checkpoint, CheckpointError, parse_body, split_note, verify_checkpoint
 from audit.merkle import MerkleTree
 
-KEPT_CHECKPOINT_FILE = "checkpoint.kept"
-INCIDENT_FILE = "tail_incident.json"
 MAX_WITNESS_BYTES = 64 << 10
 REPAIR_HINT = ("restore the audit database from a backup that holds those records, or record the loss with "
                "`appliance audit accept-loss`")
@@ -57,21 +57,6 @@ class Incident:
     expected_size: int
 
 
-def kept_checkpoint(key_dir: Path) -> str | None:
-    """The checkpoint note kept beside the keys, or None before the first."""
-    data = _read_private(key_dir / KEPT_CHECKPOINT_FILE)
-    return None if data is None else data.decode("utf-8", errors="replace")
-
-
-def keep_checkpoint(key_dir: Path, note: str, *, even_if_smaller: bool = False) -> None:
-    """Replace the kept checkpoint with `note` (atomically) unless the kept one is larger."""
-    if not even_if_smaller:
-        kept = kept_checkpoint(key_dir)
-        if kept is not None and _size(kept) > _size(note):
-            return
-    _write_private(key_dir / KEPT_CHECKPOINT_FILE, note.encode())
-
-
 def check_extends(tree: MerkleTree, note: str, where: str, keys: Iterable[Ed25519PublicKey], origin: str) -> Checkpoint:
     """The checkpoint `note` (from `where`), which must be signed by one of `keys`; LogTailMismatch unless
     the log whose leaves are in `tree` holds at least its size with the same root there."""
@@ -90,32 +75,53 @@ def check_extends(tree: MerkleTree, note: str, where: str, keys: Iterable[Ed2551
     return checkpoint
 
 
-def note_incident(key_dir: Path, reason: str, expected_size: int) -> None:
-    """Remember a mismatch until it is settled (keeping the larger expected size of two)."""
-    earlier = pending_incident(key_dir)
-    if earlier is not None and earlier.expected_size >= expected_size:
-        return
-    detected = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = {"detected_at": detected, "reason": reason, "expected_size": expected_size}
-    _write_private(key_dir / INCIDENT_FILE, json.dumps(body).encode())
+class TailWitnesses:
+    """The two witness files of one log (named by a digest of its database URL, so a key directory that
+    served another database, e.g. SQLite before PostgreSQL, does not mistake one log for the other)."""
 
+    def __init__(self, key_dir: Path, database_url: str) -> None:
+        log = hashlib.sha256(make_url(database_url).render_as_string(hide_password=True).encode()).hexdigest()[:16]
+        self.key_dir = key_dir
+        self.kept_path = key_dir / f"checkpoint-{log}.kept"
+        self.incident_path = key_dir / f"tail-incident-{log}.json"
 
-def pending_incident(key_dir: Path) -> Incident | None:
-    """The unsettled mismatch, if any."""
-    data = _read_private(key_dir / INCIDENT_FILE)
-    if data is None:
-        return None
-    try:
-        body: dict[str, Any] = json.loads(data)
-        return Incident(str(body["detected_at"]), str(body["reason"]), int(body["expected_size"]))
-    except (ValueError, KeyError, TypeError):
-        raise LogTailMismatch(f"{key_dir / INCIDENT_FILE} is corrupt; restore it or the database, then open again") from None
+    def kept(self) -> str | None:
+        """The checkpoint note kept beside the keys, or None before the first."""
+        data = _read_private(self.kept_path)
+        return None if data is None else data.decode("utf-8", errors="replace")
 
+    def keep(self, note: str, *, even_if_smaller: bool = False) -> None:
+        """Replace the kept checkpoint with `note` (atomically) unless the kept one is larger."""
+        if not even_if_smaller:
+            kept = self.kept()
+            if kept is not None and _size(kept) > _size(note):
+                return
+        _write_private(self.kept_path, note.encode())
 
-def settle_incident(key_dir: Path) -> None:
-    """Forget the mismatch once the log records how it was settled."""
-    (key_dir / INCIDENT_FILE).unlink(missing_ok=True)
-    _fsync_dir(key_dir)
+    def note_incident(self, reason: str, expected_size: int) -> None:
+        """Remember a mismatch until it is settled (keeping the larger expected size of two)."""
+        earlier = self.pending_incident()
+        if earlier is not None and earlier.expected_size >= expected_size:
+            return
+        detected = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"detected_at": detected, "reason": reason, "expected_size": expected_size}
+        _write_private(self.incident_path, json.dumps(body).encode())
+
+    def pending_incident(self) -> Incident | None:
+        """The unsettled mismatch, if any."""
+        data = _read_private(self.incident_path)
+        if data is None:
+            return None
+        try:
+            body: dict[str, Any] = json.loads(data)
+            return Incident(str(body["detected_at"]), str(body["reason"]), int(body["expected_size"]))
+        except (ValueError, KeyError, TypeError):
+            raise LogTailMismatch(f"{self.incident_path} is corrupt; restore it or the database, then open again") from None
+
+    def settle_incident(self) -> None:
+        """Forget the mismatch once the log records how it was settled."""
+        self.incident_path.unlink(missing_ok=True)
+        _fsync_dir(self.key_dir)
 
 
 def _verified(note: str, where: str, keys: Iterable[Ed25519PublicKey], origin: str) -> Checkpoint:

@@ -22,7 +22,7 @@ from audit.checkpoint import parse_body, sign_checkpoint, split_note
 from audit.export import export_audit
 from audit.keys import init_keys
 from audit.store import AuditStore, AuditUnavailable
-from audit.tail_anchor import INCIDENT_FILE, KEPT_CHECKPOINT_FILE, LogTailMismatch
+from audit.tail_anchor import LogTailMismatch, TailWitnesses
 from audit.verify import verify_export
 from tests.appliance_server import init_data_dir, run_cli
 from tests.conftest_audit import assert_chain_verifies
@@ -70,13 +70,13 @@ def write_log(url: str, key_dir: Path, records: int) -> None:
             store.append("request", {"request_id": f"r{i}", "actor": "alice"})
 
 
-def kept_size(key_dir: Path) -> int:
-    return parse_body(split_note((key_dir / KEPT_CHECKPOINT_FILE).read_text())[0]).size
+def kept_size(url: str, key_dir: Path) -> int:
+    return parse_body(split_note(TailWitnesses(key_dir, url).kept_path.read_text())[0]).size
 
 
 def test_deleting_the_tail_is_refused_at_open_with_one_line(url: str, key_dir: Path) -> None:
     write_log(url, key_dir, 30)
-    assert kept_size(key_dir) == 30  # closing signed a checkpoint over everything, kept beside the keys too
+    assert kept_size(url, key_dir) == 30  # closing signed a checkpoint over everything, kept beside the keys too
     dba(url, "DELETE FROM audit_records WHERE seq >= 25")
     with pytest.raises(LogTailMismatch) as refused:
         AuditStore.open(url, key_dir)
@@ -92,7 +92,7 @@ def test_deleting_the_checkpoints_too_is_caught_by_the_checkpoint_kept_beside_th
     write_log(url, key_dir, 30)
     dba(url, "DELETE FROM audit_records WHERE seq >= 25")
     dba(url, "DELETE FROM audit_checkpoints WHERE size > 25")
-    with pytest.raises(LogTailMismatch, match=f"but the checkpoint kept at {key_dir / KEPT_CHECKPOINT_FILE} covers 30"):
+    with pytest.raises(LogTailMismatch, match=f"but the checkpoint kept at {TailWitnesses(key_dir, url).kept_path} covers 30"):
         AuditStore.open(url, key_dir)
 
 
@@ -110,7 +110,7 @@ def test_a_restored_database_opens_and_the_repair_is_recorded(url: str, key_dir:
     dba(url, "DELETE FROM audit_records WHERE seq >= 25")
     with pytest.raises(LogTailMismatch):
         AuditStore.open(url, key_dir)
-    assert (key_dir / INCIDENT_FILE).exists()
+    assert TailWitnesses(key_dir, url).incident_path.exists()
     for row in backup:  # the operator restores the lost rows from a backup
         names = columns.split(", ")
         dba(url, f"INSERT INTO audit_records ({columns}) VALUES ({', '.join(':' + n for n in names)})", **dict(zip(names, row)))
@@ -119,7 +119,7 @@ def test_a_restored_database_opens_and_the_repair_is_recorded(url: str, key_dir:
         [record] = store.find(kind="audit_integrity")
         assert record["seq"] == 30 and record["expected_size"] == 30 and "truncated" in record["reason"]
         assert_chain_verifies(store)
-    assert not (key_dir / INCIDENT_FILE).exists()
+    assert not TailWitnesses(key_dir, url).incident_path.exists()
     with AuditStore.open(url, key_dir) as store:  # settled once
         assert store.tail_settlement is None and len(store.find(kind="audit_integrity")) == 1
 
@@ -141,7 +141,7 @@ def test_an_accepted_loss_is_recorded_and_the_log_carries_on_verifiably(url: str
         assert_chain_verifies(store)
         export = export_audit(store, tmp_path / "export").directory
     assert verify_export(export).records == 28  # 25 kept, audit_integrity, "after", export
-    assert kept_size(key_dir) == 28
+    assert kept_size(url, key_dir) == 28
 
 
 def test_a_tail_deleted_while_open_is_refused_at_the_next_commit_and_after(url: str, key_dir: Path) -> None:
@@ -163,16 +163,16 @@ def test_an_older_kept_checkpoint_is_fine_when_another_node_advanced_the_log(url
     other_node = tmp_path / "node-b-keys"
     shutil.copytree(key_dir, other_node)  # every node holds the same keys (README: copy D/keys/)
     write_log(url, other_node, 15)
-    assert kept_size(key_dir) == 10 and kept_size(other_node) == 25
+    assert kept_size(url, key_dir) == 10 and kept_size(url, other_node) == 25
     with AuditStore.open(url, key_dir) as store:  # behind, but the log extends it
         assert store.size() == 25 and store.tail_settlement is None
-    assert kept_size(key_dir) == 25  # it took up the database's newest checkpoint once verified
+    assert kept_size(url, key_dir) == 25  # it took up the database's newest checkpoint once verified
 
 
 def test_a_kept_checkpoint_signed_by_a_stranger_is_refused(url: str, key_dir: Path) -> None:
     write_log(url, key_dir, 5)
     stranger = sign_checkpoint("appliance.local/audit", 5, b"\x01" * 32, Ed25519PrivateKey.generate(), "appliance.local/audit")
-    (key_dir / KEPT_CHECKPOINT_FILE).write_text(stranger)
+    TailWitnesses(key_dir, url).kept_path.write_text(stranger)
     with pytest.raises(LogTailMismatch, match="is not signed by any key of this log"):
         AuditStore.open(url, key_dir)
 
@@ -220,6 +220,16 @@ def test_a_crash_after_a_refused_commit_does_not_let_the_shorter_log_through(url
     node.stdin.flush()
     assert "truncated while open" in node.stdout.readline()
     assert node.wait(timeout=60) == 0
-    assert not (key_dir / KEPT_CHECKPOINT_FILE).exists()  # no checkpoint covered the lost records...
+    assert not TailWitnesses(key_dir, url).kept_path.exists()  # no checkpoint covered the lost records...
     with pytest.raises(LogTailMismatch, match="it holds 6 records but held 10 when this was found"):
         AuditStore.open(url, key_dir)  # ... the incident beside the keys remembers them
+
+
+def test_keys_that_served_another_database_start_a_new_log_there(key_dir: Path, tmp_path: Path) -> None:
+    """Moving a node from SQLite to PostgreSQL starts a new log: the old log's kept checkpoint is not its."""
+    write_log(f"sqlite:///{tmp_path / 'old.db'}", key_dir, 12)
+    with AuditStore.open(f"sqlite:///{tmp_path / 'new.db'}", key_dir) as store:
+        assert store.size() == 0 and store.tail_settlement is None
+    with pytest.raises(LogTailMismatch):  # while the old database, emptied, is still caught
+        dba(f"sqlite:///{tmp_path / 'old.db'}", "DELETE FROM audit_records")
+        AuditStore.open(f"sqlite:///{tmp_path / 'old.db'}", key_dir)
