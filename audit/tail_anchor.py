@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import make_url
 
 from audit.checkpoint import Checkpoint, CheckpointError, parse_body, split_note, verify_checkpoint
+from audit.keys import fsync_dir
 from audit.merkle import MerkleTree
 
 MAX_WITNESS_BYTES = 64 << 10
@@ -121,7 +122,7 @@ class TailWitnesses:
     def settle_incident(self) -> None:
         """Forget the mismatch once the log records how it was settled."""
         self.incident_path.unlink(missing_ok=True)
-        _fsync_dir(self.key_dir)
+        fsync_dir(self.key_dir)
 
 
 def _verified(note: str, where: str, keys: Iterable[Ed25519PublicKey], origin: str) -> Checkpoint:
@@ -163,12 +164,4 @@ def _write_private(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)

@@ -6,14 +6,12 @@ commit that finds the tail shorter than the log already was is refused. Repair i
 """
 from __future__ import annotations
 
-import secrets
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Iterator
 
-import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
@@ -25,9 +23,8 @@ from audit.store import AuditStore, AuditUnavailable
 from audit.tail_anchor import LogTailMismatch, TailWitnesses
 from audit.verify import verify_export
 from tests.appliance_server import init_data_dir, run_cli
-from tests.conftest_audit import assert_chain_verifies
+from tests.conftest_audit import assert_chain_verifies, fresh_pg_schema
 
-PG_SERVER = "postgres@127.0.0.1:5432/test"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -37,14 +34,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'audit.db'}"
         return
-    schema = f"audit_tail_{secrets.token_hex(4)}"
-    with psycopg.connect(f"postgresql://{PG_SERVER}", autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"postgresql+psycopg://{PG_SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(f"postgresql://{PG_SERVER}", autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_pg_schema("audit_tail") as pg_url:
+        yield pg_url
 
 
 @pytest.fixture()

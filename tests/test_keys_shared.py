@@ -2,21 +2,19 @@
 revocation on one node holds on every node at once; a node's JSON key file is migrated, never ignored."""
 from __future__ import annotations
 
-import secrets
 import shutil
 from pathlib import Path
 from typing import Iterator
 
 import httpx
-import psycopg
 import pytest
 
 from appliance.key_database import DatabaseKeyStore
 from audit.store import AuditStore
 from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
+from tests.conftest_audit import fresh_pg_schema
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-SERVER = "postgres@127.0.0.1:5432/test"
 NODE_CONFIG = """
 [engine]
 context_length = 512
@@ -29,15 +27,8 @@ url = "{url}"
 
 @pytest.fixture()
 def pg_url() -> Iterator[str]:
-    """A URL whose connections see only a fresh schema of their own, dropped afterwards."""
-    schema = f"keys_test_{secrets.token_hex(4)}"
-    with psycopg.connect(f"postgresql://{SERVER}", autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"postgresql+psycopg://{SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(f"postgresql://{SERVER}", autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_pg_schema("keys_test") as url:
+        yield url
 
 
 def key_id(token: str) -> str:

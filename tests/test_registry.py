@@ -221,7 +221,7 @@ def test_import_always_copies_into_a_private_file_of_its_own(
 def test_a_stored_model_with_a_second_link_is_refused(
     registry: ModelRegistry, real_model: Path, tmp_path: Path
 ) -> None:
-    entry = registry.import_model(real_model, "m")
+    entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
     os.link(entry.path, tmp_path / "back-door.gguf")  # whoever holds this name could change the bytes
     with pytest.raises(ModelFileError, match=r"^model 'm': .* has 2 hard links; another name could change its bytes"):
         registry.verify("m")
@@ -230,17 +230,19 @@ def test_a_stored_model_with_a_second_link_is_refused(
     assert registry.verify("m") == entry
 
 
-def test_a_stored_model_others_may_write_is_refused(registry: ModelRegistry, real_model: Path) -> None:
-    entry = registry.import_model(real_model, "m")
+def test_a_stored_model_others_may_write_is_refused(
+    registry: ModelRegistry, real_model: Path, tmp_path: Path
+) -> None:
+    entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
     os.chmod(entry.path, 0o664)
     with pytest.raises(ModelFileError, match=r"mode 0664 lets group or others write it \(chmod 600 "):
         registry.verify("m")
 
 
 def test_a_stored_model_replaced_by_a_symbolic_link_is_refused(
-    registry: ModelRegistry, real_model: Path
+    registry: ModelRegistry, real_model: Path, tmp_path: Path
 ) -> None:
-    entry = registry.import_model(real_model, "m")
+    entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
     entry.path.unlink()
     entry.path.symlink_to(real_model)
     with pytest.raises(ModelFileError, match="must not be a symbolic link"):
@@ -248,14 +250,16 @@ def test_a_stored_model_replaced_by_a_symbolic_link_is_refused(
 
 
 def test_bytes_changed_after_loading_do_not_reach_the_loaded_model(
-    registry: ModelRegistry, real_model: Path
+    registry: ModelRegistry, real_model: Path, tmp_path: Path
 ) -> None:
     """llama.cpp maps the sealed copy it was given, so rewriting the stored file in place (same inode,
-    after the hash check) changes nothing the model computes; on a mapping of the file it would."""
+    after the hash check) changes nothing the model computes; on a mapping of the file it would.
+    (Imported from a private copy: on a registry that hard-links, the rewrite must not reach the
+    installed package's file.)"""
     from appliance.config import EngineConfig
     from appliance.engine.engine import Engine
 
-    entry = registry.import_model(real_model, "m")
+    entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
     engine = Engine(registry, EngineConfig(threads=1, context_length=256))
     try:
         llm = engine.load("m").runtime.llm
