@@ -72,7 +72,9 @@ class DatabaseKeyStore(ApiKeyStore):
             present = {row.key_id: StoredKey(**row._mapping) for row in conn.execute(select(api_keys))}
             for entry in entries:
                 if entry.key_id in present and present[entry.key_id] != entry:
-                    raise ApiKeyError(f"key id {entry.key_id} is already in the database with other contents; nothing migrated")
+                    raise ApiKeyError(
+                        f"key id {entry.key_id} is already in the database with other contents; nothing migrated"
+                    )
             added = [entry for entry in entries if entry.key_id not in present]
             if added:
                 conn.execute(insert(api_keys), [asdict(entry) for entry in added])

@@ -52,8 +52,8 @@ def verify(
     export_dir: Annotated[Path, typer.Argument(help="An export directory.")],
     trusted_checkpoint: Annotated[Optional[Path], typer.Option("--trusted-checkpoint",
                                   help="A checkpoint kept from an earlier export: this one must extend it.")] = None,
-    trusted_fingerprint: Annotated[Optional[str], typer.Option("--trusted-fingerprint",
-                                   help="The audit key fingerprint recorded at set-up (`appliance init` prints it).")] = None,
+    trusted_fingerprint: Annotated[Optional[str], typer.Option(
+        "--trusted-fingerprint", help="The audit key fingerprint recorded at set-up (`appliance init` prints it).")] = None,
 ) -> None:
     """Verify an export offline. Exit 0 with a summary, or 1 naming the first broken record.
 
