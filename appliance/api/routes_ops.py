@@ -40,7 +40,7 @@ def readiness(services: Any) -> dict[str, Any]:
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     checks = readiness(request.app.state.services)
-    shown = checks if presented_principal(request) is not None else {"ready": checks["ready"]}
+    shown = checks if await presented_principal(request) is not None else {"ready": checks["ready"]}
     return JSONResponse(shown, status_code=200 if checks["ready"] else 503)
 
 
