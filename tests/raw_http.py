@@ -14,7 +14,7 @@ from typing import Iterable
 class RawReply:
     status: int | None  # None: the server closed the connection without an answer
     body: bytes
-    sent: int  # body bytes the server let us send before it answered
+    sent: int  # body bytes handed to the kernel before the answer was seen (loopback buffers hold megabytes)
     seconds: float
 
     def json(self) -> dict:
