@@ -1,5 +1,5 @@
-"""uvicorn on the configured address: over TLS from `[server.tls]` when set (the SSL context that
-SIGHUP renews in place), with `X-Forwarded-*` believed only from `server.trusted_proxies`."""
+"""uvicorn on the configured address, over TLS from `[server.tls]` when set: the SSL context that
+SIGHUP renews in place, and the peer certificate in each request's scope."""
 from __future__ import annotations
 
 import signal
@@ -7,21 +7,17 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from appliance.config import ServerConfig
 from appliance.tls.peer import peer_certificate_protocol
 from appliance.tls.serving import ServingTls
 
 
-def serve_app(app: FastAPI, server: ServerConfig, tls: ServingTls | None) -> bool:
+def serve_app(app: FastAPI, options: dict[str, Any], tls: ServingTls | None) -> bool:
     """Serve until SIGINT/SIGTERM; False if the server could not start (e.g. the port is taken)."""
     import uvicorn
 
-    options: dict[str, Any] = dict(host=server.host, port=server.port, log_level="warning", access_log=False,
-                                   timeout_graceful_shutdown=5, proxy_headers=bool(server.trusted_proxies),
-                                   forwarded_allow_ips=server.trusted_proxies or None)
     if tls is not None:
-        options.update(ssl_certfile=str(tls.config.cert_file), ssl_keyfile=str(tls.config.key_file),
-                       http=peer_certificate_protocol())
+        options = {**options, "ssl_certfile": str(tls.config.cert_file), "ssl_keyfile": str(tls.config.key_file),
+                   "http": peer_certificate_protocol()}
     config = uvicorn.Config(app, **options)
     config.load()
     if tls is not None:

@@ -7,12 +7,13 @@ from typing import Any
 from pathlib import Path
 
 from appliance.auditing import StartupError, audited_registry, open_audit
-from appliance.auth import KeyStore
+from appliance.auth import ApiKeyStore
 from appliance.config import Settings
 from appliance.datadir import DataDir
 from appliance.egress import EgressGuard, EgressPolicy
 from appliance.engine.engine import Engine
 from appliance.engine.registry import ModelRegistry
+from appliance.key_database import open_key_store
 from appliance.metrics import Metrics
 from appliance.routing.backends import build_router
 from appliance.routing.local import LocalBackend
@@ -35,7 +36,7 @@ def egress_fields(event: dict[str, Any]) -> dict[str, Any]:
 class Services:
     settings: Settings
     data: DataDir
-    keys: KeyStore
+    keys: ApiKeyStore
     registry: ModelRegistry
     engine: Engine
     routes: RouteTable
@@ -49,6 +50,7 @@ class Services:
 
     def close(self) -> None:
         self.engine.close()
+        self.keys.close()
         self.audit.close()
 
 
@@ -60,7 +62,12 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
         raise StartupError(f"data directory {data.root} is not initialised: run `appliance init --data-dir {data.root}`")
     tls = ServingTls(settings.server.tls) if settings.server.tls is not None else None
     audit = open_audit(settings)
+    keys: ApiKeyStore | None = None
     try:
+        try:
+            keys = open_key_store(settings)
+        except Exception as exc:
+            raise StartupError(f"API keys: {exc}") from None
         if egress is not None:
             egress.configure(EgressPolicy.for_backend_urls(
                 settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback))
@@ -95,10 +102,12 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
                                        "packs": policy.packs_info(), "default_model": settings.engine.default_model,
                                        "tls": tls.report() if tls is not None else None})
     except BaseException:
+        if keys is not None:
+            keys.close()
         audit.close()
         raise
-    return Services(settings, data, KeyStore(data.api_keys), registry, engine, routes, policy, audit, metrics,
-                    detector, egress, capture, tls)
+    return Services(settings, data, keys, registry, engine, routes, policy, audit, metrics, detector, egress, capture,
+                    tls)
 
 
 def open_capture(audit: AuditStore) -> CaptureVault:

@@ -170,10 +170,10 @@ def test_a_certificate_near_its_end_shows_in_readyz_metrics_and_a_warning_record
     assert tls_server.process is not None
     tls_server.process.send_signal(signal.SIGHUP)
     assert wait_for_certificate(tls_server.port, context, short_lived) == short_lived
-    ready = httpx.get(tls_server.url + "/readyz", verify=context).json()
+    ready = httpx.get(tls_server.url + "/readyz", headers=tls_server.headers(), verify=context).json()
     assert ready["ready"] and ready["tls"]["cert_sha256"] == short_lived and 9 < ready["tls"]["days_to_expiry"] <= 10
     assert ready["tls"]["expiry_warning"] is True
-    gauge = next(ln for ln in httpx.get(tls_server.url + "/metrics", verify=context).text.splitlines()
+    gauge = next(ln for ln in httpx.get(tls_server.url + "/metrics", headers=tls_server.headers(), verify=context).text.splitlines()
                  if ln.startswith("appliance_tls_cert_expiry_days "))
     assert 9 < float(gauge.split()[1]) <= 10
     warnings = audit_records(tls_server, context, "tls_expiry_warning", cert_sha256=short_lived)

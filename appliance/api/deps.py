@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
-from appliance.api.errors import forbidden, unauthorized
-from appliance.auth import Principal
+from appliance.api.errors import ApiError, forbidden, unauthorized
+from appliance.auth import KeyStoreUnavailable, Principal
 from appliance.pipeline import actor_fields
 from appliance.tls.peer import client_certificate
 
@@ -25,29 +26,53 @@ def _cert_accepted(request: Request, principal: Principal) -> bool:
     return principal.accepts_client_cert(cert.sha256 if cert else None, cert.subject if cert else None)
 
 
+def route_template(request: Request) -> str:
+    """The matched route's template (`/v1/audit/records/{seq}`): never the raw path a caller typed."""
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
 async def _audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
+    """Record the refusal (the first per client, reason and route in a window; later ones as a count)."""
     fields: dict[str, object] = {
         "request_id": request.state.request_id,
-        "endpoint": request.url.path,
+        "endpoint": route_template(request),
         "method": request.method,
         **client_fields(request),
         "reason": reason,
     }
     if principal is not None:
         fields.update(actor_fields(principal))
-    await request.app.state.pipeline.audit("auth_failure", fields)
+    for record in request.app.state.auth_failures.admit(fields):
+        await request.app.state.pipeline.audit("auth_failure", record)
+
+
+async def presented_principal(request: Request) -> Principal | None:
+    """The caller's Principal when it sent a valid bearer key, else None (nothing is audited)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return await _authenticate(request, token.strip())
+
+
+async def _authenticate(request: Request, token: str) -> Principal | None:
+    """The token's principal, looked up off the event loop (with PostgreSQL it is a database query);
+    503 when the keys cannot be read, never a guess."""
+    try:
+        return await run_in_threadpool(request.app.state.services.keys.authenticate, token)
+    except KeyStoreUnavailable:
+        raise ApiError(503, "API keys cannot be checked right now (the key database is unavailable); try again later.",
+                       type="server_error", code="auth_unavailable") from None
 
 
 def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency giving the caller's Principal: 401 without a valid key, 403 without the permission."""
 
     async def dependency(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not header:
+        if not request.headers.get("authorization", ""):
             await _audit_refusal(request, "missing_key", None)
             raise unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
-        principal = request.app.state.services.keys.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+        principal = await presented_principal(request)
         if principal is None:
             await _audit_refusal(request, "invalid_key", None)
             raise unauthorized("Incorrect API key provided, or the key was revoked.")
@@ -56,7 +81,7 @@ def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]
             raise unauthorized("This API key is bound to a client certificate, and this connection did not present it.")
         if permission is not None and not principal.may(permission):
             await _audit_refusal(request, f"role_lacks_{permission}", principal)
-            raise forbidden(f"Your key's role '{principal.role}' may not use {request.url.path} (needs '{permission}').")
+            raise forbidden(f"Your key's role '{principal.role}' may not use {route_template(request)} (needs '{permission}').")
         request.state.principal = principal
         return principal
 

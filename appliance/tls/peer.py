@@ -35,10 +35,11 @@ def _tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
 
 
 def peer_certificate_protocol() -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol, putting the peer's certificate into every request's scope."""
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    """uvicorn's h11 protocol (the parser the appliance pins), putting the peer's certificate into every
+    request's scope."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class PeerCertificateProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    class PeerCertificateProtocol(H11Protocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             ssl_object = transport.get_extra_info("ssl_object")
