@@ -114,6 +114,7 @@ def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
     assert load_settings(data_dir=tmp_path / "none", environ={}).server.trusted_proxies == []
     bad = write(tmp_path, '[server]\ntrusted_proxies = ["proxy.local"]\n')
     with pytest.raises(ConfigError, match=r"server.trusted_proxies: .*'proxy.local' is not an IP address"):
+        load_settings(bad, data_dir=tmp_path, environ={})
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "appliance.ward.example"])
