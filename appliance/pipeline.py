@@ -164,6 +164,7 @@ class InferencePipeline:
             "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
             "client": call.client, "stream": stream,
             "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)),
+            "subject_digest": self.s.audit.digest(call.subject),
             **self._decision_fields(call.decision, call),
             **self.s.routes.model_fields(call.backend, call.requested_model),
         }

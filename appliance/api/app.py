@@ -10,6 +10,7 @@ from appliance.api import routes_audit, routes_inference, routes_ops, routes_sca
 from appliance.api.errors import install_error_handlers
 from appliance.api.framing import RequestFraming
 from appliance.pipeline import InferencePipeline
+from appliance.review.console import install_console
 from appliance.services import Services
 
 
@@ -17,6 +18,7 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.review.close()
         services.close()
 
     app = FastAPI(title="Compliance inference appliance", version="0.1.0", lifespan=lifespan,
@@ -26,5 +28,6 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     for module in (routes_inference, routes_ops, routes_scan, routes_audit):
         app.include_router(module.router)
+    install_console(app)
     app.add_middleware(RequestFraming, metrics=services.metrics, max_body_bytes=services.settings.server.max_body_bytes)
     return app

@@ -10,7 +10,7 @@ from appliance.auth import Principal
 from appliance.pipeline import actor_fields
 
 
-async def _audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
+async def audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
     fields: dict[str, object] = {
         "request_id": request.state.request_id,
         "endpoint": request.url.path,
@@ -30,14 +30,14 @@ def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if not header:
-            await _audit_refusal(request, "missing_key", None)
+            await audit_refusal(request, "missing_key", None)
             raise unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
         principal = request.app.state.services.keys.authenticate(token.strip()) if scheme.lower() == "bearer" else None
         if principal is None:
-            await _audit_refusal(request, "invalid_key", None)
+            await audit_refusal(request, "invalid_key", None)
             raise unauthorized("Incorrect API key provided, or the key was revoked.")
         if permission is not None and not principal.may(permission):
-            await _audit_refusal(request, f"role_lacks_{permission}", principal)
+            await audit_refusal(request, f"role_lacks_{permission}", principal)
             raise forbidden(f"Your key's role '{principal.role}' may not use {request.url.path} (needs '{permission}').")
         request.state.principal = principal
         return principal
