@@ -1,6 +1,7 @@
 """`appliance audit`: export the signed log, verify an export offline, erase a data subject's text."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -29,17 +30,20 @@ def export(
     since: Annotated[Optional[str], typer.Option(help="Only records at or after this time (ISO 8601).")] = None,
     until: Annotated[Optional[str], typer.Option(help="Only records before this time (ISO 8601).")] = None,
 ) -> None:
-    """Write records, checkpoint, public key, proofs and a signed manifest to OUT."""
+    """Write records, checkpoint, public key, proofs, the assessor pack (report.html, VERIFY.txt) and a signed manifest to OUT."""
     from appliance.config import load_settings
     from appliance.auditing import open_audit
-    from audit.export import export_audit
+    from appliance.review.service import Review
 
     start, end = _when(since, "--since"), _when(until, "--until")
     with one_line_errors():
-        store = open_audit(load_settings(data_dir=data_dir))
+        settings = load_settings(data_dir=data_dir)
+        store = open_audit(settings)
+        review = Review(store, settings.data_dir)
         try:
-            summary = export_audit(store, out, since=start, until=end)
+            summary = review.export(out, start, end, actor=None)
         finally:
+            review.close()
             store.close()
     typer.echo(f"exported {summary.records} records (seq {summary.first_seq}-{summary.last_seq}, "
                f"{summary.first_ts} to {summary.last_ts}) to {summary.directory}")
@@ -53,11 +57,34 @@ def verify(
     trusted_checkpoint: Annotated[Optional[Path], typer.Option("--trusted-checkpoint",
                                   help="A checkpoint kept from an earlier export: this one must extend it.")] = None,
 ) -> None:
-    """Verify an export offline. Exit 0 with a summary, or 1 naming the first broken record."""
-    from audit.verify import main as verify_main
+    """Verify an export offline and print a summary (records, range, kinds, checkpoint, keys, verdict); exit 1
+    naming the first broken record."""
+    from audit.verify import VerifyError, verify_export
 
-    argv = [str(export_dir)] + (["--trusted-checkpoint", str(trusted_checkpoint)] if trusted_checkpoint else [])
-    raise typer.Exit(verify_main(argv))
+    try:
+        trusted = trusted_checkpoint.read_text(encoding="utf-8", errors="replace") if trusted_checkpoint else None
+        report = verify_export(export_dir, trusted)
+        kinds = _kinds(export_dir / "records.jsonl")
+    except OSError as exc:
+        typer.echo(f"FAILED: cannot read {exc.filename}: {exc.strerror}", err=True)
+        raise typer.Exit(1)
+    except VerifyError as exc:
+        typer.echo(f"FAILED: {exc}", err=True)
+        typer.echo("verdict: the export does NOT verify; do not rely on it", err=True)
+        raise typer.Exit(1)
+    typer.echo(report.summary())
+    typer.echo("record kinds:    " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())))
+    typer.echo("verdict:         the export verifies: nothing was edited, inserted, deleted, reordered or cut off")
+
+
+def _kinds(records: Path) -> dict[str, int]:
+    """How many records of each kind an (already verified) export holds."""
+    counts: dict[str, int] = {}
+    with records.open("rb") as lines:
+        for line in lines:
+            kind = str(json.loads(line).get("kind"))
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 @audit_app.command("erase")
