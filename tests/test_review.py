@@ -339,6 +339,8 @@ def test_forged_expired_and_tokenless_requests_are_refused(browser: Any, page: A
     page.context.add_cookies([{"name": "apl_console", "value": "forged-session", "url": server.url + "/console/"}])
     page.goto("/console/overview")
     assert page.url.endswith("/console/login")
+    assert "console_session_unknown" in _auth_failures(review)
+    page.context.clear_cookies()
 
     _sign_in(page, server.tokens["auditor"])
     refused = page.request.post(server.url + "/console/reports/pci-events", form={"format": "csv"})

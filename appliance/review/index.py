@@ -130,22 +130,27 @@ class ReviewIndex:
 
     def _add(self, rows: list[StoredRow]) -> None:
         """Insert rows (inside the caller's transaction)."""
-        events, findings, rules = [], [], []
+        batch: dict[int, dict[str, Any]] = {}
+        findings, rules = [], []
         for row in rows:
             record = json.loads(row.body)
             event = _event(record, row.leaf)
             if record.get("kind") == "outcome":
-                event.update(self._inherited(record.get("request_seq")))
-            events.append(tuple(event.get(name) for name in EVENT_COLUMNS))
+                event.update(self._inherited(record.get("request_seq"), batch))
+            batch[row.seq] = event
             findings += [(row.seq, kind, count, direction) for direction, kind, count in _finding_counts(record)]
             rules += [(row.seq, rule, direction) for direction, rule in _rules(record)]
+        events = [tuple(event.get(name) for name in EVENT_COLUMNS) for event in batch.values()]
         self._db.executemany(f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})", events)
         self._db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?)", findings)
         self._db.executemany("INSERT INTO rules VALUES (?, ?, ?)", rules)
 
-    def _inherited(self, request_seq: Any) -> dict[str, Any]:
+    def _inherited(self, request_seq: Any, batch: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        """Who/what/where of an outcome's request: from this batch or from the index."""
         if not isinstance(request_seq, int):
             return {}
+        if request_seq in batch:
+            return {name: batch[request_seq].get(name) for name in _INHERITED}
         row = self._db.execute(f"SELECT {', '.join(_INHERITED)} FROM events WHERE seq = ?", (request_seq,)).fetchone()
         return dict(zip(_INHERITED, row)) if row else {}
 
