@@ -48,8 +48,10 @@ class Filters:
         """since/until in the stored timestamp format (UTC), or None."""
         return _stored_ts(self.since, "since"), _stored_ts(self.until, "until")
 
-    def where(self, alias: str = "e") -> tuple[str, list[Any]]:
-        """A SQL condition on the index's events table (aliased `alias`) and its parameters."""
+    def where(self, alias: str = "e", ts_index: bool = True) -> tuple[str, list[Any]]:
+        """A SQL condition on the index's events table (aliased `alias`) and its parameters. With
+        ts_index=False the time bounds are checked on the rows (`+ts`) rather than looked up in the ts
+        index: paging newest-first then walks the seq order and stops after one page."""
         clauses, params = ["1 = 1"], []
         for name in EQUALITY:
             value = getattr(self, name)
@@ -57,11 +59,12 @@ class Filters:
                 clauses.append(f"{alias}.{name} = ?")
                 params.append(value)
         since, until = self.bounds()
+        ts = f"{alias}.ts" if ts_index else f"+{alias}.ts"
         if since:
-            clauses.append(f"{alias}.ts >= ?")
+            clauses.append(f"{ts} >= ?")
             params.append(since)
         if until:
-            clauses.append(f"{alias}.ts < ?")
+            clauses.append(f"{ts} < ?")
             params.append(until)
         if self.status:
             clauses.append(f"{alias}.status = ?")

@@ -16,16 +16,17 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from appliance.review import rollup
 from audit.reader import StoredRow, read_rows
 from audit.store import AuditStore
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EVENT_COLUMNS = (
     "seq", "ts", "day", "kind", "request_id", "actor", "actor_name", "role", "purpose", "model", "backend", "zone",
     "decision", "status", "prompt_tokens", "completion_tokens", "phi", "client", "endpoint", "resource", "detail",
     "subject", "request_seq", "leaf",
 )
-INDEXED = ("ts", "day", "kind", "request_id", "actor", "role", "purpose", "model", "backend", "zone", "decision",
+INDEXED = ("ts", "kind", "request_id", "actor", "role", "purpose", "model", "backend", "zone", "decision",
            "status", "subject", "request_seq")
 _INHERITED = ("actor", "actor_name", "role", "purpose", "model", "backend", "zone", "client", "endpoint", "resource",
               "subject")
@@ -55,9 +56,10 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS ix_findings_seq ON findings (seq)",
     "CREATE INDEX IF NOT EXISTS ix_rules_rule ON rules (rule, seq)",
     "CREATE INDEX IF NOT EXISTS ix_rules_seq ON rules (seq)",
-    "CREATE INDEX IF NOT EXISTS ix_events_kind_day ON events (kind, day, phi, decision)",
-    "CREATE INDEX IF NOT EXISTS ix_events_kind_model ON events (kind, model, prompt_tokens, completion_tokens)",
-    *(f"CREATE INDEX IF NOT EXISTS ix_events_{name} ON events ({name}, seq)" for name in INDEXED),
+    "CREATE INDEX IF NOT EXISTS ix_events_kind ON events (kind, seq)",
+    # (field, kind, seq): a filter on one field counts per kind and pages by seq from the index alone
+    *(f"CREATE INDEX IF NOT EXISTS ix_events_{name} ON events ({name}, kind, seq)" for name in INDEXED if name != "kind"),
+    *rollup.SCHEMA,
 ]
 
 
@@ -71,7 +73,7 @@ class ReviewIndex:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # an older layout: rebuild
-            for table in ("events", "findings", "rules"):
+            for table in ("events", "findings", "rules", *rollup.TABLES):
                 self._db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in _SCHEMA:
             self._db.execute(statement)
@@ -123,7 +125,7 @@ class ReviewIndex:
             return 0
         stored = next(read_rows(self.store, last[0], last[0]), [])
         if not stored or stored[0].leaf != last[1]:  # a different log (or one rewritten): index it again
-            for table in ("events", "findings", "rules"):
+            for table in ("events", "findings", "rules", *rollup.TABLES):
                 self._db.execute(f"DELETE FROM {table}")
             return 0
         return last[0] + 1
@@ -144,6 +146,7 @@ class ReviewIndex:
         self._db.executemany(f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})", events)
         self._db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?)", findings)
         self._db.executemany("INSERT INTO rules VALUES (?, ?, ?)", rules)
+        rollup.add(self._db, batch.values(), findings, rules)
 
     def _inherited(self, request_seq: Any, batch: dict[int, dict[str, Any]]) -> dict[str, Any]:
         """Who/what/where of an outcome's request: from this batch or from the index."""

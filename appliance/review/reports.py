@@ -140,7 +140,8 @@ def _egress(reader: _Reader, _: ReportRequest, report: Report) -> None:
     report.summary = [
         Table("Refusals per type", ["event_type", "events"],
               reader.rows("e.kind, COUNT(*)", refused, tail="GROUP BY e.kind ORDER BY e.kind")),
-        Table("Blocks per rule", ["rule", "blocks"], [list(row) for row in reader.index.query(blocks, reader.params)]),
+        Table("Blocks per rule (rules that fired on blocked calls)", ["rule", "blocks"],
+              [list(row) for row in reader.index.query(blocks, reader.params)]),
         Table("Egress attempts refused by the guard", ["target", "events"],
               reader.rows("e.detail, COUNT(*)", "e.kind = 'egress_block'", tail="GROUP BY e.detail ORDER BY e.detail")),
     ]

@@ -39,10 +39,12 @@ report.html summarises the records for the period ({since} to {until}); the reco
 
 
 class LogWatch:
-    """The latest full check of the log: re-run in the background every `interval` seconds, or on demand."""
+    """The latest full check of the log: re-run in the background every `interval` seconds, or on demand.
+    Each background round first brings the review index up to date, so pages only index what is new."""
 
-    def __init__(self, store: AuditStore, interval: float) -> None:
+    def __init__(self, store: AuditStore, interval: float, index: ReviewIndex | None = None) -> None:
         self.store = store
+        self.index = index
         self.interval = interval
         self._latest: LogCheck | None = None
         self._lock = threading.Lock()
@@ -69,6 +71,8 @@ class LogWatch:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.index is not None:
+                    self.index.sync()
                 self.check_now()
             except Exception as exc:  # the store may be briefly unavailable; say so and try again later
                 logger.warning("audit log check postponed: %s", exc)
@@ -81,7 +85,7 @@ class Review:
     def __init__(self, store: AuditStore, data_dir: Path, verify_seconds: float = 300.0) -> None:
         self.store = store
         self.index = ReviewIndex(Path(data_dir) / INDEX_FILE, store)
-        self.watch = LogWatch(store, verify_seconds)
+        self.watch = LogWatch(store, verify_seconds, self.index)
 
     def close(self) -> None:
         self.watch.close()

@@ -5,6 +5,7 @@ import json
 import math
 from typing import Any
 
+from appliance.review import rollup
 from appliance.review.charts import bar_chart
 from appliance.review.filters import Filters
 from appliance.review.index import ReviewIndex
@@ -12,51 +13,51 @@ from audit.reader import RecordProof, prove_record
 
 PAGE_SIZE = 50
 TIMELINE_COLUMNS = "seq, ts, kind, actor, actor_name, role, purpose, model, zone, decision, status, detail"
-CALLS = "e.kind IN ('request', 'policy_block')"
 
 
 def timeline(index: ReviewIndex, filters: Filters, page: int) -> dict[str, Any]:
     """One page of matching records (newest first), the total and the count per kind."""
     where, params = filters.where()
-    total = index.query(f"SELECT COUNT(*) FROM events e WHERE {where}", params)[0][0]
-    per_kind = index.query(f"SELECT kind, COUNT(*) FROM events e WHERE {where} GROUP BY kind ORDER BY kind", params)
+    per_kind = [tuple(row) for row in index.query(
+        f"SELECT kind, COUNT(*) FROM events e WHERE {where} GROUP BY kind ORDER BY kind", params)]
+    total = sum(count for _, count in per_kind)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, page), pages)
-    events = index.query(f"SELECT {TIMELINE_COLUMNS} FROM events e WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
-                         [*params, PAGE_SIZE, (page - 1) * PAGE_SIZE])
-    return {"total": total, "per_kind": [tuple(row) for row in per_kind], "events": events, "page": page,
-            "pages": pages, "choices": index.choices()}
+    paging, paging_params = filters.where(ts_index=False)
+    seqs = [row[0] for row in index.query(f"SELECT seq FROM events e WHERE {paging} ORDER BY seq DESC LIMIT ? OFFSET ?",
+                                          [*paging_params, PAGE_SIZE, (page - 1) * PAGE_SIZE])]
+    events = index.query(f"SELECT {TIMELINE_COLUMNS} FROM events WHERE seq IN ({', '.join('?' * len(seqs))}) "
+                         "ORDER BY seq DESC", seqs) if seqs else []
+    return {"total": total, "per_kind": per_kind, "events": events, "page": page, "pages": pages,
+            "choices": index.choices()}
 
 
 def overview(index: ReviewIndex, filters: Filters) -> list[dict[str, Any]]:
-    """The overview's charts for the period of `filters` (its other fields are ignored)."""
-    period, params = Filters(since=filters.since, until=filters.until).where()
+    """The overview's charts for the whole days of the period of `filters` (its other fields are ignored)."""
+    days, params = rollup.day_range(*filters.bounds())
 
     def rows(sql: str) -> list[Any]:
         return index.query(sql, params)
 
-    per_day = rows(f"SELECT day, COUNT(*), SUM(phi) FROM events e WHERE {CALLS} AND {period} GROUP BY day ORDER BY day")
-    decisions = rows(f"SELECT decision, COUNT(*) FROM events e WHERE {CALLS} AND {period} GROUP BY decision ORDER BY decision")
-    in_period = f"SELECT seq FROM events e WHERE {period}"
-    blocks = rows(f"SELECT r.rule, COUNT(DISTINCT r.seq) FROM rules r JOIN events e ON e.seq = r.seq WHERE "
-                  f"e.decision = 'block' AND {period} GROUP BY r.rule ORDER BY r.rule")
-    findings = rows(f"SELECT type, SUM(count) FROM findings WHERE direction = 'prompt' AND seq IN ({in_period}) "
-                    "GROUP BY type ORDER BY type")
-    tokens = rows(f"SELECT COALESCE(model, '(none)'), SUM(prompt_tokens) + SUM(completion_tokens) FROM events e "
-                  f"WHERE e.kind = 'outcome' AND {period} GROUP BY model ORDER BY model")
-    egress = rows(f"SELECT day, COUNT(*) FROM events e WHERE e.kind IN ('egress_block', 'route_refused') AND {period} "
+    calls = f"{days} AND kind IN ('request', 'policy_block')"
+    per_day = rows(f"SELECT day, SUM(events), SUM(phi) FROM daily WHERE {calls} GROUP BY day ORDER BY day")
+    decisions = rows(f"SELECT decision, SUM(events) FROM daily WHERE {calls} GROUP BY decision ORDER BY decision")
+    blocks = rows(f"SELECT rule, SUM(blocks) FROM daily_blocks WHERE {days} GROUP BY rule ORDER BY rule")
+    findings = rows(f"SELECT type, SUM(count) FROM daily_findings WHERE {days} GROUP BY type ORDER BY type")
+    tokens = rows(f"SELECT model, SUM(tokens) FROM daily WHERE {days} AND kind = 'outcome' GROUP BY model ORDER BY model")
+    egress = rows(f"SELECT day, SUM(events) FROM daily WHERE {days} AND kind IN ('egress_block', 'route_refused') "
                   "GROUP BY day ORDER BY day")
     charts = [
-        ("Calls and PHI-bearing calls per day", bar_chart("Calls per day", [(r[0], r[1]) for r in per_day],
-                                                           [r[2] or 0 for r in per_day], ("calls", "PHI-bearing calls"))),
-        ("Decisions", [(r[0] or "(none)", r[1]) for r in decisions]),
-        ("Blocks per rule", [(r[0], r[1]) for r in blocks]),
+        ("Decisions on calls", [(r[0] or "(none)", r[1]) for r in decisions]),
+        ("Blocks per rule (rules that fired on blocked calls)", [(r[0], r[1]) for r in blocks]),
         ("Findings per type (prompts)", [(r[0], r[1]) for r in findings]),
-        ("Tokens per model", [(r[0], r[1] or 0) for r in tokens]),
+        ("Tokens per model", [(r[0] or "(none)", r[1]) for r in tokens]),
         ("Egress blocks and refused routes per day", [(r[0], r[1]) for r in egress]),
     ]
-    return [{"title": title, "svg": bars if not isinstance(bars, list) else bar_chart(title, bars)}
-            for title, bars in charts]
+    calls_chart = bar_chart("Calls per day", [(r[0], r[1]) for r in per_day], [r[2] for r in per_day],
+                            ("calls", "PHI-bearing calls"))
+    return [{"title": "Calls and PHI-bearing calls per day", "svg": calls_chart}] + [
+        {"title": title, "svg": bar_chart(title, bars)} for title, bars in charts]
 
 
 def record(index: ReviewIndex, seq: int) -> tuple[RecordProof, list[tuple[str, str]], dict[str, Any] | None]:
