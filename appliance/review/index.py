@@ -92,8 +92,7 @@ class ReviewIndex:
         return found
 
     def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only query on the index (after catching up with the log)."""
-        self.sync()
+        """Rows of a read-only query on the index as it stands (call `sync` first to catch up with the log)."""
         with self._lock:
             cursor = self._db.execute(sql, params)
             cursor.row_factory = sqlite3.Row

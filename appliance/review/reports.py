@@ -40,6 +40,7 @@ def build_report(index: ReviewIndex, check: LogCheck, request: ReportRequest) ->
     period = Filters.parse({"since": request.since, "until": request.until})
     title, scope = TITLES[request.kind]
     report = Report(request.kind, title, scope, request.since, request.until, check)
+    index.sync()
     builder(_Reader(index, period), request, report)
     return report
 

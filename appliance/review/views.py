@@ -17,6 +17,7 @@ TIMELINE_COLUMNS = "seq, ts, kind, actor, actor_name, role, purpose, model, zone
 
 def timeline(index: ReviewIndex, filters: Filters, page: int) -> dict[str, Any]:
     """One page of matching records (newest first), the total and the count per kind."""
+    index.sync()
     where, params = filters.where()
     per_kind = [tuple(row) for row in index.query(
         f"SELECT kind, COUNT(*) FROM events e WHERE {where} GROUP BY kind ORDER BY kind", params)]
@@ -34,6 +35,7 @@ def timeline(index: ReviewIndex, filters: Filters, page: int) -> dict[str, Any]:
 
 def overview(index: ReviewIndex, filters: Filters) -> list[dict[str, Any]]:
     """The overview's charts for the whole days of the period of `filters` (its other fields are ignored)."""
+    index.sync()
     days, params = rollup.day_range(*filters.bounds())
 
     def rows(sql: str) -> list[Any]:
@@ -63,6 +65,7 @@ def overview(index: ReviewIndex, filters: Filters) -> list[dict[str, Any]]:
 def record(index: ReviewIndex, seq: int) -> tuple[RecordProof, list[tuple[str, str]], dict[str, Any] | None]:
     """A record with its proof, its fields for display and its linked request/outcome (if any)."""
     proof = prove_record(index.store, seq)
+    index.sync()
     fields = [(name, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
               for name, value in sorted(proof.record.items())]
     linked = None
