@@ -111,7 +111,7 @@ async def _viewed(request: Request, session: Session, page: str, **details: Any)
 
 
 def _context(request: Request, session: Session, title: str, **values: Any) -> dict[str, Any]:
-    return {"title": title, "principal": session.principal, "csrf": session.csrf,
+    return {"title": title, "principal": session.principal, "csrf": session.csrf, "live": True,
             "check": _review(request).watch.latest(), **values}
 
 
