@@ -214,8 +214,9 @@ def test_export_carries_the_assessor_pack_and_verify_prints_a_summary(review: di
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
+    from playwright.sync_api import sync_playwright  # installed by the dev extras; the browser is Debian's chromium
+
+    with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield launched
         launched.close()
