@@ -164,10 +164,11 @@ class InferencePipeline:
             "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
             "client": call.client, "stream": stream,
             "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)),
-            "subject_digest": self.s.audit.digest(call.subject),
             **self._decision_fields(call.decision, call),
             **self.s.routes.model_fields(call.backend, call.requested_model),
         }
+        if call.subject:  # the keyed digest of the X-Data-Subject identifier, for the subject report
+            fields["subject_digest"] = self.s.audit.digest(call.subject)
         if self.s.capture is not None:
             fields["prompt_capture"] = await self.capture(call, "\x1e".join(call.texts))
         call.request_seq = await self.audit("request", fields)

@@ -27,12 +27,12 @@ SESSION_SECONDS = 60
 ARTIFACTS = Path(__file__).parent / "artifacts" / "console"
 SUBJECT = "patient-4711"
 PAN = "4111 1111 1111 1111"
-CALLS = [  # (key name, subject header, model, prompt)
+CALLS = [  # (key name, data subject (capture is on: every call names one), model, prompt)
     ("dr-a", SUBJECT, "smollm2-135m-instruct", "Patient John Smith, MRN 48213377, seen 2026-03-02; summarise."),
-    ("dr-b", None, "smollm2-135m-instruct", "Patient Mary Jones (SSN 219-09-9999) asks about her refill."),
-    ("dr-a", None, "smollm2-135m-instruct", "Summarise: stable, discharged home."),
-    ("dr-b", None, "smollm2-135m-instruct", f"Charge card {PAN} with CVV 737 for the co-pay."),
-    ("dr-a", None, "cloud-model", "Explain the benefits of hand washing."),
+    ("dr-b", "patient-0815", "smollm2-135m-instruct", "Patient Mary Jones (SSN 219-09-9999) asks about her refill."),
+    ("dr-a", "patient-0816", "smollm2-135m-instruct", "Summarise: stable, discharged home."),
+    ("dr-b", "patient-0817", "smollm2-135m-instruct", f"Charge card {PAN} with CVV 737 for the co-pay."),
+    ("dr-a", "patient-0818", "cloud-model", "Explain the benefits of hand washing."),
 ]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -58,10 +58,10 @@ def review(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         since = _now()
         statuses = []
         for name, subject, model, prompt in CALLS:
-            headers = {"Authorization": f"Bearer {keys[name]}", **({"X-Data-Subject": subject} if subject else {})}
+            headers = {"Authorization": f"Bearer {keys[name]}", "X-Data-Subject": subject}
             reply = httpx.post(server.base_url + "/chat/completions", headers=headers, timeout=120, json={
                 "model": model, "max_tokens": 8, "messages": [{"role": "user", "content": prompt}]})
-            statuses.append(reply.status_code)
+            statuses.append((reply.status_code, reply.text[:300]))
         assert httpx.get(server.base_url + "/models", headers={"Authorization": "Bearer apl_nope_nope"}).status_code == 401
         assert httpx.get(server.base_url + "/audit/records", headers={"Authorization": f"Bearer {keys['dr-a']}"}).status_code == 403
         assert httpx.get(server.base_url + "/audit/checkpoint", headers=server.headers("auditor")).status_code == 200
@@ -95,7 +95,7 @@ def _summary(document: dict[str, Any], title_start: str) -> list[dict[str, Any]]
 # ---- the data the reports must reproduce --------------------------------------------------------------
 
 def test_the_calls_left_the_expected_records(review: dict[str, Any]) -> None:
-    assert review["statuses"] == [200, 200, 200, 400, 403]
+    assert [status for status, _ in review["statuses"]] == [200, 200, 200, 400, 403], review["statuses"]
     kinds = Counter(r["kind"] for r in review["records"])
     assert kinds["request"] == 3 and kinds["outcome"] == 3 and kinds["policy_block"] == 1
     assert kinds["route_refused"] == 1 and kinds["auth_failure"] == 2 and kinds["erasure"] == 1
