@@ -21,6 +21,8 @@ from appliance.routing.router import parse_task_hint
 from audit.capture import SUBJECT_ID_RULE, check_subject_id
 
 router = APIRouter()
+# A JSON body, or with `stream: true` server-sent events: both documented in the OpenAPI schema.
+ANSWER_TYPES: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}}}}
 DISCONNECT_POLL_SECONDS = 0.2
 TASK_HINT_HEADER = "X-Task-Hint"
 SUBJECT_HEADER = "X-Data-Subject"  # whose text it is, for encrypted capture and erasure (GDPR Art. 17)
@@ -199,7 +201,7 @@ async def _stream_events(pipeline: InferencePipeline, call: Call, framing: _Fram
             )
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=ANSWER_TYPES)
 async def chat_completions(body: ChatCompletionRequest, request: Request,
                            principal: Principal = Depends(require("inference"))) -> Any:
     call = _call(request, principal, "/v1/chat/completions", body.model,
@@ -207,7 +209,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
     return await _serve(request, call, body)
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", responses=ANSWER_TYPES)
 async def completions(body: CompletionRequest, request: Request,
                       principal: Principal = Depends(require("inference"))) -> Any:
     call = _call(request, principal, "/v1/completions", body.model, [body.prompt_text], [])

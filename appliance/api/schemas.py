@@ -1,7 +1,7 @@
 """OpenAI-compatible request and response bodies (the subset the appliance serves)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -37,7 +37,7 @@ class StreamOptions(_Lenient):
 
 
 class _SamplingFields(_Lenient):
-    model: str = Field(min_length=1, max_length=128)
+    model: str = Field(min_length=1, max_length=128, examples=["smollm2-135m-instruct"])
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
@@ -71,13 +71,14 @@ class ChatCompletionRequest(_SamplingFields):
 
 
 class CompletionRequest(_SamplingFields):
-    prompt: str | list[str]
+    prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)] = Field(
+        description="one prompt (a string, or a list holding exactly one string); it must not be empty")
 
     @field_validator("prompt")
     @classmethod
-    def _single_prompt(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list) and len(value) != 1:
-            raise ValueError("exactly one prompt is supported per request")
+    def _prompt_not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if not (value if isinstance(value, str) else value[0]):
+            raise ValueError("the prompt is empty; send at least one character")
         return value
 
     @property

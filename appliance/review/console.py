@@ -25,7 +25,7 @@ from appliance.review.service import Review
 from appliance.review.sessions import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, new_login_token, same_token
 from audit.reader import latest_checkpoint_info, signing_keys
 
-router = APIRouter(prefix="/console")
+router = APIRouter(prefix="/console", include_in_schema=False)  # HTML pages, not part of the OpenAI-style API
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
