@@ -77,7 +77,7 @@ def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]
             await audit_refusal(request, "invalid_key", None)
             raise unauthorized("Incorrect API key provided, or the key was revoked.")
         if not _cert_accepted(request, principal):
-            await _audit_refusal(request, "client_cert_mismatch", principal)
+            await audit_refusal(request, "client_cert_mismatch", principal)
             raise unauthorized("This API key is bound to a client certificate, and this connection did not present it.")
         if permission is not None and not principal.may(permission):
             await audit_refusal(request, f"role_lacks_{permission}", principal)
