@@ -19,7 +19,7 @@ from appliance.services import Services
 from audit.export import export_audit
 from audit.verify import verify_export
 
-SAMPLE_TEXT = "Patient SSN 078-05-1120, seen today."
+SAMPLE_TEXT = "Patient SSN: 536-22-8145, seen today."
 SAMPLE_TYPE = "US_SSN"
 # TEST-NET-1 (RFC 5737, never routed), from a socket bound to 127.0.0.1: even if the guard failed,
 # the kernel refuses to send from a loopback source to another network, so no packet can leave.
@@ -59,7 +59,7 @@ def audit_round_trip(services: Services) -> str:
     with tempfile.TemporaryDirectory(prefix="selftest-export-") as scratch:
         export_audit(services.audit, Path(scratch) / "export", actor="selftest")
         report = verify_export(Path(scratch) / "export", workers=1)
-    return f"record {appended.seq} appended; {report.summary()}"
+    return f"record {appended.seq} appended; {report.summary().splitlines()[0]}"
 
 
 def egress_refused(services: Services) -> str:
