@@ -34,6 +34,11 @@ class BuildResult:
     sizes: dict[str, int]
 
 
+def tar_path(bundle: Path) -> Path:
+    """DIR/appliance-<version>.tar beside DIR/appliance-<version>/."""
+    return bundle.with_name(bundle.name + ".tar")
+
+
 def project_version(root: Path = ROOT) -> str:
     return tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
 
@@ -43,7 +48,7 @@ def build(key_path: Path, out: Path, models: list[tuple[str, Path]], baseline: s
     key = load_private_key(key_path)
     version = project_version()
     final = out / f"appliance-{version}"
-    if final.exists() or final.with_suffix(".tar").exists():
+    if final.exists() or tar_path(final).exists():
         raise FileExistsError(f"{final} or its .tar already exists; move it away first")
     staging = out / f".appliance-{version}.partial"
     shutil.rmtree(staging, ignore_errors=True)
@@ -106,7 +111,7 @@ def _hash_all(bundle: Path) -> dict[str, tuple[str, int]]:
 def _tar(bundle: Path) -> Path:
     """An uncompressed tarball (wheels and models are compressed already), small files first."""
     files = sorted((path for path in bundle.rglob("*") if path.is_file()), key=lambda path: _tar_rank(bundle, path))
-    tarball = bundle.with_suffix(".tar")
+    tarball = tar_path(bundle)
     progress = Progress("writing tarball", total=sum(path.stat().st_size for path in files))
     with tarfile.open(tarball, "w", format=tarfile.PAX_FORMAT) as archive:
         for path in files:

@@ -12,7 +12,10 @@ from installer.progress import Progress
 
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64")
 PYTHONS = ("3.11", "3.12")
-_FETCHED = re.compile(r"^(Saved|File was already downloaded) ")
+# pip's log: "Collecting X" names a requirement, an indented "Downloading" / "Using cached" / "File was
+# already downloaded" line fetches it; "Processing FILE" is both for a wheel found on disk.
+_REQUIRED = re.compile(r"^(Collecting|Processing) ")
+_FETCHED = re.compile(r"^(\s+(Downloading|Using cached|File was already downloaded)|Processing) ")
 
 
 class WheelError(RuntimeError):
@@ -69,10 +72,10 @@ def _download(requirements: list[str], dest: Path, local: Path, python: str) -> 
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line.rstrip())
-            if line.startswith("Collecting "):
+            if _REQUIRED.match(line):
                 bar.set(bar.done, total=bar.total + 1)
-            elif _FETCHED.match(line):
-                bar.advance(1)
+            if _FETCHED.match(line):
+                bar.set(min(bar.done + 1, bar.total))
     bar.close()
     if proc.returncode != 0:
         errors = [line for line in lines if line.startswith("ERROR")] or lines[-3:]
