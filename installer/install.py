@@ -342,18 +342,35 @@ def install_unit(prefix: Path, data_dir: Path, user: str, text: str, system: boo
 
 # -- commands ----------------------------------------------------------------------------------------
 
+def check_service_paths(prefix: Path, data_dir: Path) -> None:
+    """With --systemd: root, and no path the unit's PrivateTmp would hide from the service."""
+    if os.geteuid() != 0:
+        raise Refused("--systemd needs root (it creates a user and installs the unit)")
+    for path in (prefix, data_dir):
+        if path.is_relative_to("/tmp") or path.is_relative_to("/var/tmp"):
+            raise Refused(f"{path} is under a temporary directory the service cannot see (PrivateTmp)")
+
+
 def install(args: argparse.Namespace) -> None:
     bundle = Path(__file__).resolve().parent
+    prefix = args.prefix.resolve()
+    if args.systemd:
+        check_service_paths(prefix, args.data_dir)
     print(f"verifying {bundle}")
     info = verify_bundle(bundle, args.trust, args.manifest_sha256)
     networks = allowed_networks(args.data_dir, args.allow_ip)
     print(f"bundle verified: appliance {info['version']}, {len(info['model_wheels'])} model wheels, "
           f"CPU baseline {info['cpu_baseline']}")
-    prefix = args.prefix.resolve()
     prefix.mkdir(parents=True, exist_ok=True)
     install_version(bundle, info, prefix)
+    running = os.readlink(prefix / "current") if (prefix / "current").is_symlink() else None
     activate(prefix, info["version"])
-    prepare_data(prefix, args.data_dir, info["models"], bundle)
+    try:
+        prepare_data(prefix, args.data_dir, info["models"], bundle)
+    except BaseException:
+        if running:  # the data directory refused the new version: the running one stays current
+            point(prefix / "current", running)
+        raise
     unit = install_unit(prefix, args.data_dir, args.user, unit_text(prefix, args.data_dir, args.user, info["version"], networks),
                         args.systemd)
     print(f"installed appliance {info['version']} in {prefix / 'versions' / info['version']}; "

@@ -133,3 +133,12 @@ def test_systemd_analyze_accepts_the_unit_without_a_warning(tmp_path: Path) -> N
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "appliance.service" not in result.stderr, result.stderr  # every warning names the unit file
+
+
+def test_systemd_install_into_a_temporary_directory_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "installer" / "install.py"), "--prefix", str(tmp_path / "opt"),
+                             "--data-dir", str(tmp_path / "data"), "--trust", "0" * 64, "--systemd"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "PrivateTmp" in result.stderr or "needs root" in result.stderr
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "data").exists()
