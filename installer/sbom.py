@@ -3,11 +3,14 @@ purl and sha256, each model as a machine-learning model, the installer and packs
 from __future__ import annotations
 
 import re
+import zipfile
+from email.parser import HeaderParser
 from pathlib import Path
 
 from cyclonedx.model import HashAlgorithm, HashType
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
@@ -16,13 +19,26 @@ from installer.models import BundledModel
 SBOM_FILE = "sbom.cdx.json"
 
 
+def wheel_licenses(path: Path) -> list[License]:
+    """The wheel's declared licence (METADATA License-Expression, else a short License field)."""
+    with zipfile.ZipFile(path) as wheel:
+        member = next((name for name in wheel.namelist() if name.endswith(".dist-info/METADATA")), None)
+        if member is None:
+            return []
+        headers = HeaderParser().parsestr(wheel.read(member).decode("utf-8", errors="replace"))
+    if headers.get("License-Expression"):
+        return [LicenseExpression(headers["License-Expression"].strip())]
+    declared = (headers.get("License") or "").strip()
+    return [DisjunctiveLicense(name=declared)] if declared and "\n" not in declared and len(declared) < 80 else []
+
+
 def wheel_component(path: Path, sha256: str) -> Component:
     """A wheel as a library: name and version from its file name (PEP 427), purl pkg:pypi/..."""
     name, version = path.name.split("-")[:2]
     name = re.sub(r"[-_.]+", "-", name).lower()
     return Component(name=name, version=version, type=ComponentType.LIBRARY, bom_ref=f"wheel:{path.name}",
                      purl=PackageURL("pypi", name=name, version=version, qualifiers={"file_name": path.name}),
-                     hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sha256)])
+                     hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sha256)], licenses=wheel_licenses(path))
 
 
 def model_component(model: BundledModel) -> Component:
