@@ -62,6 +62,7 @@ def test_bundle_lists_signs_and_describes_everything_it_carries(bundle: Bundle) 
     assert hashes["llama-cpp-python"] == entries[llama][0]
     assert hashes["smollm2-135m-instruct"] == DEFAULT_MODEL_SHA256
     assert len([part for part in sbom["components"] if part["type"] == "library"]) == len(wheels)
+    assert next(part for part in sbom["components"] if part["name"] == "spacy")["licenses"] == [{"license": {"name": "MIT"}}]
 
 
 def test_build_reports_sizes_and_what_to_publish(bundle: Bundle) -> None:

@@ -142,3 +142,17 @@ def test_systemd_install_into_a_temporary_directory_is_refused_before_anything_i
     assert result.returncode == 2
     assert "PrivateTmp" in result.stderr or "needs root" in result.stderr
     assert not (tmp_path / "opt").exists() and not (tmp_path / "data").exists()
+
+
+def test_llama_builds_are_portable_and_cached_per_baseline_and_flags() -> None:
+    from installer.llama_wheel import BASELINES, cache_key, cmake_args
+
+    keys = {cache_key(baseline) for baseline in BASELINES}
+    assert len(keys) == len(BASELINES) and all(key.startswith("llama-cpp-python-0.3.36-") for key in keys)
+    for baseline in BASELINES:
+        flags = cmake_args(baseline).split()
+        assert "-DGGML_NATIVE=OFF" in flags and "-DGGML_AMX_INT8=OFF" in flags
+        assert not any("native" in flag.lower() and flag != "-DGGML_NATIVE=OFF" for flag in flags)
+    assert "-DGGML_AVX2=ON" in cmake_args("x86-64-v3") and "-DGGML_AVX2=OFF" in cmake_args("x86-64-v2")
+    with pytest.raises(ValueError, match="unknown CPU baseline"):
+        cmake_args("native")
