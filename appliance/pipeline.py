@@ -24,6 +24,7 @@ from appliance.routing.table import RouteRefused
 from appliance.services import Services
 from audit.store import AuditUnavailable
 from policies.decision import Decision, FiredRule
+from policies.detect import Scan
 from policies.stream import StreamGuard
 
 
@@ -41,9 +42,12 @@ class Call:
     principal: Principal
     client: str
     requested_model: str
-    texts: list[str]
+    texts: list[str]  # the messages (or the prompt), then the stop sequences: everything forwarded
     roles: list[str]
     task_hint: str | None = None
+    stops: int = 0  # how many of `texts` (at the end) are stop sequences
+    unknown_fields: list[str] = field(default_factory=list)  # unknown request fields that carry text
+    seed: int | None = None  # forwarded as a number: a number can carry an identifier too
     subject: str = ""
     started: float = field(default_factory=time.perf_counter)
     backend: Backend | None = None
@@ -53,6 +57,10 @@ class Call:
     @property
     def is_chat(self) -> bool:
         return bool(self.roles)
+
+    @property
+    def message_count(self) -> int:
+        return len(self.texts) - self.stops
 
 
 def actor_fields(principal: Principal) -> dict[str, str]:
@@ -98,22 +106,47 @@ class InferencePipeline:
         return appended.seq
 
     # -- steps 2-4: validate, detect, decide --------------------------------------------------
-    async def detect(self, texts: list[str]) -> list[list[Any]]:
+    def check_bounds(self, max_tokens: int | None) -> None:
+        """Integers forwarded to a backend stay within what the model can do (a number hides nothing)."""
+        context = self.s.settings.engine.context_length
+        if max_tokens is not None and max_tokens > context:
+            raise ApiError(400, f"max_tokens {max_tokens} exceeds the maximum context length of {context} tokens",
+                           param="max_tokens", code="context_length_exceeded")
+
+    @staticmethod
+    def check_fields(call: Call, backend: Backend) -> None:
+        """Text in fields the appliance does not know is never scanned: refused for non-local zones."""
+        if backend.zone != "local" and call.unknown_fields:
+            raise ApiError(400, f"Unknown request field(s) carrying text: {', '.join(call.unknown_fields)}; "
+                           f"refused for the {backend.zone} zone (unscanned text may not leave)",
+                           param=call.unknown_fields[0], code="unknown_field")
+
+    async def check_seed(self, call: Call, zone: str) -> None:
+        """A seed going to a non-local zone is scanned as text (a card number fits in an int64)."""
+        if zone == "local" or call.seed is None:
+            return
+        [scanned] = await self.scan([str(call.seed)], zone)
+        if scanned.findings:
+            raise ApiError(400, f"seed refused for the {zone} zone: its digits read as an identifier "
+                           f"({scanned.findings[0].entity_type}); use a shorter seed", param="seed", code="invalid_value")
+
+    async def scan(self, texts: list[str], zone: str) -> list[Scan]:
+        """Every text, and the texts joined, scanned for `zone`; 503 when the detector cannot run."""
         detector = self.s.detector
         if detector is None:
             raise ApiError(503, "PII/PHI detector is not loaded; request refused (fail closed)",
                            type="server_error", code="detector_unavailable")
         try:
-            return await run_in_threadpool(detector.analyze_many, texts)
+            return await run_in_threadpool(detector.scan_messages, texts, zone)
         except Exception as exc:
             raise ApiError(503, f"PII/PHI detector failed ({type(exc).__name__}); request refused (fail closed)",
                            type="server_error", code="detector_unavailable") from None
 
-    def decide(self, call: Call, findings: list[list[Any]], backend: Backend) -> Decision:
-        """The packs' decision on the prompt for `backend`'s zone; 503 if the engine fails."""
+    def decide(self, call: Call, scans: list[Scan], backend: Backend) -> Decision:
+        """The packs' decision on the prompt (as scanned for `backend`'s zone); 503 if the engine fails."""
         try:
-            return self.s.policy.decide(call.texts, findings, purpose=call.principal.purpose, zone=backend.zone,
-                                        direction="prompt")
+            return self.s.policy.decide([s.text for s in scans], [s.findings for s in scans],
+                                        purpose=call.principal.purpose, zone=backend.zone, direction="prompt")
         except Exception as exc:
             raise ApiError(503, f"policy engine failed ({type(exc).__name__}); request refused (fail closed)",
                            type="server_error", code="policy_unavailable") from None
@@ -131,9 +164,13 @@ class InferencePipeline:
         if not candidates:
             raise ApiError(404, f"The model '{call.requested_model}' does not exist or you do not have access to it.",
                            param="model", code="model_not_found")
-        findings = await self.detect(call.texts)
+        scans: dict[str, list[Scan]] = {}
         for backend in candidates:
-            decision = self.decide(call, findings, backend)
+            self.check_fields(call, backend)
+            if backend.zone not in scans:
+                await self.check_seed(call, backend.zone)
+                scans[backend.zone] = await self.scan(call.texts, backend.zone)
+            decision = self.decide(call, scans[backend.zone], backend)
             self.s.metrics.policy_actions.labels("prompt", decision.action).inc()
             call.backend, call.decision = backend, decision
             if decision.action != "block":
@@ -182,10 +219,10 @@ class InferencePipeline:
     # -- step 6: route and generate -------------------------------------------------------------
     def generation_request(self, call: Call, body: Any) -> GenerationRequest:
         assert call.decision is not None and call.backend is not None
-        texts = call.decision.texts
+        texts, stops = call.decision.texts[:call.message_count], call.decision.texts[call.message_count:]
         model = self.s.routes.backend_model(call.backend, call.requested_model)
         common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
-                      top_p=body.top_p, stop=body.stop_list, seed=body.seed)
+                      top_p=body.top_p, stop=stops, seed=body.seed)
         if call.is_chat:
             return GenerationRequest(messages=[ChatMessage(r, t) for r, t in zip(call.roles, texts)], **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from appliance.api.deps import require
 from appliance.api.errors import ApiError
-from appliance.api.schemas import ChatCompletionRequest, CompletionRequest
+from appliance.api.schemas import ChatCompletionRequest, CompletionRequest, unknown_text_fields
 from appliance.auth import Principal
 from appliance.pipeline import Call, InferencePipeline, blocked_error
 from policies.stream import PolicyBlocked, StreamGuard
@@ -21,6 +21,8 @@ from appliance.routing.router import parse_task_hint
 from audit.capture import SUBJECT_ID_RULE, check_subject_id
 
 router = APIRouter()
+# A JSON body, or with `stream: true` server-sent events: both documented in the OpenAPI schema.
+ANSWER_TYPES: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}}}}
 DISCONNECT_POLL_SECONDS = 0.2
 TASK_HINT_HEADER = "X-Task-Hint"
 SUBJECT_HEADER = "X-Data-Subject"  # whose text it is, for encrypted capture and erasure (GDPR Art. 17)
@@ -30,15 +32,18 @@ def _pipeline(request: Request) -> InferencePipeline:
     return request.app.state.pipeline
 
 
-def _call(request: Request, principal: Principal, endpoint: str, model: str, texts: list[str], roles: list[str]) -> Call:
+def _call(request: Request, principal: Principal, endpoint: str, body: ChatCompletionRequest | CompletionRequest,
+          texts: list[str], roles: list[str]) -> Call:
+    """The call's texts are the messages (or prompt) followed by the stop sequences: all are forwarded."""
     client = request.client.host if request.client else "unknown"
     try:
         hint = parse_task_hint(request.headers.get(TASK_HINT_HEADER))
     except ValueError as exc:
         raise ApiError(400, f"{TASK_HINT_HEADER}: {exc}", param=TASK_HINT_HEADER, code="invalid_task_hint") from None
     subject = _data_subject(request, capture_on=request.app.state.services.capture is not None)
-    return Call(request.state.request_id, endpoint, principal, client, model, texts, roles, task_hint=hint,
-                subject=subject)
+    return Call(request.state.request_id, endpoint, principal, client, body.model, [*texts, *body.stop_list], roles,
+                task_hint=hint, subject=subject, stops=len(body.stop_list), unknown_fields=unknown_text_fields(body),
+                seed=body.seed)
 
 
 def _data_subject(request: Request, *, capture_on: bool) -> str:
@@ -106,6 +111,7 @@ def _sse(obj: Any) -> bytes:
 
 async def _serve(request: Request, call: Call, body: ChatCompletionRequest | CompletionRequest) -> Any:
     pipeline = _pipeline(request)
+    pipeline.check_bounds(body.effective_max_tokens)
     await pipeline.screen(call)
     await pipeline.write_ahead(call, body.stream)
     guard = pipeline.answer_guard(call)
@@ -129,7 +135,7 @@ async def _complete(pipeline: InferencePipeline, call: Call, framing: _Framing, 
         async for delta in deltas:
             raw.append(delta.text)
             last = delta
-        parts = [guard.feed("".join(raw)), guard.finish()]  # one scan of the whole answer
+        parts = [guard.check_whole("".join(raw))]  # one scan of the whole answer
     except PolicyBlocked as blocked:
         await pipeline.record_outcome(call, 400, error="response_blocked", answer_decision=guard.decision)
         raise blocked_error(blocked.fired, "answer") from None
@@ -199,18 +205,18 @@ async def _stream_events(pipeline: InferencePipeline, call: Call, framing: _Fram
             )
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=ANSWER_TYPES)
 async def chat_completions(body: ChatCompletionRequest, request: Request,
                            principal: Principal = Depends(require("inference"))) -> Any:
-    call = _call(request, principal, "/v1/chat/completions", body.model,
-                 [m.text for m in body.messages], [m.role for m in body.messages])
+    call = _call(request, principal, "/v1/chat/completions", body, [m.text for m in body.messages],
+                 [m.role for m in body.messages])
     return await _serve(request, call, body)
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", responses=ANSWER_TYPES)
 async def completions(body: CompletionRequest, request: Request,
                       principal: Principal = Depends(require("inference"))) -> Any:
-    call = _call(request, principal, "/v1/completions", body.model, [body.prompt_text], [])
+    call = _call(request, principal, "/v1/completions", body, [body.prompt_text], [])
     return await _serve(request, call, body)
 
 

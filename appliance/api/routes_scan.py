@@ -18,8 +18,9 @@ async def scan(body: ScanRequest, request: Request, principal: Principal = Depen
     pipeline = request.app.state.pipeline
     services = request.app.state.services
     purpose = body.purpose or principal.purpose
-    [findings] = await pipeline.detect([body.text])
-    decision = services.policy.decide([body.text], [findings], purpose=purpose, zone=body.zone, direction=body.direction)
+    [scanned] = await pipeline.scan([body.text], body.zone)
+    decision = services.policy.decide([scanned.text], [scanned.findings], purpose=purpose, zone=body.zone,
+                                      direction=body.direction)
     await pipeline.audit("scan", {
         "request_id": request.state.request_id, "endpoint": "/v1/scan",
         **actor_fields(principal), "purpose": purpose,
@@ -29,7 +30,7 @@ async def scan(body: ScanRequest, request: Request, principal: Principal = Depen
         "findings": decision.finding_counts,
     })
     return {
-        "findings": [f.as_json() for f in findings],
+        "findings": [f.as_json() for f in scanned.original_findings],
         "decision": {
             "action": decision.action,
             "rules": decision.rule_ids,

@@ -1,17 +1,47 @@
 """OpenAI-compatible request and response bodies (the subset the appliance serves)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from policies.pack import PURPOSES
 
 
-class _Lenient(BaseModel):
-    """OpenAI clients send fields we do not use (user, logprobs=false, ...): accept and ignore them."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-    model_config = ConfigDict(extra="ignore")
+
+class _Lenient(BaseModel):
+    """OpenAI clients send fields we do not use (user, logprobs=false, ...): accepted, never forwarded.
+
+    They are kept (`model_extra`) so that `unknown_text_fields` can name those that carry text: such a
+    request is refused for a non-local zone (text nobody scanned must not leave).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+def unknown_text_fields(model: BaseModel, path: str = "") -> list[str]:
+    """Dotted paths of unknown fields holding text, in `model` and the models inside it."""
+    found = [f"{path}{name}" for name, value in (model.model_extra or {}).items() if _holds_text(value)]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                where = f"{path}{name}[{index}]." if isinstance(value, list) else f"{path}{name}."
+                found += unknown_text_fields(item, where)
+    return found
+
+
+def _holds_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(value)
+    if isinstance(value, dict):
+        return any(_holds_text(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_text(v) for v in value)
+    return False
 
 
 class ContentPart(_Lenient):
@@ -37,12 +67,12 @@ class StreamOptions(_Lenient):
 
 
 class _SamplingFields(_Lenient):
-    model: str = Field(min_length=1, max_length=128)
+    model: str = Field(min_length=1, max_length=128, examples=["smollm2-135m-instruct"])
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
     n: int = Field(1, ge=1, le=1, description="only n=1 is supported")
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -71,13 +101,14 @@ class ChatCompletionRequest(_SamplingFields):
 
 
 class CompletionRequest(_SamplingFields):
-    prompt: str | list[str]
+    prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)] = Field(
+        description="one prompt (a string, or a list holding exactly one string); it must not be empty")
 
     @field_validator("prompt")
     @classmethod
-    def _single_prompt(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list) and len(value) != 1:
-            raise ValueError("exactly one prompt is supported per request")
+    def _prompt_not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if not (value if isinstance(value, str) else value[0]):
+            raise ValueError("the prompt is empty; send at least one character")
         return value
 
     @property
