@@ -274,9 +274,10 @@ UMask=0077"""
 
 
 def allowed_networks(data_dir: Path, extra: list[str]) -> list[str]:
-    """Loopback, the --allow-ip networks, and the IP-literal hosts of the configured internal
-    backends and audit database (appliance.toml); a backend named by hostname is a warning."""
-    allowed = ["localhost"]
+    """Loopback (127.0.0.1 and ::1 only, not a local DNS stub such as 127.0.0.53), the --allow-ip
+    networks, and the IP-literal hosts of the configured internal backends and audit database
+    (appliance.toml); a backend named by hostname is a warning."""
+    allowed = ["127.0.0.1", "::1"]
     for value in extra:
         try:
             allowed.append(str(ipaddress.ip_network(value, strict=False)))

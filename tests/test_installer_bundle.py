@@ -145,7 +145,7 @@ def test_offline_install_selftest_and_one_chat_completion(bundle: Bundle, tmp_pa
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(key.stat().st_mode) == 0o600 for key in (data_dir / "keys").iterdir())
     unit = (prefix / "appliance.service").read_text().splitlines()
-    assert "IPAddressDeny=any" in unit and "IPAddressAllow=localhost" in unit and "NoNewPrivileges=yes" in unit
+    assert "IPAddressDeny=any" in unit and "IPAddressAllow=127.0.0.1" in unit and "NoNewPrivileges=yes" in unit
 
 
 def audit_records(prefix: Path, data_dir: Path, out: Path) -> list[dict]:

@@ -118,7 +118,7 @@ def test_unit_is_hardened_and_allows_only_loopback_and_internal_backends(tmp_pat
     for line in HARDENING + ["IPAddressDeny=any", f"ReadWritePaths={tmp_path / 'data'}", "User=appliance"]:
         assert line in lines
     allowed = [line.split("=", 1)[1] for line in lines if line.startswith("IPAddressAllow=")]
-    assert allowed == ["localhost", "10.9.0.0/16", "10.20.30.40", "10.20.30.50"]  # never the external backend
+    assert allowed == ["127.0.0.1", "::1", "10.9.0.0/16", "10.20.30.40", "10.20.30.50"]  # never the external backend
     assert f"ExecStart={tmp_path / 'opt' / 'bin' / 'appliance'} serve --data-dir {tmp_path / 'data'}" in lines
 
 
