@@ -18,6 +18,9 @@ _REQUIRED = re.compile(r"^(Collecting|Processing) ")
 _FETCHED = re.compile(r"^(\s+(Downloading|Using cached|File was already downloaded)|Processing) ")
 
 
+_NO_WHEEL = re.compile(r"satisfies the requirement (\S+) ")
+
+
 class WheelError(RuntimeError):
     """pip could not build or fetch a wheel; the message carries pip's last lines."""
 
@@ -37,7 +40,7 @@ def download_for_target(requirements: list[str], dest: Path, local: Path) -> lis
     served = []
     for python in PYTHONS:
         try:
-            _download(requirements, dest, local, python)
+            _download_building_sdists(requirements, dest, local, python)
             served.append(python)
         except WheelError as error:
             if python == PYTHONS[0]:
@@ -57,6 +60,21 @@ def download_pinned(requirements_file: Path, dest: Path) -> list[Path]:
     if len(found) != len(wanted):
         raise WheelError(f"expected {len(wanted)} wheels from {requirements_file}, found {len(found)}")
     return found
+
+
+def _download_building_sdists(requirements: list[str], dest: Path, local: Path, python: str) -> None:
+    """`_download`; a requirement published only as source is built here into a wheel in `local`
+    (pure-Python ones become py3-none-any) and the download tried again."""
+    built: set[str] = set()
+    while True:
+        try:
+            return _download(requirements, dest, local, python)
+        except WheelError as error:
+            missing = _NO_WHEEL.search(str(error))
+            if not missing or missing.group(1) in built:
+                raise
+            built.add(missing.group(1))
+            _pip(["wheel", "--no-deps", "--quiet", "-w", str(local), missing.group(1)])
 
 
 def _download(requirements: list[str], dest: Path, local: Path, python: str) -> None:
