@@ -18,7 +18,7 @@ from appliance.egress.policy import is_loopback
 
 ENV_PREFIX = "APPLIANCE_"
 CONFIG_FILE_NAME = "appliance.toml"
-ENV_SECTIONS = frozenset({"server", "engine", "audit", "policy", "egress"})
+ENV_SECTIONS = frozenset({"server", "engine", "audit", "policy", "egress", "console"})
 
 
 class _Section(BaseModel):
@@ -113,6 +113,11 @@ class EgressConfig(_Section):
     test_only_plain_http_loopback: bool = False
 
 
+class ConsoleConfig(_Section):
+    session_seconds: int = Field(1800, ge=10, le=86_400)  # a console session's lifetime after sign-in
+    verify_seconds: float = Field(300.0, ge=1)  # how often the console re-checks the whole log in the background
+
+
 class Settings(_Section):
     """The whole validated configuration."""
 
@@ -124,6 +129,7 @@ class Settings(_Section):
     egress: EgressConfig = Field(default_factory=EgressConfig)
     backends: list[BackendConfig] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @model_validator(mode="after")
     def _backends_consistent(self) -> "Settings":

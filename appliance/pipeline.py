@@ -204,6 +204,8 @@ class InferencePipeline:
             **self._decision_fields(call.decision, call),
             **self.s.routes.model_fields(call.backend, call.requested_model),
         }
+        if call.subject:  # the keyed digest of the X-Data-Subject identifier, for the subject report
+            fields["subject_digest"] = self.s.audit.digest(call.subject)
         if self.s.capture is not None:
             fields["prompt_capture"] = await self.capture(call, "\x1e".join(call.texts))
         call.request_seq = await self.audit("request", fields)

@@ -12,6 +12,7 @@ from appliance.api.auth_failures import AuthFailureWindows
 from appliance.api.errors import install_error_handlers
 from appliance.api.framing import BodyLimits, RequestFraming
 from appliance.pipeline import InferencePipeline
+from appliance.review.console import install_console
 from appliance.services import Services
 
 # Every router the API serves; the authorization matrix test walks their routes.
@@ -44,6 +45,7 @@ def create_app(services: Services) -> FastAPI:
         try:
             await _close_auth_failure_windows(app, everything=True)
         finally:
+            app.state.review.close()
             services.close()
 
     app = FastAPI(title="Compliance inference appliance", version="0.1.0", lifespan=lifespan,
@@ -55,6 +57,7 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     for module in ROUTE_MODULES:
         app.include_router(module.router)
+    install_console(app)
     app.add_middleware(RequestFraming, metrics=services.metrics,
                        limits=BodyLimits(server.max_body_bytes, server.body_timeout_seconds))
     return app

@@ -17,7 +17,7 @@ def route_template(request: Request) -> str:
     return getattr(route, "path", "unmatched")
 
 
-async def _audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
+async def audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
     """Record the refusal (the first per client, reason and route in a window; later ones as a count)."""
     fields: dict[str, object] = {
         "request_id": request.state.request_id,
@@ -55,14 +55,14 @@ def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]
 
     async def dependency(request: Request) -> Principal:
         if not request.headers.get("authorization", ""):
-            await _audit_refusal(request, "missing_key", None)
+            await audit_refusal(request, "missing_key", None)
             raise unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
         principal = await presented_principal(request)
         if principal is None:
-            await _audit_refusal(request, "invalid_key", None)
+            await audit_refusal(request, "invalid_key", None)
             raise unauthorized("Incorrect API key provided, or the key was revoked.")
         if permission is not None and not principal.may(permission):
-            await _audit_refusal(request, f"role_lacks_{permission}", principal)
+            await audit_refusal(request, f"role_lacks_{permission}", principal)
             raise forbidden(f"Your key's role '{principal.role}' may not use {route_template(request)} (needs '{permission}').")
         request.state.principal = principal
         return principal

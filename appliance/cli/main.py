@@ -17,6 +17,7 @@ from appliance.cli.audit import audit_app  # noqa: E402
 from appliance.cli.common import DataDirOption, one_line_errors  # noqa: E402
 from appliance.cli.keys import keys_app, mint_key  # noqa: E402
 from appliance.cli.models import models_app  # noqa: E402
+from appliance.cli.report import report_command  # noqa: E402
 from appliance.cli.scan import scan_command  # noqa: E402
 from appliance.config import ServerConfig, database_hosts, load_settings  # noqa: E402
 
@@ -26,6 +27,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.command("scan")(scan_command)
+app.command("report")(report_command)
 
 os.umask(0o077)  # everything the appliance writes (store, keys, exports) is private to its user
 
