@@ -39,13 +39,19 @@ ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="TOML con
 @app.command()
 def init(data_dir: DataDirOption = Path("data"),
          if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing if already initialised.")] = False) -> None:
-    """Create the data directory: audit keys, the default model, and one key per role (printed once)."""
-    from appliance.setup import initialise
+    """Create the data directory: audit keys, the default model, and one key per role (printed once).
+
+    With --if-missing on an existing directory, a changed appliance version (upgrade, rollback) is
+    recorded in the audit log."""
+    from appliance.setup import initialise, record_version_change
 
     with one_line_errors():
         created = initialise(data_dir, if_missing=if_missing)
+        change = record_version_change(data_dir) if created is None else None
     if created is None:
         typer.echo(f"{data_dir} is already initialised")
+        if change:
+            typer.echo(f"recorded version change {change[0]} -> {change[1]} in the audit log")
         return
     typer.echo(f"initialised {data_dir}: audit signing key {created.fingerprint}, model {created.model_id}")
     typer.echo("API keys (shown once; only their hashes are stored):")
@@ -95,6 +101,23 @@ def uvicorn_options(server: ServerConfig) -> dict[str, object]:
             "h11_max_incomplete_event_size": server.max_header_bytes, "limit_concurrency": server.limit_concurrency,
             "proxy_headers": bool(server.trusted_proxies),
             "forwarded_allow_ips": ",".join(server.trusted_proxies) or "127.0.0.1"}
+
+
+@app.command()
+def selftest(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) -> None:
+    """Check this installation end to end: model, detector, audit log, egress guard. Exit 1 on a failure."""
+    from appliance.cli.selftest import report_selftest, run_selftest
+    from appliance.services import open_services
+
+    with one_line_errors():
+        services = open_services(load_settings(config, data_dir=data_dir), GUARD)
+    try:
+        results = run_selftest(services)
+        typer.echo(report_selftest(services, results))
+    finally:
+        services.close()
+    if not all(result.ok for result in results):
+        raise typer.Exit(1)
 
 
 @app.command()
