@@ -29,10 +29,17 @@ def keygen(out: Path) -> str:
     return result.stdout.strip()
 
 
+def connected_environment() -> dict[str, str]:
+    """The environment of the connected build machine: this test process's, less the offline switch an
+    egress guard installed by an earlier test put into it (`PIP_NO_INDEX`, which would keep the build's
+    pip away from the package index)."""
+    return {key: value for key, value in os.environ.items() if key != "PIP_NO_INDEX"}
+
+
 def build_bundle(source: Path, key: Path, out: Path) -> Bundle:
     """`python -m installer build` run from the source tree `source` (its installer, its version)."""
     result = subprocess.run([sys.executable, "-m", "installer", "build", "--key", str(key), "--out", str(out)],
-                            cwd=source, capture_output=True, text=True, timeout=3000)
+                            cwd=source, capture_output=True, text=True, timeout=3000, env=connected_environment())
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     fields = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
     directory = Path(result.stdout.splitlines()[0].split(" ", 1)[1])
