@@ -8,6 +8,7 @@ happens here. Each step fails closed: no detector, no decision, no audit record 
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -19,7 +20,8 @@ from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
-from appliance.routing.base import Backend, BackendError, ChatMessage, GenerationRequest, StreamDelta
+from appliance.api.translate import output_options, rebuilt_messages
+from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
 from audit.store import AuditUnavailable
@@ -45,6 +47,7 @@ class Call:
     roles: list[str]
     task_hint: str | None = None
     subject: str = ""
+    audit_extra: dict[str, Any] = field(default_factory=dict)  # tools offered, output format, end user
     started: float = field(default_factory=time.perf_counter)
     backend: Backend | None = None
     decision: Decision | None = None
@@ -163,7 +166,7 @@ class InferencePipeline:
         fields = {
             "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
             "client": call.client, "stream": stream,
-            "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)),
+            "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)), **call.audit_extra,
             **self._decision_fields(call.decision, call),
             **self.s.routes.model_fields(call.backend, call.requested_model),
         }
@@ -185,20 +188,45 @@ class InferencePipeline:
         texts = call.decision.texts
         model = self.s.routes.backend_model(call.backend, call.requested_model)
         common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
-                      top_p=body.top_p, stop=body.stop_list, seed=body.seed)
+                      top_p=body.top_p, stop=body.stop_list, seed=body.seed, options=output_options(body))
         if call.is_chat:
-            return GenerationRequest(messages=[ChatMessage(r, t) for r, t in zip(call.roles, texts)], **common)
+            return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)
 
     async def open_stream(self, call: Call, request: GenerationRequest) -> tuple[StreamDelta, AsyncIterator[StreamDelta]]:
         """Admit the generation and wait for its first delta, so errors still get a proper status."""
         assert call.backend is not None
+        async with self.backend_errors(call):
+            try:
+                deltas = call.backend.stream(request)
+                first = await deltas.__anext__()
+            except StopAsyncIteration:
+                first = StreamDelta(text="", finish_reason="stop")
+                deltas = _empty()
+        return first, deltas
+
+    async def embed(self, call: Call, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Embeddings of the policy-transformed inputs on the local engine."""
+        assert call.backend is not None
+        embed = getattr(call.backend, "embed", None)
+        async with self.backend_errors(call):
+            if embed is None:
+                raise UnsupportedOption(f"model {call.requested_model!r} is served by backend {call.backend.name!r}, "
+                                        "which does not serve embeddings", "model")
+            return await embed(self.s.routes.backend_model(call.backend, call.requested_model), texts)
+
+    @contextlib.asynccontextmanager
+    async def backend_errors(self, call: Call) -> AsyncIterator[None]:
+        """Backend and engine failures as OpenAI errors, each with its outcome record."""
+        assert call.backend is not None
         try:
-            deltas = call.backend.stream(request)
-            first = await deltas.__anext__()
+            yield
         except ContextLengthExceeded as exc:
             await self.record_outcome(call, 400, error="context_length_exceeded")
             raise ApiError(400, str(exc), param="messages", code="context_length_exceeded") from None
+        except UnsupportedOption as exc:
+            await self.record_outcome(call, 400, error="unsupported_option")
+            raise ApiError(400, str(exc), param=exc.param, code="unsupported_option") from None
         except QueueFull as exc:
             await self.record_outcome(call, 429, error="queue_full")
             raise ApiError(429, str(exc), type="rate_limit_error", code="queue_full",
@@ -211,10 +239,6 @@ class InferencePipeline:
             await self.record_outcome(call, 502, error="backend_error")
             raise ApiError(502, f"backend {call.backend.name!r} failed: {exc}", type="server_error",
                            code="backend_error") from None
-        except StopAsyncIteration:
-            first = StreamDelta(text="", finish_reason="stop")
-            deltas = _empty()
-        return first, deltas
 
     # -- step 7: check the answer ------------------------------------------------------------------
     def answer_guard(self, call: Call) -> StreamGuard:
@@ -231,7 +255,8 @@ class InferencePipeline:
     # -- step 8: record the outcome -----------------------------------------------------------------
     async def record_outcome(self, call: Call, status: int, *, error: str | None = None,
                              finish_reason: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
-                             answer: str | None = None, answer_decision: Decision | None = None) -> None:
+                             answer: str | None = None, answer_decision: Decision | None = None,
+                             tools_called: list[str] | None = None) -> None:
         fields: dict[str, Any] = {
             "request_id": call.request_id, "request_seq": call.request_seq, "status": status,
             "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
@@ -241,6 +266,8 @@ class InferencePipeline:
             fields["error"] = error
         if finish_reason:
             fields["finish_reason"] = finish_reason
+        if tools_called:
+            fields["tools_called"] = tools_called
         if answer is not None:
             fields["response_hmac"] = self.s.audit.digest(answer)
             if self.s.capture is not None:

@@ -6,7 +6,7 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI
 
-from appliance.api import routes_audit, routes_inference, routes_ops, routes_scan
+from appliance.api import routes_audit, routes_embeddings, routes_inference, routes_ops, routes_scan
 from appliance.api.errors import install_error_handlers
 from appliance.api.framing import RequestFraming
 from appliance.pipeline import InferencePipeline
@@ -24,7 +24,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.pipeline = InferencePipeline(services)
     install_error_handlers(app)
-    for module in (routes_inference, routes_ops, routes_scan, routes_audit):
+    for module in (routes_inference, routes_embeddings, routes_ops, routes_scan, routes_audit):
         app.include_router(module.router)
     app.add_middleware(RequestFraming, metrics=services.metrics, max_body_bytes=services.settings.server.max_body_bytes)
     return app

@@ -50,6 +50,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     if first.get("type") == "json_invalid":
         return "We could not parse the JSON body of your request: it is not valid JSON.", None
     param = ".".join(loc) or None
+    if first.get("type") == "extra_forbidden":
+        return (f"Unrecognized request argument supplied: {param}. The appliance refuses fields it does not "
+                "implement instead of ignoring them."), param
     where = f" at '{param}'" if param else ""
     return f"Invalid request{where}: {first.get('msg', 'invalid value')}", param
 

@@ -1,0 +1,67 @@
+"""From a validated OpenAI request body to what the pipeline scans and what backends are asked.
+
+Everything a request carries outward is scanned: each message's text, then the arguments of each
+tool call in the conversation (in order). After the policy has transformed those texts, the
+conversation is rebuilt from them, so a redacted argument is redacted in the call that is sent.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.api.schemas import ChatCompletionRequest, CompletionRequest, Message
+from appliance.routing.base import ChatMessage, OutputOptions, ToolCall
+
+TOOL_ARGUMENTS_ROLE = "tool_arguments"  # the role label of a scanned tool-call argument text
+
+
+def scanned_texts(messages: list[Message]) -> tuple[list[str], list[str]]:
+    """(texts, roles) to scan: every message, then every tool call's arguments."""
+    texts = [m.text for m in messages]
+    roles = [m.role for m in messages]
+    for message in messages:
+        for call in message.tool_calls or []:
+            texts.append(call.function.arguments)
+            roles.append(TOOL_ARGUMENTS_ROLE)
+    return texts, roles
+
+
+def rebuilt_messages(messages: list[Message], texts: list[str]) -> list[ChatMessage]:
+    """The conversation with the policy-transformed `texts` (in `scanned_texts` order)."""
+    arguments = iter(texts[len(messages):])
+    rebuilt = []
+    for message, text in zip(messages, texts):
+        calls = [ToolCall(c.id, c.function.name, next(arguments)) for c in message.tool_calls or []]
+        rebuilt.append(ChatMessage(message.role, text, calls, message.tool_call_id))
+    return rebuilt
+
+
+def output_options(body: ChatCompletionRequest | CompletionRequest) -> OutputOptions:
+    """The answer-shaping options of a request, in backend-neutral form."""
+    common: dict[str, Any] = dict(
+        presence_penalty=body.presence_penalty, frequency_penalty=body.frequency_penalty,
+        logit_bias={int(token): bias for token, bias in (body.logit_bias or {}).items()},
+    )
+    if isinstance(body, CompletionRequest):
+        return OutputOptions(top_logprobs=body.logprobs, **common)
+    return OutputOptions(
+        response_format=body.response_format.model_dump(by_alias=True, exclude_none=True) if body.response_format else None,
+        tools=tuple(t.model_dump(exclude_none=True) for t in body.tools or []),
+        tool_choice=body.tool_choice.model_dump() if hasattr(body.tool_choice, "model_dump") else body.tool_choice,
+        top_logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+        **common,
+    )
+
+
+def request_audit_fields(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
+    """What the request record says about tools, output format and end user (names, never values)."""
+    fields: dict[str, Any] = {}
+    if body.user is not None:
+        fields["user"] = body.user
+    if isinstance(body, ChatCompletionRequest):
+        if body.tools:
+            fields["tools_offered"] = [t.function.name for t in body.tools]
+            choice = body.tool_choice
+            fields["tool_choice"] = choice if isinstance(choice, str) or choice is None else f"function:{choice.function.name}"
+        if body.response_format is not None:
+            fields["response_format"] = body.response_format.type
+    return fields
