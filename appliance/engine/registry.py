@@ -296,7 +296,7 @@ class ModelRegistry:
         """Tell the hook (e.g. the audit log) before the change is committed; if it raises,
         the change is not made."""
         if self._on_change is not None:
-            self._on_change(event, {"id": entry.id, "sha256": entry.sha256, "size": entry.size, "kind": entry.kind})
+            self._on_change(event, {"id": entry.id, "sha256": entry.sha256, "size": entry.size, "model_kind": entry.kind})
 
 
 def _refuse_duplicate(entries: dict[str, ModelEntry], model_id: str) -> None:

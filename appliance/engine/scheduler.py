@@ -27,7 +27,7 @@ def _merged(batch: list[StreamDelta]) -> StreamDelta:
     """Consecutive deltas as one; the last one's finish reason and counts are kept."""
     last = batch[-1]
     return StreamDelta("".join(d.text for d in batch), last.finish_reason, last.prompt_tokens,
-                       last.completion_tokens)
+                       last.completion_tokens, last.tool_calls, [e for d in batch for e in d.logprobs])
 
 
 class QueueFull(RuntimeError):
