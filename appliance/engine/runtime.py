@@ -190,7 +190,9 @@ class LlamaRuntime:
         if too_long:
             raise ContextLengthExceeded(f"input {too_long[0]} has {counts[too_long[0]]} tokens; this embedding model "
                                         f"takes at most {self.llm.n_batch} per input")
-        vectors = self.llm.embed(texts, normalize=True)
+        # One input per decode: batched sequences change the last bits of each other's vectors, and
+        # identical inputs must give identical vectors whatever they are batched with.
+        vectors = [self.llm.embed(text, normalize=True) for text in texts]
         return [list(map(float, v)) for v in vectors], sum(counts)
 
 
