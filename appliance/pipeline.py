@@ -20,7 +20,7 @@ from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
-from appliance.api.translate import output_options, rebuilt_messages
+from appliance.api.translate import detection_view, output_options, rebuilt_messages
 from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
@@ -56,6 +56,13 @@ class Call:
     @property
     def is_chat(self) -> bool:
         return bool(self.roles)
+
+    @property
+    def detection_texts(self) -> list[str]:
+        """What the detector reads: the texts, tool arguments in their detection view."""
+        if not self.roles:
+            return self.texts
+        return [detection_view(text, role) for text, role in zip(self.texts, self.roles)]
 
 
 def actor_fields(principal: Principal) -> dict[str, str]:
@@ -134,7 +141,7 @@ class InferencePipeline:
         if not candidates:
             raise ApiError(404, f"The model '{call.requested_model}' does not exist or you do not have access to it.",
                            param="model", code="model_not_found")
-        findings = await self.detect(call.texts)
+        findings = await self.detect(call.detection_texts)
         for backend in candidates:
             decision = self.decide(call, findings, backend)
             self.s.metrics.policy_actions.labels("prompt", decision.action).inc()

@@ -6,12 +6,16 @@ conversation is rebuilt from them, so a redacted argument is redacted in the cal
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from appliance.api.schemas import ChatCompletionRequest, CompletionRequest, Message
 from appliance.routing.base import ChatMessage, OutputOptions, ToolCall
 
 TOOL_ARGUMENTS_ROLE = "tool_arguments"  # the role label of a scanned tool-call argument text
+# JSON punctuation (and the underscore of keys like patient_mrn) hides a key's words from the
+# recognizers' context matching; the detector sees arguments with these blanked, offsets unchanged.
+_JSON_PUNCTUATION = re.compile(r'[{}\[\]":,_]')
 
 
 def scanned_texts(messages: list[Message]) -> tuple[list[str], list[str]]:
@@ -23,6 +27,12 @@ def scanned_texts(messages: list[Message]) -> tuple[list[str], list[str]]:
             texts.append(call.function.arguments)
             roles.append(TOOL_ARGUMENTS_ROLE)
     return texts, roles
+
+
+def detection_view(text: str, role: str) -> str:
+    """The text the detector reads for `text`: tool arguments with JSON punctuation blanked, so
+    `{"mrn": "48213377"}` reads as `mrn  48213377`; findings keep the offsets of `text`."""
+    return _JSON_PUNCTUATION.sub(" ", text) if role == TOOL_ARGUMENTS_ROLE else text
 
 
 def rebuilt_messages(messages: list[Message], texts: list[str]) -> list[ChatMessage]:

@@ -38,7 +38,7 @@ def native_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"role": m.role, "content": m.content}
         if m.tool_calls:
             item["tool_calls"] = [{"id": c.id, "type": "function",
-                                   "function": {"name": c.name, "arguments": json.loads(c.arguments)}}
+                                   "function": {"name": c.name, "arguments": _arguments(c)}}
                                   for c in m.tool_calls]
         if m.tool_call_id:
             item["tool_call_id"] = m.tool_call_id
@@ -79,7 +79,15 @@ def _tool_listing(tool: dict[str, Any]) -> dict[str, Any]:
 
 
 def call_json(call: ToolCall) -> str:
-    return json.dumps({"name": call.name, "arguments": json.loads(call.arguments)}, ensure_ascii=False)
+    return json.dumps({"name": call.name, "arguments": _arguments(call)}, ensure_ascii=False)
+
+
+def _arguments(call: ToolCall) -> Any:
+    """A call's arguments as an object; text when policy redaction left them no longer JSON."""
+    try:
+        return json.loads(call.arguments)
+    except ValueError:
+        return call.arguments
 
 
 def parse_call(text: str, offered: set[str]) -> ToolCall | None:
