@@ -27,7 +27,7 @@ EMBED = "smollm2-embed"
 TRIAGE_SCHEMA = {
     "type": "object",
     "properties": {
-        "topic": {"type": "string", "maxLength": 24},
+        "topic": {"type": "string", "maxLength": 16},
         "urgency": {"enum": ["low", "medium", "high"]},
         "follow_up": {"type": "boolean"},
     },
@@ -75,7 +75,7 @@ def audit_records(server: ApplianceServer, request_id: str) -> list[dict[str, An
 def assert_triage(answer: str) -> None:
     value = json.loads(answer)
     assert set(value) == {"topic", "urgency", "follow_up"}, value
-    assert isinstance(value["topic"], str) and len(value["topic"]) <= 24
+    assert isinstance(value["topic"], str) and len(value["topic"]) <= 16
     assert value["urgency"] in {"low", "medium", "high"}
     assert isinstance(value["follow_up"], bool)
 
@@ -119,6 +119,7 @@ def test_models_list_their_capabilities(api: ApplianceServer) -> None:
 # -- structured outputs ------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(2400)  # 100 generations: about 2 minutes on an idle 2-core machine
 def test_json_schema_answers_validate_100_of_100_at_temperature(api: ApplianceServer) -> None:
     client = sdk(api)
     prompts = [ask.format(complaint) for ask in ASKS for complaint in COMPLAINTS]

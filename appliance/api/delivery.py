@@ -50,9 +50,13 @@ class AnswerCheck:
                            code="tool_call_invalid")
         return text, [replace(c, arguments=a) for c, a in zip(calls, arguments)]
 
-    def incomplete(self, last: StreamDelta) -> ApiError | None:
-        """A structured answer that ran out of tokens is an error, never a truncated answer."""
-        if self.structured is None or last.finish_reason in ("stop", "tool_calls"):
+    def incomplete(self, last: StreamDelta, text: str) -> ApiError | None:
+        """A structured answer that ran out of tokens (or was cut by a stop sequence) is an error,
+        never a truncated answer."""
+        if self.structured is None:
+            return None
+        if last.finish_reason == ("tool_calls" if self.structured == "tool call" else "stop") and (
+                self.structured == "tool call" or _is_json(text)):
             return None
         return ApiError(400, f"The model did not complete the {self.structured} within the token limit "
                         f"(finish reason {last.finish_reason!r}); raise max_tokens or simplify the schema.",
@@ -63,6 +67,14 @@ def _structured_form(options: OutputOptions) -> str | None:
     if options.tool_choice == "required" or isinstance(options.tool_choice, dict):
         return "tool call"
     return "JSON answer" if options.structured and not options.offers_tools else None
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_json_object(text: str) -> bool:
@@ -101,7 +113,7 @@ async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
         await deltas.aclose()  # stops the generation if this task was cancelled (client gone)
     text = head + tail
     _count_tokens(pipeline, call, last)
-    incomplete = answer.incomplete(last)
+    incomplete = answer.incomplete(last, text)
     await pipeline.record_outcome(call, incomplete.status if incomplete else 200, finish_reason=last.finish_reason,
                                   error=incomplete.code if incomplete else None, prompt_tokens=last.prompt_tokens,
                                   completion_tokens=last.completion_tokens, answer=text,
@@ -155,7 +167,7 @@ async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerC
         tail, tool_calls = answer.finish(last.tool_calls)
         if tail or tool_calls:
             yield piece(StreamDelta(""), tail, tool_calls=tool_calls)
-        incomplete = answer.incomplete(last)
+        incomplete = answer.incomplete(last, "".join(emitted))
         if incomplete:
             status, error = incomplete.status, incomplete.code
             yield _sse(incomplete.body())
