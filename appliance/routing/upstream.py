@@ -294,20 +294,15 @@ def openai_options(options: OutputOptions) -> dict[str, Any]:
     """The answer-shaping options in OpenAI request form (only those that differ from the default)."""
     if options.top_logprobs is not None:
         raise UnsupportedOption("logprobs are served by the local engine only, not by backends over HTTP", "logprobs")
-    body: dict[str, Any] = {}
-    if options.response_format is not None:
-        body["response_format"] = options.response_format
-    if options.tools:
-        body["tools"] = list(options.tools)
-        if options.tool_choice is not None:
-            body["tool_choice"] = options.tool_choice
-    if options.presence_penalty:
-        body["presence_penalty"] = options.presence_penalty
-    if options.frequency_penalty:
-        body["frequency_penalty"] = options.frequency_penalty
-    if options.logit_bias:
-        body["logit_bias"] = {str(token): bias for token, bias in options.logit_bias.items()}
-    return body
+    fields = {
+        "response_format": options.response_format,
+        "tools": list(options.tools) or None,
+        "tool_choice": options.tool_choice if options.tools else None,
+        "presence_penalty": options.presence_penalty or None,
+        "frequency_penalty": options.frequency_penalty or None,
+        "logit_bias": {str(token): bias for token, bias in options.logit_bias.items()} or None,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _tool_call(raw: Any) -> ToolCall:
