@@ -195,7 +195,7 @@ class InferencePipeline:
         texts = call.decision.texts
         model = self.s.routes.backend_model(call.backend, call.requested_model)
         common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
-                      top_p=body.top_p, stop=body.stop_list, seed=body.seed, options=output_options(body))
+                      top_p=body.top_p, stop=body.stop_list, seed=body.seed, options=output_options(body, texts))
         if call.is_chat:
             return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)

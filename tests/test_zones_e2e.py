@@ -160,3 +160,16 @@ def test_tools_and_response_format_are_forwarded_in_openai_form(connected: Appli
     assert sent["messages"][1]["tool_calls"][0]["function"] == {"name": "get_labs", "arguments": '{"mrn": "on file"}'}
     assert sent["messages"][2] == {"role": "tool", "content": "Potassium 4.1 mmol/L, within range.",
                                    "tool_call_id": "call_7"}
+
+
+def test_a_tool_definition_carrying_a_record_number_never_reaches_the_external_host(
+        connected: ApplianceServer, standins: tuple[StandIn, StandIn]) -> None:
+    cloud, _ = standins
+    before = len(cloud.requests)
+    leaky = {"type": "function", "function": {"name": "get_labs", "description": "Labs of the patient with MRN 48213377"}}
+    client = openai.OpenAI(base_url=connected.base_url, api_key=connected.tokens["clinical"], max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="cloud-model", messages=[{"role": "user", "content": "Fetch the labs."}],
+                                       tools=[leaky])
+    assert refused.value.code == "policy_blocked" and "48213377" not in refused.value.message
+    assert len(cloud.requests) == before

@@ -43,7 +43,8 @@ async def _serve(request: Request, call: Call, body: ChatCompletionRequest | Com
     await pipeline.screen(call)
     await pipeline.write_ahead(call, body.stream)
     guard = pipeline.answer_guard(call)
-    generation = pipeline.generation_request(call, body)
+    async with pipeline.backend_errors(call):
+        generation = pipeline.generation_request(call, body)
     first, deltas = await pipeline.open_stream(call, generation)
     answer = AnswerCheck.for_call(call, guard, generation.options)
     if body.stream:
@@ -59,7 +60,7 @@ async def _serve(request: Request, call: Call, body: ChatCompletionRequest | Com
 @router.post("/v1/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request,
                            principal: Principal = Depends(require("inference"))) -> Any:
-    texts, roles = scanned_texts(body.messages)
+    texts, roles = scanned_texts(body)
     call = inference_call(request, principal, "/v1/chat/completions", body.model, texts, roles)
     return await _serve(request, call, body)
 

@@ -72,6 +72,11 @@ def check_generation(request: GenerationRequest, runtime: LlamaRuntime) -> None:
     if request.prompt is None and request.options.tools and not runtime.has_chat_template:
         raise UnsupportedOption(f"model {request.model!r} has no chat template, so it cannot be offered tools",
                                 "tools")
+    vocabulary = runtime.llm.n_vocab()
+    beyond = [token for token in request.options.logit_bias if token >= vocabulary]
+    if beyond:
+        raise UnsupportedOption(f"logit_bias names token {beyond[0]}, beyond the vocabulary of model "
+                                f"{request.model!r} ({vocabulary} tokens)", "logit_bias")
 
 
 async def _cancel_on_close(job: Job) -> AsyncIterator[StreamDelta]:
