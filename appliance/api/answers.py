@@ -23,7 +23,7 @@ class AnswerFraming:
     def full(self, text: str, finish: str, prompt_tokens: int, completion_tokens: int,
              tool_calls: list[ToolCall], logprobs: list[TokenLogprob] | None) -> dict[str, Any]:
         if self.chat:
-            message: dict[str, Any] = {"role": "assistant", "content": text if not tool_calls else None}
+            message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None}
             if tool_calls:
                 message["tool_calls"] = [_tool_call_json(c) for c in tool_calls]
             choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish,

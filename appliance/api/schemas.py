@@ -30,7 +30,6 @@ class ContentPart(Strict):
 class Message(Strict):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
-    name: str | None = Field(None, max_length=64)
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = Field(None, min_length=1, max_length=128)
     # Echoed back by SDKs that resend an assistant message as they received it; only empty values.
