@@ -81,6 +81,8 @@ def api_runner(server: ApplianceServer, http: httpx.Client, stream: bool,
         if not stream:
             reply = http.post(server.base_url + "/chat/completions", headers=server.headers(),
                               json={**body, "max_tokens": max_tokens, **shape})
+            if shape and reply.status_code == 400 and reply.json()["error"]["code"] == "structured_output_incomplete":
+                return max_tokens  # the JSON did not close within max_tokens: all of them were decoded
             reply.raise_for_status()
             return reply.json()["usage"]["completion_tokens"]
         usage = 0
