@@ -13,12 +13,14 @@ class StartupError(RuntimeError):
     """The appliance cannot start; the message says what to fix, in one line."""
 
 
-def open_audit(settings: Settings) -> AuditStore:
+def open_audit(settings: Settings, *, accept_loss: bool = False) -> AuditStore:
+    """The audit store; StartupError in one line when it cannot open (tail truncation included)."""
     data = DataDir(settings.data_dir)
     try:
         return AuditStore.open(
             settings.audit_url, data.keys_dir,
             checkpoint_every=settings.audit.checkpoint_every, checkpoint_seconds=settings.audit.checkpoint_seconds,
+            accept_loss=accept_loss,
         )
     except Exception as exc:
         raise StartupError(f"audit store cannot open ({type(exc).__name__}: {exc})") from None

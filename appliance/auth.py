@@ -1,4 +1,9 @@
-"""API keys and principals: random 256-bit tokens shown once, only their SHA-256 stored."""
+"""API keys and principals: random 256-bit tokens shown once, only their SHA-256 stored.
+
+`ApiKeyStore` holds what every key store does (minting, checking a token); `KeyStore` keeps keys in one
+JSON file, the default with the embedded SQLite audit store. With PostgreSQL the keys live in the shared
+database instead (`appliance.key_database`), so every node accepts the same keys.
+"""
 from __future__ import annotations
 
 import fcntl
@@ -7,6 +12,7 @@ import hmac
 import json
 import os
 import secrets
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +32,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 class ApiKeyError(ValueError):
     """A key operation was refused (bad name, unknown id, ...)."""
+
+
+class KeyStoreUnavailable(RuntimeError):
+    """Keys cannot be read or written right now (the shared database is unreachable): refuse, fail closed."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,60 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class KeyStore:
+class ApiKeyStore(ABC):
+    """Where API keys live; subclasses store and find entries, this class mints and checks tokens."""
+
+    def create(self, name: str, role: str, purpose: str = "treatment") -> tuple[StoredKey, str]:
+        """A new key; returns the stored entry and the token (shown once, never stored)."""
+        if role not in ROLES:
+            raise ApiKeyError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        if purpose not in PURPOSES:
+            raise ApiKeyError(f"unknown purpose {purpose!r}; choose one of {', '.join(PURPOSES)}")
+        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ApiKeyError("key name must be 1-64 letters, digits, '-', '_' or '.'")
+        secret = secrets.token_urlsafe(32)
+        entry = StoredKey(secrets.token_hex(6), name, role, purpose, _digest(secret), _now())
+        self._add(entry)
+        return entry, f"{TOKEN_PREFIX}_{entry.key_id}_{secret}"
+
+    def revoke(self, key_id: str) -> StoredKey:
+        """Revoke a key (at once, for every process reading this store); revoking twice changes nothing."""
+        return self._revoke(key_id, _now())
+
+    def list(self) -> list[StoredKey]:
+        return sorted(self._all(), key=lambda k: k.created_at)
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal for a bearer token, or None when it is unknown, malformed or revoked."""
+        prefix, _, rest = token.partition("_")
+        key_id, _, secret = rest.partition("_")
+        if prefix != TOKEN_PREFIX or not key_id or not secret:
+            return None
+        entry = self._find(key_id)
+        if entry is None or entry.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(entry.secret_sha256, _digest(secret)):
+            return None
+        return entry.principal()
+
+    def close(self) -> None:
+        """Release what the store holds open."""
+
+    @abstractmethod
+    def _add(self, entry: StoredKey) -> None: ...
+
+    @abstractmethod
+    def _revoke(self, key_id: str, when: str) -> StoredKey:
+        """Mark the key revoked at `when` unless it already is; ApiKeyError for an unknown id."""
+
+    @abstractmethod
+    def _all(self) -> list[StoredKey]: ...
+
+    @abstractmethod
+    def _find(self, key_id: str) -> StoredKey | None: ...
+
+
+class KeyStore(ApiKeyStore):
     """API keys in one JSON file (mode 0600), re-read when it changes on disk."""
 
     def __init__(self, path: Path) -> None:
@@ -101,46 +164,25 @@ class KeyStore:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return lock
 
-    def create(self, name: str, role: str, purpose: str = "treatment") -> tuple[StoredKey, str]:
-        """A new key; returns the stored entry and the token (shown once, never stored)."""
-        if role not in ROLES:
-            raise ApiKeyError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-        if purpose not in PURPOSES:
-            raise ApiKeyError(f"unknown purpose {purpose!r}; choose one of {', '.join(PURPOSES)}")
-        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ApiKeyError("key name must be 1-64 letters, digits, '-', '_' or '.'")
-        key_id = secrets.token_hex(6)
-        secret = secrets.token_urlsafe(32)
-        entry = StoredKey(key_id, name, role, purpose, _digest(secret), _now())
+    def _add(self, entry: StoredKey) -> None:
         with self._locked():
             keys = dict(self._load())
-            keys[key_id] = entry
+            keys[entry.key_id] = entry
             self._save(keys)
-        return entry, f"{TOKEN_PREFIX}_{key_id}_{secret}"
 
-    def revoke(self, key_id: str) -> StoredKey:
+    def _revoke(self, key_id: str, when: str) -> StoredKey:
         with self._locked():
             keys = dict(self._load())
             entry = keys.get(key_id)
             if entry is None:
                 raise ApiKeyError(f"no key with id {key_id!r}")
             if entry.revoked_at is None:
-                entry.revoked_at = _now()
+                entry.revoked_at = when
                 self._save(keys)
         return entry
 
-    def list(self) -> list[StoredKey]:
-        return sorted(self._load().values(), key=lambda k: k.created_at)
+    def _all(self) -> list[StoredKey]:
+        return list(self._load().values())
 
-    def authenticate(self, token: str) -> Principal | None:
-        """The principal for a bearer token, or None when it is unknown, malformed or revoked."""
-        prefix, _, rest = token.partition("_")
-        key_id, _, secret = rest.partition("_")
-        if prefix != TOKEN_PREFIX or not key_id or not secret:
-            return None
-        entry = self._load().get(key_id)
-        if entry is None or entry.revoked_at is not None:
-            return None
-        if not hmac.compare_digest(entry.secret_sha256, _digest(secret)):
-            return None
-        return entry.principal()
+    def _find(self, key_id: str) -> StoredKey | None:
+        return self._load().get(key_id)

@@ -7,12 +7,13 @@ from typing import Any
 from pathlib import Path
 
 from appliance.auditing import StartupError, audited_registry, open_audit
-from appliance.auth import KeyStore
+from appliance.auth import ApiKeyStore
 from appliance.config import Settings
 from appliance.datadir import DataDir
 from appliance.egress import EgressGuard, EgressPolicy
 from appliance.engine.engine import Engine
 from appliance.engine.registry import ModelRegistry
+from appliance.key_database import open_key_store
 from appliance.metrics import Metrics
 from appliance.routing.backends import build_router
 from appliance.routing.local import LocalBackend
@@ -34,7 +35,7 @@ def egress_fields(event: dict[str, Any]) -> dict[str, Any]:
 class Services:
     settings: Settings
     data: DataDir
-    keys: KeyStore
+    keys: ApiKeyStore
     registry: ModelRegistry
     engine: Engine
     routes: RouteTable
@@ -47,6 +48,7 @@ class Services:
 
     def close(self) -> None:
         self.engine.close()
+        self.keys.close()
         self.audit.close()
 
 
@@ -56,7 +58,12 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
     if not data.initialised:
         raise StartupError(f"data directory {data.root} is not initialised: run `appliance init --data-dir {data.root}`")
     audit = open_audit(settings)
+    keys: ApiKeyStore | None = None
     try:
+        try:
+            keys = open_key_store(settings)
+        except Exception as exc:
+            raise StartupError(f"API keys: {exc}") from None
         if egress is not None:
             egress.configure(EgressPolicy.for_backend_urls(
                 settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback))
@@ -88,10 +95,11 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
         audit.append("service_start", {"pid": os.getpid(), "mode": settings.egress.mode,
                                        "packs": policy.packs_info(), "default_model": settings.engine.default_model})
     except BaseException:
+        if keys is not None:
+            keys.close()
         audit.close()
         raise
-    return Services(settings, data, KeyStore(data.api_keys), registry, engine, routes, policy, audit, metrics,
-                    detector, egress, capture)
+    return Services(settings, data, keys, registry, engine, routes, policy, audit, metrics, detector, egress, capture)
 
 
 def open_capture(audit: AuditStore) -> CaptureVault:

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from appliance.auth import ROLES, KeyStore
+from appliance.auth import ROLES
 from appliance.cli.keys import mint_key
 from appliance.config import load_settings
 from appliance.datadir import DataDir
 from appliance.engine.default_model import ensure_default_model
 from appliance.auditing import audited_registry, open_audit
+from appliance.key_database import open_key_store
 from audit.keys import ensure_keys
 
 INITIAL_PURPOSE = {"clinical": "treatment", "auditor": "operations", "admin": "operations"}
@@ -35,11 +36,15 @@ def initialise(data_dir: Path, *, if_missing: bool = False) -> Initialised | Non
         raise ValueError(f"{data.root} is already initialised")
     data.create()
     ensure_keys(data.keys_dir)
-    store = open_audit(load_settings(data_dir=data.root))
+    settings = load_settings(data_dir=data.root)
+    store = open_audit(settings)
     try:
         entry = ensure_default_model(audited_registry(data, store))
-        keys = KeyStore(data.api_keys)
-        tokens = {role: mint_key(keys, store, f"initial-{role}", role, INITIAL_PURPOSE[role]) for role in ROLES}
+        keys = open_key_store(settings)
+        try:
+            tokens = {role: mint_key(keys, store, f"initial-{role}", role, INITIAL_PURPOSE[role]) for role in ROLES}
+        finally:
+            keys.close()
         store.append("init", {"model_id": entry.id, "model_sha256": entry.sha256})
         fingerprint = store.signing_fingerprint
     finally:

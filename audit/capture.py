@@ -8,6 +8,7 @@ ids are stored only as HMAC digests, never in clear.
 """
 from __future__ import annotations
 
+import re
 import secrets
 
 from cryptography.exceptions import InvalidTag
@@ -20,6 +21,8 @@ from audit.models import Capture, CaptureKey
 from audit.store import AuditStore, AuditUnavailable, utc_timestamp
 
 NONCE_SIZE = 12
+SUBJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}")
+SUBJECT_ID_RULE = "1-128 letters, digits or . _ : @ + / -, starting with a letter or digit"
 _captures = Capture.__table__  # type: ignore[attr-defined]
 _capture_keys = CaptureKey.__table__  # type: ignore[attr-defined]
 
@@ -32,6 +35,13 @@ class CaptureErased(CaptureError):
     """The capture's data subject was erased: its data key is destroyed and the text is gone for good."""
 
 
+def check_subject_id(subject_id: str) -> str:
+    """`subject_id` if it is a well-formed data subject id; ValueError (never quoting the value) if not."""
+    if not SUBJECT_ID_PATTERN.fullmatch(subject_id):
+        raise ValueError(f"a data subject id must be {SUBJECT_ID_RULE}")
+    return subject_id
+
+
 class CaptureVault:
     """Encrypted text storage beside an audit store (same database, keys in the store's key dir)."""
 
@@ -41,7 +51,7 @@ class CaptureVault:
 
     def capture(self, subject_id: str, text: str) -> str:
         """Encrypt and store `text` under the subject's data key; returns the reference for the record."""
-        subject = self._store.digest(subject_id)
+        subject = self._store.digest(check_subject_id(subject_id))
         ref = secrets.token_hex(16)
         try:
             with self._store.engine.begin() as conn:
@@ -93,7 +103,7 @@ class CaptureVault:
 
         The `erasure` record names the subject only by its HMAC digest.
         """
-        subject = self._store.digest(subject_id)
+        subject = self._store.digest(check_subject_id(subject_id))
         try:
             with self._store.engine.connect() as conn:
                 count = conn.execute(

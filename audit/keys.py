@@ -98,13 +98,13 @@ def load_staged_signing_key(key_dir: Path) -> Ed25519PrivateKey | None:
 def promote_staged_key(key_dir: Path) -> None:
     """Make the staged key current (atomic rename); the old private key is gone afterwards."""
     os.replace(key_dir / STAGED_SIGNING_KEY_FILE, key_dir / SIGNING_KEY_FILE)
-    _fsync_dir(key_dir)
+    fsync_dir(key_dir)
 
 
 def discard_staged_key(key_dir: Path) -> None:
     """Drop a staged key whose rotation was never recorded."""
     (key_dir / STAGED_SIGNING_KEY_FILE).unlink(missing_ok=True)
-    _fsync_dir(key_dir)
+    fsync_dir(key_dir)
 
 
 def _make_key_dir(key_dir: Path) -> None:
@@ -124,10 +124,11 @@ def _write_secret(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

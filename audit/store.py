@@ -9,6 +9,10 @@ the database (`audit.write_lock`; the group then goes in as one autocommit INSER
 not holding that lock have taken the next seq, the primary key refuses the group and it is chained
 again inside `BEGIN IMMEDIATE`), on PostgreSQL (several nodes, one log) an advisory transaction lock.
 Either way the nodes and processes sharing a database build one gap-free, fork-free chain.
+
+At open the log must extend the newest checkpoint stored in the database and the one kept beside the keys
+(`audit.tail_anchor`), so records deleted from the tail are noticed; a commit that finds the tail shorter
+than the log already was is refused too.
 """
 from __future__ import annotations
 
@@ -32,13 +36,14 @@ from sqlalchemy import Connection, Engine, Subquery, create_engine, event, func,
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
-from audit import keys
+from audit import keys, tail_anchor
 from audit.checkpoint import sign_checkpoint
 from audit.group_commit import CommitterClosed, GroupCommitter
 from audit.merkle import MerkleTree
 from audit.models import AUDIT_TABLES, HEAD_ROWS, AuditCheckpoint, AuditRecord, AuditSigningKey
 from audit.record import GENESIS_PREV, key_fingerprint, public_key_bytes, sign_head
 from audit.skeleton import RecordSkeleton
+from audit.tail_anchor import LogTailMismatch, TailWitnesses
 from audit.write_lock import LogWriteLock
 
 logger = logging.getLogger(__name__)
@@ -123,6 +128,7 @@ class AuditStore:
         self.engine = engine
         self.key_dir = key_dir
         self.origin = origin
+        self.witnesses = TailWitnesses(key_dir, engine.url.render_as_string(hide_password=False))
         self._writer = engine.execution_options(audit_write=True)
         self._sql = GroupStatements(engine.dialect.paramstyle)
         self._driver_errors: type[Exception] = engine.dialect.loaded_dbapi.Error
@@ -142,6 +148,7 @@ class AuditStore:
         self._checkpoint_size = 0
         self._checkpoint_time = time.monotonic()
         self._committer: GroupCommitter | None = None
+        self.tail_settlement: dict[str, Any] | None = None  # the audit_integrity record written at open, if any
 
     @classmethod
     def open(
@@ -152,19 +159,29 @@ class AuditStore:
         origin: str = "appliance.local/audit",
         checkpoint_every: int = 1000,
         checkpoint_seconds: float = 60,
+        accept_loss: bool = False,
     ) -> AuditStore:
-        """Open (creating tables if needed) the log at `url` with the keys in `key_dir`."""
+        """Open (creating tables if needed) the log at `url` with the keys in `key_dir`.
+
+        LogTailMismatch when the log does not extend a checkpoint it signed earlier; `accept_loss` opens it
+        anyway and records the loss (an `audit_integrity` record), for when no backup holds the lost records.
+        """
         if checkpoint_every < 1 or checkpoint_seconds <= 0:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_seconds > 0")
         store = cls(make_engine(url), Path(key_dir), origin, checkpoint_every, checkpoint_seconds)
         try:
-            store._prepare()
+            lost = store._prepare(accept_loss)
         except BaseException:
             store.engine.dispose()
             raise
         store._committer = GroupCommitter(
             store._commit_groups, name="audit-committer", tick=store._tick, tick_seconds=min(checkpoint_seconds, 5.0)
         )
+        try:
+            store._settle_tail(lost)
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def __enter__(self) -> AuditStore:
@@ -225,6 +242,7 @@ class AuditStore:
         with self._db_errors():
             with self.engine.begin() as conn:
                 conn.execute(insert(_checkpoints).values(size=size, root=root.hex(), note=note, ts=utc_timestamp()))
+        self._keep_checkpoint(note)
         self._checkpoint_size, self._checkpoint_time = size, time.monotonic()
         return note
 
@@ -381,8 +399,10 @@ class AuditStore:
                 conn.execute(_PG_WRITE_LOCK)
             yield conn
 
-    def _prepare(self) -> None:
-        """Create tables, settle an unfinished key rotation, register the key, load the tree."""
+    def _prepare(self, accept_loss: bool) -> list[str]:
+        """Create tables, settle an unfinished key rotation, register the key, load the tree, check its tail.
+
+        Returns the tail mismatches `accept_loss` let through."""
         staged = keys.load_staged_signing_key(self.key_dir)
         with self._write_transaction() as conn:
             SQLModel.metadata.create_all(conn, tables=AUDIT_TABLES)
@@ -405,7 +425,90 @@ class AuditStore:
             (keys.promote_staged_key if self._signing_key is staged else keys.discard_staged_key)(self.key_dir)
         self._checkpoint_size = latest or 0
         with self._tree_lock:
-            self._committed_size = self._sync_tree().size
+            tree = self._sync_tree()
+            self._committed_size = tree.size
+            return self._check_tail(tree, accept_loss)
+
+    def _check_tail(self, tree: MerkleTree, accept_loss: bool) -> list[str]:
+        """The log must extend the database's newest checkpoint, the checkpoint kept beside the keys and the
+        size an unsettled incident names. A mismatch is noted as an incident and refused (LogTailMismatch)
+        unless `accept_loss`; returns the mismatches let through. The database's newest checkpoint, once
+        verified, becomes the kept one if it is larger (another node may have signed it)."""
+        keys = [self._signing_key.public_key(), *self.public_keys().values()]
+        stored = self.latest_checkpoint()
+        checkpoints = {
+            "the database's newest checkpoint": stored,
+            f"the checkpoint kept at {self.witnesses.kept_path}": self.witnesses.kept(),
+        }
+        mismatches: list[LogTailMismatch] = []
+        for where, note in checkpoints.items():
+            try:
+                if note is not None:
+                    tail_anchor.check_extends(tree, note, where, keys, self.origin)
+            except LogTailMismatch as exc:
+                mismatches.append(exc)
+        incident = self.witnesses.pending_incident()
+        if incident is not None and incident.expected_size > tree.size:
+            mismatches.append(LogTailMismatch(
+                f"audit log truncated: it holds {tree.size} records but held {incident.expected_size} when "
+                f"this was found ({incident.detected_at}); {tail_anchor.REPAIR_HINT}", incident.expected_size))
+        if mismatches and not accept_loss:
+            worst = max(mismatches, key=lambda mismatch: mismatch.expected_size)
+            self.witnesses.note_incident(str(worst), worst.expected_size)
+            raise worst
+        if stored is not None and not mismatches:
+            self._keep_checkpoint(stored)
+        return [str(mismatch) for mismatch in mismatches]
+
+    def _settle_tail(self, lost: list[str]) -> None:
+        """Record how a tail mismatch was settled: the database restored, or the loss accepted (`lost`)."""
+        incident = self.witnesses.pending_incident()
+        if not lost and incident is None:
+            return
+        fields: dict[str, Any] = {"log_size": self.size()}
+        if incident is not None:
+            fields.update(detected_at=incident.detected_at, reason=incident.reason, expected_size=incident.expected_size)
+        if lost:
+            fields.update(event="loss_accepted", mismatches=lost, void_checkpoints=self._void_checkpoints())
+        else:
+            fields["event"] = "restored"
+        self.tail_settlement = {**fields, "seq": self.append("audit_integrity", fields).seq}
+        note = self.write_checkpoint()
+        if lost:
+            self._keep_checkpoint(note, even_if_smaller=True)
+        self.witnesses.settle_incident()
+
+    def _void_checkpoints(self) -> list[str]:
+        """Delete the stored checkpoints the log no longer extends (after an accepted loss); their notes."""
+        keys = [self._signing_key.public_key(), *self.public_keys().values()]
+        with self._tree_lock, self._write_transaction() as conn:
+            tree = self._sync_tree()
+            rows = conn.execute(select(_checkpoints.c.id, _checkpoints.c.note)).all()
+            void = []
+            for row in rows:
+                try:
+                    tail_anchor.check_extends(tree, row.note, "a stored checkpoint", keys, self.origin)
+                except LogTailMismatch:
+                    void.append(row)
+            if void:
+                conn.execute(_checkpoints.delete().where(_checkpoints.c.id.in_([row.id for row in void])))
+        return [row.note for row in void]
+
+    def _keep_checkpoint(self, note: str, even_if_smaller: bool = False) -> None:
+        try:
+            self.witnesses.keep(note, even_if_smaller=even_if_smaller)
+        except OSError as exc:
+            raise AuditUnavailable(f"audit store cannot keep its checkpoint in {self.key_dir}: {exc.strerror}") from None
+
+    def _refuse_short_tail(self, tail_size: int) -> None:
+        """A commit found fewer records than the log already held: records were deleted under us."""
+        known = self._committed_size
+        if tail_size < known:
+            reason = (f"audit log truncated while open: the database holds {tail_size} records but already held "
+                      f"{known}; {tail_anchor.REPAIR_HINT}")
+            with contextlib.suppress(OSError, LogTailMismatch):
+                self.witnesses.note_incident(reason, known)
+            raise AuditUnavailable(reason)
 
     def _sync_tree(self) -> MerkleTree:
         """Bring the in-memory tree up to the database (records of other nodes too); hold _tree_lock."""
@@ -494,6 +597,7 @@ class AuditStore:
         """Number the records after `tail` (seq, leaf hex), chain and hash them, sign the group's head."""
         sha256 = hashlib.sha256
         seq, prev = tail
+        self._refuse_short_tail(seq + 1)
         first_seq, ts = seq + 1, utc_timestamp()
         rows: list[tuple[Any, ...]] = []
         leaves: list[bytes] = []

@@ -8,6 +8,10 @@ hash chain and every head signature, checks the records against the signed check
 the Merkle tree, or with inclusion proofs for a partial export), checks that the log still extends
 a checkpoint the reviewer kept from an earlier export, and checks the signed manifest of files.
 Exit status 0 with a summary when everything holds; 1 naming the first broken record and why.
+
+Exports are treated as hostile input: only regular files are read (never through a symbolic link, a
+FIFO or a device), every file has a size cap, record lines have a length cap, and JSON nested too
+deeply to parse is a verdict like any other. Whatever happens, the verdict is one FAILED or OK line.
 """
 from __future__ import annotations
 
@@ -18,12 +22,13 @@ import hashlib
 import json
 import multiprocessing
 import os
+import stat
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -44,6 +49,12 @@ PROOFS_FILE = "proofs.json"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SIG_FILE = "manifest.sig"
 ROTATION_KIND = "key_rotation"
+MAX_RECORD_LINE = 1 << 20  # one record's canonical JSON; the appliance writes a few KB
+MAX_SMALL_FILE = 1 << 20  # manifest, checkpoint, public key, fingerprint, signature
+MAX_FILE_BYTES = {HEADS_FILE: 1 << 30, ROTATIONS_FILE: 64 << 20, PROOFS_FILE: 64 << 20}  # read whole
+MAX_HASHED_FILE = 1 << 40  # any file the manifest lists, hashed in blocks (records.jsonl included)
+_FILE_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+               (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 
 
 class VerifyError(Exception):
@@ -241,20 +252,19 @@ def _walk_records(
     suspect: int | None = None  # a record whose `prev` disagrees with its predecessor, judged by its successor
     head_index = 0
     sha256, decode = hashlib.sha256, json.JSONDecoder().raw_decode
-    path = directory / RECORDS_FILE
-    if not path.is_file():
-        raise VerifyError(f"{RECORDS_FILE} is missing")
-    with path.open("rb") as lines:
-        for raw in lines:
+    with open_regular(directory / RECORDS_FILE, MAX_HASHED_FILE) as lines:
+        for raw in iter(lambda: lines.readline(MAX_RECORD_LINE + 1), b""):
             seq = walk.last_seq + 1
+            if len(raw) > MAX_RECORD_LINE:
+                raise VerifyError(f"longer than {MAX_RECORD_LINE} bytes, the most a record may take", seq)
             if not raw.endswith(b"\n"):
                 raise VerifyError(f"the last line of {RECORDS_FILE} is cut short", seq)
             line = raw[:-1]
             try:
                 text = line.decode("utf-8")
                 record, end = decode(text)
-            except ValueError:
-                raise VerifyError("not valid JSON", seq) from None
+            except (ValueError, RecursionError):
+                raise VerifyError("not valid JSON (or nested too deeply)", seq) from None
             if end != len(text):
                 raise VerifyError("not valid JSON (text after the record)", seq)
             if not isinstance(record, dict):
@@ -308,7 +318,7 @@ class _ChunkScan:
 
 def _scan_chunk(path: str, start: int, end: int) -> _ChunkScan:
     """Parse and hash the lines in bytes [start, end) of `path` (runs in a worker process)."""
-    with open(path, "rb") as stream:
+    with open_regular(Path(path), MAX_HASHED_FILE) as stream:
         stream.seek(start)
         lines = stream.read(end - start).split(b"\n")
     if lines.pop() != b"":  # the chunk must end with a whole line
@@ -323,7 +333,7 @@ def _scan_chunk(path: str, start: int, end: int) -> _ChunkScan:
         try:
             text = line.decode("utf-8")
             record, end_at = decode(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _ChunkScan(clean=False)
         if end_at != len(text) or not isinstance(record, dict):
             return _ChunkScan(clean=False)
@@ -344,12 +354,13 @@ def _scan_chunk(path: str, start: int, end: int) -> _ChunkScan:
 
 def _chunk_bounds(path: Path, chunks: int) -> list[tuple[int, int]]:
     """About `chunks` byte ranges of `path`, each a run of whole lines."""
-    size = path.stat().st_size
     bounds = [0]
-    with path.open("rb") as stream:
+    with open_regular(path, MAX_HASHED_FILE) as stream:
+        size = os.fstat(stream.fileno()).st_size
         for index in range(1, chunks):
             stream.seek(max(size * index // chunks, bounds[-1]))
-            stream.readline()  # to the start of the next line
+            if not stream.readline(MAX_RECORD_LINE + 1).endswith(b"\n"):  # to the start of the next line
+                return []  # an over-long or unfinished line: the sequential walk names it
             if stream.tell() >= size:
                 break
             bounds.append(stream.tell())
@@ -373,11 +384,12 @@ def _walk_records_in_parallel(
     rotation does not hold.
     """
     path = directory / RECORDS_FILE
+    regular = path.is_file() and not path.is_symlink()
     if workers is None:
         workers = os.cpu_count() or 1
-        if not path.is_file() or path.stat().st_size < PARALLEL_MIN_BYTES:
+        if not regular or path.stat().st_size < PARALLEL_MIN_BYTES:
             return None
-    if workers < 2 or not path.is_file():
+    if workers < 2 or not regular:
         return None
     bounds = _chunk_bounds(path, workers * CHUNKS_PER_WORKER)
     if not bounds:
@@ -503,9 +515,7 @@ def _verify_manifest(directory: Path, manifest: dict[str, Any], manifest_bytes: 
     listed = manifest.get("files")
     if not isinstance(listed, dict):
         raise VerifyError(f"{MANIFEST_FILE} lists no files")
-    present = {
-        path.relative_to(directory).as_posix() for path in directory.rglob("*") if not path.is_dir()
-    } - {MANIFEST_FILE, MANIFEST_SIG_FILE}
+    present = set(_regular_files(directory)) - {MANIFEST_FILE, MANIFEST_SIG_FILE}
     for name in sorted(present - set(listed)):
         raise VerifyError(f"{name} is not listed in the signed manifest")
     for name, digest in sorted(listed.items()):
@@ -516,36 +526,83 @@ def _verify_manifest(directory: Path, manifest: dict[str, Any], manifest_bytes: 
 
 
 def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
+    """Hex SHA-256 of a regular file, read in blocks."""
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
+    with open_regular(path, MAX_HASHED_FILE) as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def _read(directory: Path, name: str) -> bytes:
+def open_regular(path: Path, max_bytes: int) -> BinaryIO:
+    """`path` opened for reading if it is a regular file of at most `max_bytes`; VerifyError otherwise.
+
+    Opened without following a symbolic link and without blocking (a FIFO would hang a plain open), then
+    judged by what was opened (fstat), so the file cannot be swapped between the check and the read.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        return (directory / name).read_bytes()
+        fd = os.open(path, flags)
     except FileNotFoundError:
-        raise VerifyError(f"{name} is missing from {directory}") from None
+        raise VerifyError(f"{path.name} is missing from {path.parent}") from None
     except OSError as exc:
-        raise VerifyError(f"{name} cannot be read: {exc.strerror}") from None
+        kind = _kind_of(os.lstat(path).st_mode) if os.path.lexists(path) else None
+        reason = f"is {kind}; an export holds regular files only" if kind else f"cannot be read: {exc.strerror}"
+        raise VerifyError(f"{path.name} {reason}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise VerifyError(f"{path.name} is {_kind_of(info.st_mode)}; an export holds regular files only")
+        if info.st_size > max_bytes:
+            raise VerifyError(f"{path.name} is {info.st_size} bytes, over the {max_bytes} an export may hold there")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _kind_of(mode: int) -> str:
+    """What a file of `mode` is, for a verdict."""
+    return next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def _regular_files(directory: Path) -> Iterator[str]:
+    """Every file under `directory` (relative, '/'-separated); VerifyError for anything but regular files
+    and directories. Symbolic links are never followed."""
+    for root, folders, files in os.walk(directory, followlinks=False):
+        for name in folders + files:
+            path = Path(root) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISDIR(mode):
+                continue
+            relative = path.relative_to(directory).as_posix()
+            if not stat.S_ISREG(mode):
+                raise VerifyError(f"{relative} is {_kind_of(mode)}; an export holds regular files only")
+            yield relative
+
+
+def _read(directory: Path, name: str) -> bytes:
+    with open_regular(directory / name, MAX_FILE_BYTES.get(name, MAX_SMALL_FILE)) as stream:
+        try:
+            return stream.read()
+        except OSError as exc:
+            raise VerifyError(f"{name} cannot be read: {exc.strerror}") from None
 
 
 def _load_json(data: bytes, name: str) -> Any:
     try:
         return json.loads(data)
-    except ValueError:
-        raise VerifyError(f"{name} is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise VerifyError(f"{name} is not valid JSON (or nested too deeply)") from None
 
 
 def _json_lines(directory: Path, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     for number, line in enumerate(_read(directory, name).splitlines(), start=1):
         try:
             value = json.loads(line)
-        except ValueError:
-            raise VerifyError(f"{name} line {number} is not valid JSON") from None
+        except (ValueError, RecursionError):
+            raise VerifyError(f"{name} line {number} is not valid JSON (or nested too deeply)") from None
         if not isinstance(value, dict):
             raise VerifyError(f"{name} line {number} is not a JSON object")
         yield number, value
@@ -600,23 +657,36 @@ def _proof_list(proofs: Any, key: str) -> list[bytes] | None:
         raise VerifyError(f"{PROOFS_FILE} proof {key} is not a list of base64 hashes") from None
 
 
+NO_ANCHOR_WARNING = (
+    "WARNING: NO TRUST ANCHOR. Without --trusted-fingerprint (the key fingerprint you recorded when the appliance "
+    "was set up) anyone can make an export that passes with a key of their own, and without --trusted-checkpoint "
+    "a log cut short since your last export passes too. This check shows only that the export is self-consistent."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: verify an export directory; exit 0 when it holds, 1 otherwise."""
+    """Command line: verify an export directory; exit 0 when it holds, 1 otherwise, with one verdict line."""
     parser = argparse.ArgumentParser(prog="python -m audit.verify", description="Verify an audit export offline.")
     parser.add_argument("directory", type=Path, help="the export directory")
     parser.add_argument("--trusted-checkpoint", type=Path, help="a checkpoint file kept from an earlier export")
     parser.add_argument("--trusted-fingerprint", help="the SHA-256 fingerprint (hex) of the key you trust")
     args = parser.parse_args(argv)
+    if args.trusted_fingerprint is None and args.trusted_checkpoint is None:
+        print(NO_ANCHOR_WARNING, file=sys.stderr)
     try:
         trusted = None
         if args.trusted_checkpoint is not None:
-            trusted = args.trusted_checkpoint.read_text(encoding="utf-8", errors="replace")
+            with open_regular(args.trusted_checkpoint, MAX_SMALL_FILE) as stream:
+                trusted = stream.read().decode("utf-8", errors="replace")
         report = verify_export(args.directory, trusted, args.trusted_fingerprint)
+    except VerifyError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"FAILED: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
-    except VerifyError as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
+    except Exception as exc:  # RecursionError, MemoryError, ...: whatever a hostile export provokes, the verdict is one line
+        print(f"FAILED: the export could not be verified ({type(exc).__name__})", file=sys.stderr)
         return 1
     print(report.summary())
     return 0

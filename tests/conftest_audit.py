@@ -1,16 +1,37 @@
 """Helpers shared by the audit store tests: a fresh store, and a full independent check of its chain."""
 from __future__ import annotations
 
+import contextlib
+import secrets
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Iterator
+
+import psycopg
 
 from audit.export import export_audit
 from audit.keys import init_keys
 from audit.record import GENESIS_PREV, leaf_hash, verify_head
 from audit.store import AuditStore
 from audit.verify import verify_export
+
+
+PG_SERVER = "postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def fresh_pg_schema(prefix: str) -> Iterator[str]:
+    """A PostgreSQL URL whose connections see only a new schema of their own, dropped afterwards."""
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(f"postgresql://{PG_SERVER}", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"postgresql+psycopg://{PG_SERVER}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(f"postgresql://{PG_SERVER}", autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def new_store(tmp_path: Path, **options: object) -> AuditStore:

@@ -1,11 +1,9 @@
 """The audit store on PostgreSQL: durable, and one gap-free, fork-free chain from several processes."""
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Iterator
 
-import psycopg
 import pytest
 
 from audit.export import export_audit
@@ -13,23 +11,16 @@ from audit.keys import init_keys
 from audit.record import leaf_hash
 from audit.store import AuditStore
 from audit.verify import verify_export
-from tests.conftest_audit import assert_chain_verifies, assert_two_processes_build_one_chain
+from tests.conftest_audit import assert_chain_verifies, assert_two_processes_build_one_chain, fresh_pg_schema
 
 pytestmark = pytest.mark.postgres
-SERVER = "postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture()
 def pg_url() -> Iterator[str]:
     """A URL whose connections see only a fresh schema of their own, dropped afterwards."""
-    schema = f"audit_test_{secrets.token_hex(4)}"
-    with psycopg.connect(f"postgresql://{SERVER}", autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"postgresql+psycopg://{SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(f"postgresql://{SERVER}", autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_pg_schema("audit_test") as url:
+        yield url
 
 
 @pytest.fixture()

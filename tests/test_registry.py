@@ -205,14 +205,77 @@ def test_ensure_default_model_imports_once(registry: ModelRegistry) -> None:
     assert len(registry.list()) == 1
 
 
-def test_import_without_copy_registers_file_in_place(
-    registry: ModelRegistry, real_model: Path
+def test_import_always_copies_into_a_private_file_of_its_own(
+    registry: ModelRegistry, real_model: Path, tmp_path: Path
 ) -> None:
-    entry = registry.import_model(real_model, "in-place", copy=False)
-    assert entry.path == real_model.absolute()
-    assert stored_files(registry) == []
-    registry.remove("in-place")
-    assert real_model.is_file()
+    source = copy_model(real_model, tmp_path / "operator.gguf")  # same file system as the registry
+    entry = registry.import_model(source, "m", expected_sha256=DEFAULT_MODEL_SHA256)
+    stored, original = entry.path.stat(), source.stat()
+    assert stored.st_ino != original.st_ino  # not a hard link: the operator's file is not ours
+    assert (stored.st_nlink, original.st_nlink) == (1, 1)
+    assert stored.st_mode & 0o777 == 0o600
+    flip_byte(source, flip_in_tensor_data(source))  # the operator's file changes: the registry's does not
+    assert registry.verify("m") == entry
+
+
+def test_a_stored_model_with_a_second_link_is_refused(
+    registry: ModelRegistry, real_model: Path, tmp_path: Path
+) -> None:
+    entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
+    os.link(entry.path, tmp_path / "back-door.gguf")  # whoever holds this name could change the bytes
+    with pytest.raises(ModelFileError, match=r"^model 'm': .* has 2 hard links; another name could change its bytes"):
+        registry.verify("m")
+    assert registry.verify_all()[0][1] is False
+    (tmp_path / "back-door.gguf").unlink()
+    assert registry.verify("m") == entry
+
+
+def test_a_stored_model_others_may_write_is_refused(
+    registry: ModelRegistry, real_model: Path, tmp_path: Path
+) -> None:
+    entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
+    os.chmod(entry.path, 0o664)
+    with pytest.raises(ModelFileError, match=r"mode 0664 lets group or others write it \(chmod 600 "):
+        registry.verify("m")
+
+
+def test_a_stored_model_replaced_by_a_symbolic_link_is_refused(
+    registry: ModelRegistry, real_model: Path, tmp_path: Path
+) -> None:
+    entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
+    entry.path.unlink()
+    entry.path.symlink_to(real_model)
+    with pytest.raises(ModelFileError, match="must not be a symbolic link"):
+        registry.verify("m")
+
+
+def test_bytes_changed_after_loading_do_not_reach_the_loaded_model(
+    registry: ModelRegistry, real_model: Path, tmp_path: Path
+) -> None:
+    """llama.cpp maps the sealed copy it was given, so rewriting the stored file in place (same inode,
+    after the hash check) changes nothing the model computes; on a mapping of the file it would.
+    (Imported from a private copy: on a registry that hard-links, the rewrite must not reach the
+    installed package's file.)"""
+    from appliance.config import EngineConfig
+    from appliance.engine.engine import Engine
+
+    entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
+    engine = Engine(registry, EngineConfig(threads=1, context_length=256))
+    try:
+        llm = engine.load("m").runtime.llm
+        complete = lambda: llm.create_completion("The capital of France is", max_tokens=8, temperature=0)["choices"][0]["text"]
+        before = complete()
+        assert before.strip()
+        header = read_gguf_header(entry.path)
+        with open(entry.path, "r+b") as handle:  # every weight overwritten in place
+            handle.seek(header.data_offset)
+            handle.write(b"\x11" * (entry.size - header.data_offset))
+        llm.reset()
+        assert complete() == before
+    finally:
+        engine.close()
+    with pytest.raises(ModelFileError, match="sha256 mismatch"):  # and the next load is refused
+        Engine(registry, EngineConfig(threads=1, context_length=256)).load("m")
 
 
 @pytest.mark.parametrize("cut", ["first-mib", "minus-last-byte"])

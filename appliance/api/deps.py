@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
-from appliance.api.errors import forbidden, unauthorized
-from appliance.auth import Principal
+from appliance.api.errors import ApiError, forbidden, unauthorized
+from appliance.auth import KeyStoreUnavailable, Principal
 from appliance.pipeline import actor_fields
 
 
@@ -23,6 +24,16 @@ async def _audit_refusal(request: Request, reason: str, principal: Principal | N
     await request.app.state.pipeline.audit("auth_failure", fields)
 
 
+async def _authenticate(request: Request, token: str) -> Principal | None:
+    """The token's principal, looked up off the event loop (with PostgreSQL it is a database query);
+    503 when the keys cannot be read, never a guess."""
+    try:
+        return await run_in_threadpool(request.app.state.services.keys.authenticate, token)
+    except KeyStoreUnavailable:
+        raise ApiError(503, "API keys cannot be checked right now (the key database is unavailable); try again later.",
+                       type="server_error", code="auth_unavailable") from None
+
+
 def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency giving the caller's Principal: 401 without a valid key, 403 without the permission."""
 
@@ -32,7 +43,7 @@ def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]
         if not header:
             await _audit_refusal(request, "missing_key", None)
             raise unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
-        principal = request.app.state.services.keys.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+        principal = await _authenticate(request, token.strip()) if scheme.lower() == "bearer" else None
         if principal is None:
             await _audit_refusal(request, "invalid_key", None)
             raise unauthorized("Incorrect API key provided, or the key was revoked.")

@@ -15,6 +15,7 @@ from appliance.api.translate import request_audit_fields, scanned_texts
 from appliance.auth import Principal
 from appliance.pipeline import Call, InferencePipeline
 from appliance.routing.router import parse_task_hint
+from audit.capture import SUBJECT_ID_RULE, check_subject_id
 
 router = APIRouter()
 TASK_HINT_HEADER = "X-Task-Hint"
@@ -32,9 +33,25 @@ def inference_call(request: Request, principal: Principal, endpoint: str, model:
         hint = parse_task_hint(request.headers.get(TASK_HINT_HEADER))
     except ValueError as exc:
         raise ApiError(400, f"{TASK_HINT_HEADER}: {exc}", param=TASK_HINT_HEADER, code="invalid_task_hint") from None
-    subject = request.headers.get(SUBJECT_HEADER) or f"key:{principal.key_id}"
+    subject = _data_subject(request, capture_on=request.app.state.services.capture is not None)
     return Call(request.state.request_id, endpoint, principal, client, model, texts, roles, task_hint=hint,
                 subject=subject)
+
+
+def _data_subject(request: Request, *, capture_on: bool) -> str:
+    """The X-Data-Subject header, well-formed; required while encrypted capture is on (no fallback: an
+    erasure request names the subject, never an API key). The value is never echoed: it may identify a patient."""
+    subject = request.headers.get(SUBJECT_HEADER)
+    if subject is None:
+        if capture_on:
+            raise ApiError(400, f"The {SUBJECT_HEADER} header is required: encrypted capture is on, so every "
+                           f"inference call must name the data subject whose text it carries ({SUBJECT_ID_RULE}).",
+                           param=SUBJECT_HEADER, code="missing_data_subject")
+        return ""
+    try:
+        return check_subject_id(subject)
+    except ValueError as exc:
+        raise ApiError(400, f"{SUBJECT_HEADER}: {exc}.", param=SUBJECT_HEADER, code="invalid_data_subject") from None
 
 
 async def _serve(request: Request, call: Call, body: ChatCompletionRequest | CompletionRequest) -> Any:

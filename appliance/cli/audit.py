@@ -52,11 +52,20 @@ def verify(
     export_dir: Annotated[Path, typer.Argument(help="An export directory.")],
     trusted_checkpoint: Annotated[Optional[Path], typer.Option("--trusted-checkpoint",
                                   help="A checkpoint kept from an earlier export: this one must extend it.")] = None,
+    trusted_fingerprint: Annotated[Optional[str], typer.Option(
+        "--trusted-fingerprint", help="The audit key fingerprint recorded at set-up (`appliance init` prints it).")] = None,
 ) -> None:
-    """Verify an export offline. Exit 0 with a summary, or 1 naming the first broken record."""
+    """Verify an export offline. Exit 0 with a summary, or 1 naming the first broken record.
+
+    Without a trust anchor (--trusted-fingerprint, --trusted-checkpoint) it warns that only self-consistency is shown.
+    """
     from audit.verify import main as verify_main
 
-    argv = [str(export_dir)] + (["--trusted-checkpoint", str(trusted_checkpoint)] if trusted_checkpoint else [])
+    argv = [str(export_dir)]
+    if trusted_checkpoint is not None:
+        argv += ["--trusted-checkpoint", str(trusted_checkpoint)]
+    if trusted_fingerprint is not None:
+        argv += ["--trusted-fingerprint", trusted_fingerprint]
     raise typer.Exit(verify_main(argv))
 
 
@@ -77,6 +86,30 @@ def erase(
         finally:
             store.close()
     typer.echo(f"erased the subject's capture keys: {erased} captured texts are now unreadable; the log still verifies")
+
+
+@audit_app.command("accept-loss")
+def accept_loss(data_dir: DataDirOption = Path("data")) -> None:
+    """Carry on after records were deleted from the log's tail and no backup holds them: the loss is recorded.
+
+    First choice is restoring the database from a backup that holds the records (the next start records the
+    repair); this is for when none does. The log then continues from its shorter tail, and an `audit_integrity`
+    record names the checkpoints it no longer extends, so every later export shows what was lost.
+    """
+    from appliance.auditing import open_audit
+    from appliance.config import load_settings
+
+    with one_line_errors():
+        store = open_audit(load_settings(data_dir=data_dir), accept_loss=True)
+        settled = store.tail_settlement
+        store.close()
+    if settled is None:
+        typer.echo("nothing to accept: the log extends every checkpoint it signed")
+    elif settled["event"] == "restored":
+        typer.echo(f"nothing lost: the log holds its records again; the repair is recorded (record {settled['seq']})")
+    else:
+        typer.echo(f"loss recorded (record {settled['seq']}): the log continues from {settled['log_size']} records; "
+                   "a verifier holding an older checkpoint will show the gap")
 
 
 @audit_app.command("rotate-key")

@@ -1,20 +1,24 @@
-"""`appliance keys`: create (printed once), list and revoke API keys; every change is audited."""
+"""`appliance keys`: create (printed once), list, revoke and migrate API keys; every change is audited."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from appliance.auth import ROLES, KeyStore
+from appliance.auth import ROLES, ApiKeyStore, KeyStore
 from appliance.cli.common import DataDirOption, one_line_errors
 from appliance.datadir import DataDir
 from audit.store import AuditStore
 
+if TYPE_CHECKING:
+    from appliance.config import Settings
+
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, pretty_exceptions_enable=False)
+MIGRATED_SUFFIX = ".migrated"
 
 
-def mint_key(keys: KeyStore, audit: AuditStore, name: str, role: str, purpose: str, *, replace: bool = False) -> str:
+def mint_key(keys: ApiKeyStore, audit: AuditStore, name: str, role: str, purpose: str, *, replace: bool = False) -> str:
     """Create a key (revoking live keys of the same name first when `replace`), audited; returns the token."""
     if replace:
         for old in keys.list():
@@ -27,15 +31,28 @@ def mint_key(keys: KeyStore, audit: AuditStore, name: str, role: str, purpose: s
     return token
 
 
-def _open(data_dir: Path) -> tuple[KeyStore, AuditStore]:
+def _settings(data_dir: Path) -> Settings:
+    """The node's settings, once its data directory is initialised."""
     from appliance.config import load_settings
-    from appliance.auditing import open_audit
 
     settings = load_settings(data_dir=data_dir)
     data = DataDir(settings.data_dir)
     if not data.initialised:
         raise RuntimeError(f"data directory {data.root} is not initialised: run `appliance init --data-dir {data.root}`")
-    return KeyStore(data.api_keys), open_audit(settings)
+    return settings
+
+
+def _open(data_dir: Path) -> tuple[ApiKeyStore, AuditStore]:
+    from appliance.auditing import open_audit
+    from appliance.key_database import open_key_store
+
+    settings = _settings(data_dir)
+    keys = open_key_store(settings)
+    try:
+        return keys, open_audit(settings)
+    except BaseException:
+        keys.close()
+        raise
 
 
 @keys_app.command("create")
@@ -52,6 +69,7 @@ def create(
             token = mint_key(keys, audit, name, role, purpose)
         finally:
             audit.close()
+            keys.close()
     typer.echo(f"created {role} key {name!r} (purpose {purpose}); store it now, it is not shown again:")
     typer.echo(token)
 
@@ -59,9 +77,14 @@ def create(
 @keys_app.command("list")
 def list_keys(data_dir: DataDirOption = Path("data")) -> None:
     """List keys (ids, names, roles; never the keys themselves)."""
+    from appliance.key_database import open_key_store
+
     with one_line_errors():
-        keys = KeyStore(DataDir(data_dir).api_keys)
-        rows = keys.list()
+        keys = open_key_store(_settings(data_dir))
+        try:
+            rows = keys.list()
+        finally:
+            keys.close()
     for k in rows:
         state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
         typer.echo(f"{k.key_id}  {k.role:9s} {k.name:20s} purpose={k.purpose:10s} created {k.created_at}  {state}")
@@ -70,7 +93,7 @@ def list_keys(data_dir: DataDirOption = Path("data")) -> None:
 @keys_app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list`.")],
            data_dir: DataDirOption = Path("data")) -> None:
-    """Revoke a key; it stops working at once."""
+    """Revoke a key; it stops working at once (on every node sharing a PostgreSQL store)."""
     with one_line_errors():
         keys, audit = _open(data_dir)
         try:
@@ -81,4 +104,36 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by `keys
             keys.revoke(key_id)
         finally:
             audit.close()
+            keys.close()
     typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("migrate")
+def migrate(data_dir: DataDirOption = Path("data")) -> None:
+    """Move this node's keys from D/api_keys.json into the shared database (PostgreSQL audit store).
+
+    Hashes, roles, purposes and revocations move as they are, so every key keeps working (or stays revoked)
+    on every node; the move is audited and the file is renamed api_keys.json.migrated. Run it once per node.
+    """
+    from appliance.auditing import open_audit
+    from appliance.key_database import DatabaseKeyStore, keys_in_database
+
+    with one_line_errors():
+        settings = _settings(data_dir)
+        source = DataDir(settings.data_dir).api_keys
+        if not keys_in_database(settings):
+            raise ValueError(f"API keys stay in {source} with the SQLite audit store; migrate applies once audit.url "
+                             "names the shared PostgreSQL database")
+        if not source.exists():
+            raise ValueError(f"nothing to migrate: {source} does not exist")
+        entries = KeyStore(source).list()
+        keys, audit = DatabaseKeyStore(settings.audit_url), open_audit(settings)
+        try:
+            audit.append("key_change", {"action": "migrate", "key_ids": [k.key_id for k in entries], "from": str(source)})
+            added = keys.import_keys(entries)
+        finally:
+            audit.close()
+            keys.close()
+        source.rename(source.with_name(source.name + MIGRATED_SUFFIX))
+    typer.echo(f"migrated {len(added)} API keys into the shared database ({len(entries) - len(added)} were already "
+               f"there); {source.name} renamed {source.name + MIGRATED_SUFFIX}")

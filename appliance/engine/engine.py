@@ -1,4 +1,4 @@
-"""The engine: owns every llama.cpp context, loads models only after their bytes are verified."""
+"""The engine: owns every llama.cpp context, loads models from sealed copies of the bytes it verified."""
 from __future__ import annotations
 
 import threading
@@ -20,18 +20,19 @@ class Engine:
         self._lock = threading.Lock()
 
     def load(self, model_id: str) -> ModelWorker:
-        """The worker for `model_id`, loading it first (hash and header re-checked) if needed."""
+        """The worker for `model_id`, loading it first (from a sealed in-memory copy whose hash and header
+        were checked as it was made) if needed."""
         with self._lock:
             worker = self._workers.get(model_id)
             if worker is None:
-                entry = self.registry.verify(model_id)
-                runtime = LlamaRuntime(
-                    entry.path,
-                    n_ctx=self.config.context_length,
-                    n_threads=self.config.threads,
-                    n_batch=self.config.batch_size,
-                    embedding=entry.kind == "embedding",
-                )
+                with self.registry.sealed_copy(model_id) as (entry, verified_bytes):
+                    runtime = LlamaRuntime(
+                        verified_bytes,
+                        n_ctx=self.config.context_length,
+                        n_threads=self.config.threads,
+                        n_batch=self.config.batch_size,
+                        embedding=entry.kind == "embedding",
+                    )
                 worker = ModelWorker(
                     model_id, runtime, max_queue=self.config.max_queue, retry_after=self.config.retry_after_seconds
                 )

@@ -1,8 +1,16 @@
 """Registry of GGUF models, each pinned by its sha256.
 
 The index is a small JSON file, re-read on every call and rewritten atomically under a file lock,
-so a CLI import is seen at once by a running service. Import checks the GGUF header and the hash;
-``verify`` re-checks both, and the engine calls it before every load so changed bytes are refused.
+so a CLI import is seen at once by a running service. Import always copies the file into the
+registry's directory (never a hard link: the operator's file and ours must not share an inode) and
+checks the GGUF header and the hash; ``verify`` re-checks both, and refuses a stored file that has
+more than one link, belongs to another user or that group or others may write.
+
+The engine loads what it verified, not the path again: ``sealed_copy`` copies the file into a sealed
+memory file (memfd, no further writes possible) while hashing it, checks the hash and header of that
+copy, and llama.cpp maps the copy. Re-verifying after a load would leave a window (bytes changed and
+changed back during the load); a private file alone would still trust the page cache of a file the
+service user can write. The cost is the model's size in memory, which a mapped model takes anyway.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -146,6 +155,18 @@ class ModelRegistry:
             raise ModelFileError(f"model {model_id!r}: {exc}") from None
         return entry
 
+    @contextlib.contextmanager
+    def sealed_copy(self, model_id: str) -> Iterator[tuple[ModelEntry, Path]]:
+        """The entry and a path to a sealed in-memory copy of its file, hashed and header-checked as copied;
+        what is loaded from that path is exactly what was verified. The copy goes when the block ends
+        (a model already mapped from it keeps its pages)."""
+        entry = self.get(model_id)
+        try:
+            with _sealed_memory_copy(entry) as path:
+                yield entry, path
+        except ModelFileError as exc:
+            raise ModelFileError(f"model {model_id!r}: {exc}") from None
+
     def check(self, model_id: str) -> tuple[str, bool, str]:
         """(id, ok, reason) for one registered model; reason is "ok" when it passed."""
         try:
@@ -165,10 +186,9 @@ class ModelRegistry:
         path: Path,
         model_id: str,
         expected_sha256: str | None = None,
-        copy: bool = True,
         kind: str = "chat",
     ) -> ModelEntry:
-        """Check, hash and register a GGUF file; with ``copy`` it is stored as ``<id>.gguf``."""
+        """Check, hash and register a copy of a GGUF file, stored as ``<id>.gguf`` (mode 0600)."""
         validate_model_id(model_id)
         if kind not in MODEL_KINDS:
             raise ModelRegistryError(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
@@ -179,21 +199,20 @@ class ModelRegistry:
         _refuse_duplicate(self._load(), model_id)
         self.models_dir.mkdir(parents=True, exist_ok=True)
 
-        with self._staged(source, model_id, copy) as staged:
+        with self._staged(source, model_id) as staged:
             header = read_gguf_header(staged)
             digest = sha256_file(staged)
             if expected is not None and digest != expected:
                 raise ModelFileError(
                     f"sha256 mismatch: expected {expected[:12]}..., file has {digest[:12]}..."
                 )
-            final = self._stored_path(model_id) if copy else source
+            final = self._stored_path(model_id)
             entry = replace(_entry(model_id, final, digest, header), kind=kind)
             with self._locked():
                 entries = self._load()
                 _refuse_duplicate(entries, model_id)
                 self._notify("model_import", entry)
-                if copy:
-                    os.replace(staged, final)
+                os.replace(staged, final)
                 self._save({**entries, model_id: entry})
         return entry
 
@@ -216,17 +235,15 @@ class ModelRegistry:
         return self.models_dir.absolute() / f"{model_id}.gguf"
 
     @contextlib.contextmanager
-    def _staged(self, source: Path, model_id: str, copy: bool) -> Iterator[Path]:
-        """Yield the file to check: the source itself, or a link/copy of it in models_dir."""
-        if not copy:
-            yield source
-            return
+    def _staged(self, source: Path, model_id: str) -> Iterator[Path]:
+        """Yield a private copy (0600, its own inode) of `source` in models_dir, to check and then keep."""
         staged = self.models_dir / f".{model_id}.{secrets.token_hex(8)}.partial"
         try:
-            try:
-                os.link(source, staged)
-            except OSError:
-                shutil.copyfile(source, staged)
+            with open(source, "rb") as original:
+                with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy:
+                    shutil.copyfileobj(original, copy, HASH_CHUNK)
+                    copy.flush()
+                    os.fsync(copy.fileno())
             yield staged
         finally:
             staged.unlink(missing_ok=True)
@@ -305,15 +322,68 @@ def _refuse_duplicate(entries: dict[str, ModelEntry], model_id: str) -> None:
 
 
 def _check_file(entry: ModelEntry) -> None:
+    with _sealed_memory_copy(entry):
+        pass
+
+
+@contextlib.contextmanager
+def _sealed_memory_copy(entry: ModelEntry) -> Iterator[Path]:
+    """A sealed memfd holding the entry's file, hashed as it is copied; its /proc path while the block runs.
+
+    ModelFileError when the stored file is not private (see _open_private), its hash is not the registered
+    one or its header is bad."""
+    source = _open_private(entry.path)
+    memory = os.memfd_create(f"model-{entry.id}", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        read_gguf_header(entry.path)
-        actual = sha256_file(entry.path)
+        digest = hashlib.sha256()
+        with os.fdopen(source, "rb") as handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+                _write_all(memory, chunk)
+        fcntl.fcntl(memory, fcntl.F_ADD_SEALS,
+                    fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+        path = Path(f"/proc/self/fd/{memory}")
+        read_gguf_header(path)
+        if digest.hexdigest() != entry.sha256:
+            raise ModelFileError(
+                f"sha256 mismatch: registered {entry.sha256[:12]}..., file now {digest.hexdigest()[:12]}..."
+            )
+        yield path
     except OSError as exc:
         raise ModelFileError(one_line_reason(exc)) from None
-    if actual != entry.sha256:
-        raise ModelFileError(
-            f"sha256 mismatch: registered {entry.sha256[:12]}..., file now {actual[:12]}..."
-        )
+    finally:
+        os.close(memory)
+
+
+def _open_private(path: Path) -> int:
+    """A read descriptor of `path` if it is a regular file with one link, owned by this user and writable
+    by no one else (so the bytes verified are the only bytes under that name); ModelFileError otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ModelFileError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise ModelFileError(f"{one_line_reason(exc)} (a model file must not be a symbolic link)") from None
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "not a regular file"
+    elif info.st_nlink != 1:
+        problem = f"has {info.st_nlink} hard links; another name could change its bytes (re-import it)"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to user id {info.st_uid}, not this service's ({os.geteuid()})"
+    elif info.st_mode & 0o022:
+        problem = f"mode {stat.S_IMODE(info.st_mode):04o} lets group or others write it (chmod 600 {path})"
+    if problem is not None:
+        os.close(fd)
+        raise ModelFileError(f"{path} {problem}")
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _entry(model_id: str, path: Path, digest: str, header: GGUFHeader) -> ModelEntry:
