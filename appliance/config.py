@@ -5,12 +5,16 @@ value came from (file or environment variable).
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Mapping
+from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from appliance.egress.policy import is_loopback
 
 ENV_PREFIX = "APPLIANCE_"
 CONFIG_FILE_NAME = "appliance.toml"
@@ -22,9 +26,30 @@ class _Section(BaseModel):
 
 
 class ServerConfig(_Section):
+    """The HTTP boundary. Bodies are counted as they arrive (413 past `max_body_bytes`, 408 when the
+    whole body takes longer than `body_timeout_seconds`); `max_header_bytes` bounds the request head;
+    beyond `limit_concurrency` connections uvicorn answers 503. `X-Forwarded-For` is believed only
+    from `trusted_proxies` (IP addresses or CIDR networks; none by default)."""
+
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    body_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    limit_concurrency: int = Field(64, ge=1, le=100_000)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    metrics_require_key: bool = True
+    auth_failure_window_seconds: float = Field(60.0, gt=0, le=86_400)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return entries
 
 
 class EngineConfig(_Section):
@@ -84,6 +109,8 @@ class EgressConfig(_Section):
 
     mode: Literal["air-gapped", "connected"] = "air-gapped"
     loopback: Literal["any", "listed"] = "any"
+    # Test only: lets an `external` backend on a loopback address speak plain http (stand-ins in tests).
+    test_only_plain_http_loopback: bool = False
 
 
 class Settings(_Section):
@@ -112,7 +139,25 @@ class Settings(_Section):
                 raise ValueError(f"routing.rules: unknown backend {rule.backend!r}")
         if self.routing.default not in known:
             raise ValueError(f"routing.default: unknown backend {self.routing.default!r}")
+        for backend in self.backends:
+            if backend.kind == "external" and not self._transport_acceptable(backend.base_url):
+                raise ValueError(f"backends.{backend.name}.base_url: an external backend must use https")
         return self
+
+    @model_validator(mode="after")
+    def _audit_url_within_mode(self) -> "Settings":
+        if self.egress.mode == "air-gapped":
+            outside = [h for h in database_hosts(self.audit.url, os.environ) if not h.startswith("/") and not is_loopback(h)]
+            if outside:
+                raise ValueError(f"audit.url: air-gapped mode allows a database on loopback or a Unix socket only, "
+                                 f"not {', '.join(outside)} (set egress.mode = \"connected\" for a database host)")
+        return self
+
+    def _transport_acceptable(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            return True
+        return self.egress.test_only_plain_http_loopback and is_loopback(parts.hostname or "")
 
     @property
     def reachable_backend_urls(self) -> list[str]:
@@ -123,6 +168,21 @@ class Settings(_Section):
     def audit_url(self) -> str:
         """The audit store URL; the embedded default is SQLite in the data directory."""
         return self.audit.url or f"sqlite:///{(self.data_dir / 'audit.db').resolve()}"
+
+
+def database_hosts(url: str, environ: Mapping[str, str]) -> list[str]:
+    """The hosts a database URL makes libpq connect to (URL host, `host`/`hostaddr` query values, or
+    PGHOST/PGHOSTADDR when the URL names none); SQLite URLs name none."""
+    if not url or url.startswith("sqlite"):
+        return []
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    hosts = [parts.hostname] if parts.hostname else []
+    for key in ("host", "hostaddr"):
+        hosts += [h for value in query.get(key, []) for h in value.split(",") if h]
+    if not hosts:
+        hosts = [h for var in ("PGHOST", "PGHOSTADDR") for h in environ.get(var, "").split(",") if h]
+    return hosts
 
 
 class ConfigError(ValueError):
@@ -195,5 +255,6 @@ def load_settings(
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "config"
             where = origins.get(loc, source)
-            lines.append(f"config error: {loc}: {err['msg']} (from {where})")
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"config error: {loc}: {message} (from {where})")
         raise ConfigError("\n".join(lines)) from None

@@ -40,7 +40,10 @@ def run_cli(*args: str, data_dir: Path | None = None, check: bool = True, stdin:
 def routed_config(mode: str, backends: dict[str, tuple[str, str, str]]) -> str:
     """appliance.toml for a small-context server whose aliases `<name>-model` route to backends
     given as {name: (kind, base_url, model)}."""
-    sections = [f'[engine]\ncontext_length = 1024\ndefault_max_tokens = 16\n[egress]\nmode = "{mode}"\n']
+    # External stand-ins speak plain http on loopback: the explicit test-only allowance admits that.
+    plain = any(kind == "external" and url.startswith("http://") for kind, url, _ in backends.values())
+    allowance = "test_only_plain_http_loopback = true\n" if plain else ""
+    sections = [f'[engine]\ncontext_length = 1024\ndefault_max_tokens = 16\n[egress]\nmode = "{mode}"\n{allowance}']
     for name, (kind, url, model) in backends.items():
         sections.append(f'[[backends]]\nname = "{name}"\nkind = "{kind}"\nbase_url = "{url}"\nmodel = "{model}"\n')
     aliases = ", ".join(f'"{name}-model" = "{name}"' for name in backends)

@@ -166,7 +166,7 @@ def test_every_response_has_a_request_id(server: ApplianceServer) -> None:
 
 
 def test_readyz_reports_each_component(server: ApplianceServer) -> None:
-    ready = httpx.get(server.url + "/readyz").json()
+    ready = httpx.get(server.url + "/readyz", headers=server.headers("auditor")).json()
     assert ready["ready"] is True
     assert ready["model_loaded"] and ready["detector_loaded"] and ready["audit_writable"]
     assert {"hipaa", "gdpr", "pci"} <= {p.split("@")[0] for p in ready["policy_packs"]}
@@ -174,7 +174,7 @@ def test_readyz_reports_each_component(server: ApplianceServer) -> None:
 
 def test_metrics_count_requests_and_tokens(server: ApplianceServer) -> None:
     client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
-    text = httpx.get(server.url + "/metrics").text
+    text = httpx.get(server.url + "/metrics", headers=server.headers("auditor")).text
     assert 'appliance_requests_total{endpoint="/v1/chat/completions",status="200"}' in text
     assert 'appliance_tokens_total{kind="completion",model="smollm2-135m-instruct"}' in text
     assert "appliance_queue_depth" in text

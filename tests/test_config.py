@@ -53,7 +53,7 @@ def test_broken_toml_names_the_file_and_line(tmp_path: Path) -> None:
 
 
 def test_air_gapped_mode_keeps_backends_out_of_the_egress_allow_list(tmp_path: Path) -> None:
-    config = write(tmp_path, '[[backends]]\nname = "cloud"\nkind = "external"\nbase_url = "http://127.0.0.2:9"\nmodel = "m"\n')
+    config = write(tmp_path, '[[backends]]\nname = "fleet"\nkind = "upstream"\nbase_url = "http://127.0.0.2:9"\nmodel = "m"\n')
     assert load_settings(config, data_dir=tmp_path, environ={}).reachable_backend_urls == []
     connected = load_settings(config, data_dir=tmp_path, environ={"APPLIANCE_EGRESS_MODE": "connected"})
     assert connected.reachable_backend_urls == ["http://127.0.0.2:9"]
@@ -63,3 +63,55 @@ def test_routing_must_name_configured_backends(tmp_path: Path) -> None:
     config = write(tmp_path, '[egress]\nmode = "connected"\n[routing]\naliases = { big = "nowhere" }\n')
     with pytest.raises(ConfigError, match="routing.aliases.big: unknown backend 'nowhere'"):
         load_settings(config, data_dir=tmp_path, environ={})
+
+
+EXTERNAL = '[egress]\nmode = "connected"\n{extra}[[backends]]\nname = "cloud"\nkind = "external"\nbase_url = "{url}"\nmodel = "m"\n'
+
+
+@pytest.mark.parametrize("url", ["http://api.example.invalid", "http://127.0.0.2:9"])
+def test_an_external_backend_over_plain_http_is_refused(tmp_path: Path, url: str) -> None:
+    config = write(tmp_path, EXTERNAL.format(extra="", url=url))
+    with pytest.raises(ConfigError, match="backends.cloud.base_url: an external backend must use https"):
+        load_settings(config, data_dir=tmp_path, environ={})
+
+
+def test_the_test_only_allowance_admits_plain_http_to_loopback_stand_ins_only(tmp_path: Path) -> None:
+    allowance = "test_only_plain_http_loopback = true\n"
+    loopback = write(tmp_path, EXTERNAL.format(extra=allowance, url="http://127.0.0.2:9"))
+    assert load_settings(loopback, data_dir=tmp_path, environ={}).backends[0].base_url == "http://127.0.0.2:9"
+    outside = write(tmp_path, EXTERNAL.format(extra=allowance, url="http://api.example.invalid"))
+    with pytest.raises(ConfigError, match="must use https"):
+        load_settings(outside, data_dir=tmp_path, environ={})
+    https = write(tmp_path, EXTERNAL.format(extra="", url="https://api.example.invalid"))
+    assert load_settings(https, data_dir=tmp_path, environ={}).backends[0].base_url == "https://api.example.invalid"
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://app@db.hospital.internal:5432/audit",
+                                 "postgresql+psycopg://app@127.0.0.1:5432/audit?host=10.1.2.3",
+                                 "postgresql+psycopg://app@/audit?hostaddr=192.0.2.7"])
+def test_air_gapped_mode_refuses_an_audit_database_off_loopback(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match=r"audit.url: air-gapped mode allows a database on loopback"):
+        load_settings(data_dir=tmp_path, environ={"APPLIANCE_AUDIT_URL": url})
+    connected = load_settings(data_dir=tmp_path, environ={"APPLIANCE_AUDIT_URL": url, "APPLIANCE_EGRESS_MODE": "connected"})
+    assert connected.audit_url == url
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://app@127.0.0.1:5432/test", "postgresql+psycopg://app@localhost/test",
+                                 "postgresql+psycopg://app@/test?host=/var/run/postgresql", ""])
+def test_air_gapped_mode_accepts_a_loopback_or_socket_audit_database(tmp_path: Path, url: str) -> None:
+    assert load_settings(data_dir=tmp_path, environ={"APPLIANCE_AUDIT_URL": url}).egress.mode == "air-gapped"
+
+
+def test_air_gapped_mode_checks_pghost_when_the_url_names_no_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHOST", "db.hospital.internal")
+    with pytest.raises(ConfigError, match="not db.hospital.internal"):
+        load_settings(data_dir=tmp_path, environ={"APPLIANCE_AUDIT_URL": "postgresql+psycopg:///audit"})
+
+
+def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
+    good = write(tmp_path, '[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]\n')
+    assert load_settings(good, data_dir=tmp_path, environ={}).server.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
+    assert load_settings(data_dir=tmp_path / "none", environ={}).server.trusted_proxies == []
+    bad = write(tmp_path, '[server]\ntrusted_proxies = ["proxy.local"]\n')
+    with pytest.raises(ConfigError, match=r"server.trusted_proxies: .*'proxy.local' is not an IP address"):
+        load_settings(bad, data_dir=tmp_path, environ={})

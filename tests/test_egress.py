@@ -139,7 +139,7 @@ def test_air_gapped_default_allows_loopback_and_unix_sockets_and_sets_offline_en
     assert out["env"] == {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1"}
     assert out["report"]["mode"] == "air-gapped"
     assert out["report"]["counters"]["blocked"] == {"connect": 0, "send": 0, "resolve": 0,
-                                                     "reverse-resolve": 0, "socket": 1}
+                                                     "reverse-resolve": 0, "socket": 1, "spawn": 0}
     assert out["report"]["counters"]["allowed"]["connect"] >= 2
 
 
@@ -285,3 +285,81 @@ def test_endpoints_from_backend_urls() -> None:
         Endpoint.from_url("ftp://files.example.test")
     with pytest.raises(ValueError, match="bad port"):
         Endpoint.from_url("http://127.0.0.3:99999")
+
+
+def test_no_loopback_scope_admits_a_name_resolver() -> None:
+    for scope in ("any", "listed"):
+        policy = EgressPolicy(loopback=scope)
+        for host, port in [("127.0.0.53", 53), ("127.0.0.53", 5353), ("127.0.0.54", 53), ("127.0.0.1", 53),
+                           ("::1", 53), ("127.0.0.1", 853)]:
+            assert not policy.permits_endpoint(host, port), (scope, host, port)
+        assert policy.permits_endpoint("127.0.0.1", 8080)
+    listed_resolver = EgressPolicy("connected", (Endpoint("127.0.0.2", 53),))
+    assert listed_resolver.permits_endpoint("127.0.0.2", 53)  # only when configured on purpose
+
+
+@needs_namespaces
+def test_a_dns_query_to_the_loopback_stub_is_blocked_and_never_arrives() -> None:
+    """In a private namespace, a stand-in plays systemd-resolved's stub on 127.0.0.53:53."""
+    out = run_python("""
+        guard = install_egress_guard(EgressPolicy())  # air-gapped, loopback "any"
+        from tests.standin import StandInDNS
+        out = {}
+        with StandInDNS("127.0.0.53") as stub:
+            query = bytes.fromhex("abcd01000001000000000000") + b"\\x05probe\\x04test\\x00\\x00\\x01\\x00\\x01"
+            for name, call in [("udp", lambda s: s.sendto(query, ("127.0.0.53", 53))),
+                               ("tcp", lambda s: s.connect(("127.0.0.53", 53)))]:
+                kind = socket.SOCK_DGRAM if name == "udp" else socket.SOCK_STREAM
+                with socket.socket(socket.AF_INET, kind) as sock:
+                    try:
+                        call(sock)
+                        out[name] = "not blocked"
+                    except EgressBlocked as exc:
+                        out[name] = [exc.kind, exc.target, exc.reason]
+            out["queries"] = list(stub.queries)
+        print(json.dumps(out))
+    """, ("unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"))
+    assert out["udp"][:2] == ["send", "127.0.0.53:53"] and "name resolver" in out["udp"][2]
+    assert out["tcp"][:2] == ["connect", "127.0.0.53:53"]
+    assert out["queries"] == []
+
+
+SPAWN_SCENARIO = """
+    import subprocess
+    from appliance.cli.main import GUARD
+    events = []
+    GUARD.attach_sink(events.append)
+    subprocess.run(["true"], check=True)          # before: the CLI may run programs
+    GUARD.refuse_spawning()                       # what `appliance serve` does first
+    out = {}
+    attempts = {
+        "subprocess": lambda: subprocess.run(["/bin/echo", "MRN 48213377"]),
+        "shell": lambda: subprocess.run("echo secret", shell=True),
+        "os.system": lambda: os.system("echo secret"),
+        "os.execv": lambda: os.execv("/bin/echo", ["echo", "secret"]),
+        "posix_spawn": lambda: os.posix_spawn("/bin/echo", ["echo"], {}),
+        "fork": lambda: os.fork(),
+    }
+    for name, attempt in attempts.items():
+        try:
+            attempt()
+            out[name] = "not blocked"
+        except EgressBlocked as exc:
+            out[name] = [exc.kind, exc.target]
+    out["events"] = [[e["kind"], e["target"]] for e in events]
+    out["report"] = GUARD.report()["spawning_refused"]
+    print(json.dumps(out))
+"""
+
+
+def test_the_serving_process_refuses_to_start_programs_and_records_each_attempt() -> None:
+    out = run_python(SPAWN_SCENARIO)
+    assert out["subprocess"] == ["spawn", "echo"]
+    assert out["shell"] == ["spawn", "sh"]
+    assert out["os.system"] == ["spawn", "echo"]
+    assert out["os.execv"] == ["spawn", "echo"]
+    assert out["posix_spawn"] == ["spawn", "echo"]
+    assert out["fork"] == ["spawn", "os.fork"]
+    assert len(out["events"]) == 6 and all(kind == "spawn" for kind, _ in out["events"])
+    assert "48213377" not in json.dumps(out["events"])  # the program's name, never its arguments
+    assert out["report"] is True

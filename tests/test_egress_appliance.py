@@ -35,7 +35,7 @@ with server:
     chat = httpx.post(server.base_url + "/chat/completions", headers=server.headers(), timeout=120,
                       json={"model": "smollm2-135m-instruct", "max_tokens": 8,
                             "messages": [{"role": "user", "content": "Say hello to Dr. Alan Grant."}]})
-    metrics = httpx.get(server.url + "/metrics").text
+    metrics = httpx.get(server.url + "/metrics", headers=server.headers()).text
     blocks = httpx.get(server.base_url + "/audit/records", headers=server.headers("auditor"),
                        params={"kind": "egress_block"}).json()["data"]
     outbound = [line for line in metrics.splitlines() if line.startswith("appliance_egress_")]

@@ -18,7 +18,7 @@ CHAT = {"model": "smollm2-135m-instruct", "max_tokens": 4, "messages": [{"role":
 
 
 def completion_tokens_served(server: ApplianceServer) -> float:
-    for line in httpx.get(server.url + "/metrics").text.splitlines():
+    for line in httpx.get(server.url + "/metrics", headers=server.headers()).text.splitlines():
         if line.startswith('appliance_tokens_total{kind="completion"'):
             return float(line.split()[-1])
     return 0.0
@@ -37,7 +37,7 @@ def test_no_inference_while_the_audit_store_cannot_write(tmp_path: Path) -> None
                                  timeout=60)
             assert refused.status_code == 503
             assert refused.json()["error"]["code"] == "audit_unavailable"
-            assert httpx.get(server.url + "/readyz", timeout=60).json()["audit_writable"] is False
+            assert httpx.get(server.url + "/readyz", headers=server.headers(), timeout=60).json()["audit_writable"] is False
             assert completion_tokens_served(server) == served  # nothing was generated
         finally:
             blocker.execute("ROLLBACK")
@@ -83,7 +83,7 @@ async def test_no_inference_without_a_working_detector(services: tuple[Services,
         async with httpx.AsyncClient(transport=transport, base_url="http://appliance") as client:
             reply = await client.post("/v1/chat/completions", json=CHAT,
                                       headers={"Authorization": f"Bearer {tokens['clinical']}"})
-            ready = await client.get("/readyz")
+            ready = await client.get("/readyz", headers={"Authorization": f"Bearer {tokens['clinical']}"})
     finally:
         opened.detector = real
     assert reply.status_code == 503

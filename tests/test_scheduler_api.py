@@ -16,7 +16,7 @@ LONG = {"model": MODEL, "prompt": "1, 2, 3, 4, 5, 6, 7, 8,", "max_tokens": 900, 
 
 
 def gauge(server: ApplianceServer, name: str) -> float:
-    match = re.search(rf"^{name} (\S+)$", httpx.get(server.url + "/metrics").text, re.M)
+    match = re.search(rf"^{name} (\S+)$", httpx.get(server.url + "/metrics", headers=server.headers()).text, re.M)
     assert match, name
     return float(match.group(1))
 

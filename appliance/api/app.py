@@ -4,27 +4,57 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
+import anyio
 from fastapi import FastAPI
 
 from appliance.api import routes_audit, routes_embeddings, routes_inference, routes_ops, routes_scan
+from appliance.api.auth_failures import AuthFailureWindows
 from appliance.api.errors import install_error_handlers
-from appliance.api.framing import RequestFraming
+from appliance.api.framing import BodyLimits, RequestFraming
 from appliance.pipeline import InferencePipeline
 from appliance.services import Services
+
+# Every router the API serves; the authorization matrix test walks their routes.
+ROUTE_MODULES = (routes_inference, routes_embeddings, routes_ops, routes_scan, routes_audit)
+
+
+async def _close_auth_failure_windows(app: FastAPI, everything: bool = False) -> None:
+    for record in app.state.auth_failures.close_expired(everything):
+        await app.state.pipeline.audit("auth_failure", record)
+
+
+async def _sweep_auth_failure_windows(app: FastAPI) -> None:
+    """Write the count of each closed window soon after it closes, not only at the next refusal."""
+    period = max(0.5, app.state.auth_failures.window_seconds / 4)
+    while True:
+        await anyio.sleep(period)
+        try:
+            await _close_auth_failure_windows(app)
+        except Exception:  # the store is failing: requests see the 503; try again next period
+            continue
 
 
 def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        services.close()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_sweep_auth_failure_windows, app)
+            yield
+            tasks.cancel_scope.cancel()
+        try:
+            await _close_auth_failure_windows(app, everything=True)
+        finally:
+            services.close()
 
     app = FastAPI(title="Compliance inference appliance", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.state.services = services
     app.state.pipeline = InferencePipeline(services)
+    server = services.settings.server
+    app.state.auth_failures = AuthFailureWindows(server.auth_failure_window_seconds)
     install_error_handlers(app)
-    for module in (routes_inference, routes_embeddings, routes_ops, routes_scan, routes_audit):
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
-    app.add_middleware(RequestFraming, metrics=services.metrics, max_body_bytes=services.settings.server.max_body_bytes)
+    app.add_middleware(RequestFraming, metrics=services.metrics,
+                       limits=BodyLimits(server.max_body_bytes, server.body_timeout_seconds))
     return app

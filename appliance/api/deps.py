@@ -11,17 +11,33 @@ from appliance.auth import KeyStoreUnavailable, Principal
 from appliance.pipeline import actor_fields
 
 
+def route_template(request: Request) -> str:
+    """The matched route's template (`/v1/audit/records/{seq}`): never the raw path a caller typed."""
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
 async def _audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
+    """Record the refusal (the first per client, reason and route in a window; later ones as a count)."""
     fields: dict[str, object] = {
         "request_id": request.state.request_id,
-        "endpoint": request.url.path,
+        "endpoint": route_template(request),
         "method": request.method,
         "client": request.client.host if request.client else "unknown",
         "reason": reason,
     }
     if principal is not None:
         fields.update(actor_fields(principal))
-    await request.app.state.pipeline.audit("auth_failure", fields)
+    for record in request.app.state.auth_failures.admit(fields):
+        await request.app.state.pipeline.audit("auth_failure", record)
+
+
+async def presented_principal(request: Request) -> Principal | None:
+    """The caller's Principal when it sent a valid bearer key, else None (nothing is audited)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return await _authenticate(request, token.strip())
 
 
 async def _authenticate(request: Request, token: str) -> Principal | None:
@@ -38,18 +54,16 @@ def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]
     """A dependency giving the caller's Principal: 401 without a valid key, 403 without the permission."""
 
     async def dependency(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not header:
+        if not request.headers.get("authorization", ""):
             await _audit_refusal(request, "missing_key", None)
             raise unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
-        principal = await _authenticate(request, token.strip()) if scheme.lower() == "bearer" else None
+        principal = await presented_principal(request)
         if principal is None:
             await _audit_refusal(request, "invalid_key", None)
             raise unauthorized("Incorrect API key provided, or the key was revoked.")
         if permission is not None and not principal.may(permission):
             await _audit_refusal(request, f"role_lacks_{permission}", principal)
-            raise forbidden(f"Your key's role '{principal.role}' may not use {request.url.path} (needs '{permission}').")
+            raise forbidden(f"Your key's role '{principal.role}' may not use {route_template(request)} (needs '{permission}').")
         request.state.principal = principal
         return principal
 

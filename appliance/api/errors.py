@@ -44,6 +44,11 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, message, type="permission_error", code="insufficient_role")
 
 
+# FastAPI's words when the body could not be read as JSON for another reason than a syntax error
+# (nesting deeper than the parser's recursion limit, mostly).
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     first = exc.errors()[0]
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
@@ -72,6 +77,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        if exc.detail == _UNPARSABLE_BODY:
+            return ApiError(400, "We could not parse the JSON body of your request: it is nested too deeply or "
+                            "otherwise unreadable.", code="invalid_json").response()
         return ApiError(exc.status_code, str(exc.detail), type=kind).response()
 
     @app.exception_handler(Exception)

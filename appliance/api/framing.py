@@ -1,12 +1,17 @@
 """Pure ASGI middleware around every request: request id header, body limit, metrics.
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed answers and client disconnects pass through untouched.
+The body is read here, before routing, parsing or authentication, and counted as it arrives (declared
+or chunked): past the limit the answer is 413 at once, a body slower than the time limit gets 408.
 """
 from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
+
+import anyio
 
 from appliance.api.errors import ApiError
 from appliance.metrics import Metrics
@@ -28,11 +33,68 @@ def new_request_id() -> str:
     return f"req_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
 
 
+@dataclass(frozen=True)
+class BodyLimits:
+    max_bytes: int
+    timeout_seconds: float
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body was complete."""
+
+
+async def read_body(scope: Scope, receive: Receive, limits: BodyLimits) -> bytes:
+    """The whole request body, counted chunk by chunk. Raises ApiError 413 past the limit (declared
+    or not), 408 when it does not arrive in time, ClientGone when the client leaves."""
+    declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise too_large(f"Request body of {int(declared)} bytes exceeds the limit of {limits.max_bytes} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    with anyio.move_on_after(limits.timeout_seconds):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise too_large(f"Request body exceeds the limit of {limits.max_bytes} bytes.")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+    raise ApiError(408, f"The request body did not arrive within {limits.timeout_seconds:g} seconds.",
+                   code="request_timeout")
+
+
+def require_utf8(body: bytes) -> None:
+    """Every body this API takes is JSON, which is UTF-8 (RFC 8259): say where it is not."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise ApiError(400, f"The request body is not valid UTF-8 (byte {bad.start}); JSON bodies must be UTF-8.",
+                       code="invalid_encoding") from None
+
+
+def too_large(message: str) -> ApiError:
+    return ApiError(413, message, code="request_too_large", headers={"Connection": "close"})
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then the client's later messages."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 class RequestFraming:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, limits: BodyLimits) -> None:
         self.app = app
         self.metrics = metrics
-        self.limit = max_body_bytes
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,13 +113,15 @@ class RequestFraming:
             await send(message)
 
         try:
-            declared = dict(scope.get("headers", [])).get(b"content-length", b"")
-            if declared.isdigit() and int(declared) > self.limit:
-                response = ApiError(413, f"Request body of {int(declared)} bytes exceeds the limit of {self.limit} bytes.",
-                                    code="request_too_large").response()
-                await response(scope, receive, send_with_id)
+            try:
+                body = await read_body(scope, receive, self.limits)
+                require_utf8(body)
+            except ApiError as refused:
+                await refused.response()(scope, receive, send_with_id)
+            except ClientGone:
+                status = 499
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, replaying(body, receive), send_with_id)
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", "unmatched")

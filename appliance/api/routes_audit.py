@@ -80,12 +80,15 @@ async def latest_checkpoint(request: Request, principal: Principal = Depends(aud
 async def start_export(request: Request, since: Optional[datetime] = None, until: Optional[datetime] = None,
                        principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """Write an export under DATA_DIR/exports/<request id>/ and say where it is and what it holds."""
-    from audit.export import export_audit
+    from audit.export import ExportError, export_audit
 
     services = request.app.state.services
     out = services.data.root / "exports" / request.state.request_id
     await _accessed(request, principal, "export", since=since.isoformat() if since else None,
                     until=until.isoformat() if until else None)
-    summary = await run_in_threadpool(partial(export_audit, services.audit, out, since=since, until=until,
-                                              actor=principal.key_id))
+    try:
+        summary = await run_in_threadpool(partial(export_audit, services.audit, out, since=since, until=until,
+                                                  actor=principal.key_id))
+    except ExportError as refused:  # nothing in the range, a key rotation under way: the caller is told why
+        raise ApiError(400, f"Export refused: {refused}", code="export_refused") from None
     return {"path": str(out), "summary": {**asdict(summary), "directory": str(summary.directory)}}

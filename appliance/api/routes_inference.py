@@ -18,6 +18,8 @@ from appliance.routing.router import parse_task_hint
 from audit.capture import SUBJECT_ID_RULE, check_subject_id
 
 router = APIRouter()
+# A JSON body, or with `stream: true` server-sent events: both documented in the OpenAPI schema.
+ANSWER_TYPES: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}}}}
 TASK_HINT_HEADER = "X-Task-Hint"
 SUBJECT_HEADER = "X-Data-Subject"  # whose text it is, for encrypted capture and erasure (GDPR Art. 17)
 
@@ -74,7 +76,7 @@ async def _serve(request: Request, call: Call, body: ChatCompletionRequest | Com
     return await until_done_or_disconnect(request, complete(pipeline, call, answer, first, deltas), call, pipeline)
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=ANSWER_TYPES)
 async def chat_completions(body: ChatCompletionRequest, request: Request,
                            principal: Principal = Depends(require("inference"))) -> Any:
     texts, roles = scanned_texts(body)
@@ -82,7 +84,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
     return await _serve(request, call, body)
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", responses=ANSWER_TYPES)
 async def completions(body: CompletionRequest, request: Request,
                       principal: Principal = Depends(require("inference"))) -> Any:
     call = inference_call(request, principal, "/v1/completions", body.model, [body.prompt_text], [])

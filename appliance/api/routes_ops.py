@@ -1,12 +1,20 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics. Without a key, `/readyz` says only ready or not;
+`/metrics` needs a key of any role unless `server.metrics_require_key` is off."""
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from appliance.api.deps import presented_principal, require
 
 router = APIRouter()
+any_role = require(None)
+
+
+class PrometheusText(PlainTextResponse):
+    media_type = "text/plain; version=0.0.4"
 
 
 @router.get("/healthz")
@@ -23,6 +31,7 @@ def readiness(services: Any) -> dict[str, Any]:
         "audit_writable": services.audit.writable(),
         "egress_mode": services.settings.egress.mode,
         "egress_guard": services.egress is not None,
+        "spawning_refused": services.egress is not None and services.egress.report()["spawning_refused"],
     }
     checks["ready"] = all(checks[k] for k in ("model_loaded", "detector_loaded", "policy_packs", "audit_writable"))
     return checks
@@ -31,10 +40,13 @@ def readiness(services: Any) -> dict[str, Any]:
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     checks = readiness(request.app.state.services)
-    return JSONResponse(checks, status_code=200 if checks["ready"] else 503)
+    shown = checks if await presented_principal(request) is not None else {"ready": checks["ready"]}
+    return JSONResponse(shown, status_code=200 if checks["ready"] else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PrometheusText)
 async def metrics(request: Request) -> Response:
+    if request.app.state.services.settings.server.metrics_require_key:
+        await any_role(request)
     body = request.app.state.services.metrics.render()
-    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+    return PrometheusText(body)

@@ -6,7 +6,7 @@ in `api/openai_fields.py`.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -60,7 +60,7 @@ class StreamOptions(Strict):
 
 
 class _SamplingFields(Strict):
-    model: str = Field(min_length=1, max_length=128)
+    model: str = Field(min_length=1, max_length=128, examples=["smollm2-135m-instruct"])
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
@@ -122,14 +122,15 @@ class ChatCompletionRequest(_SamplingFields):
 
 
 class CompletionRequest(_SamplingFields):
-    prompt: str | list[str]
+    prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)] = Field(
+        description="one prompt (a string, or a list holding exactly one string); it must not be empty")
     logprobs: int | None = Field(None, ge=0, le=5)
 
     @field_validator("prompt")
     @classmethod
-    def _single_prompt(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list) and len(value) != 1:
-            raise ValueError("exactly one prompt is supported per request")
+    def _prompt_not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if not (value if isinstance(value, str) else value[0]):
+            raise ValueError("the prompt is empty; send at least one character")
         return value
 
     @property

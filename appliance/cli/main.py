@@ -18,7 +18,7 @@ from appliance.cli.common import DataDirOption, one_line_errors  # noqa: E402
 from appliance.cli.keys import keys_app, mint_key  # noqa: E402
 from appliance.cli.models import models_app  # noqa: E402
 from appliance.cli.scan import scan_command  # noqa: E402
-from appliance.config import load_settings  # noqa: E402
+from appliance.config import ServerConfig, database_hosts, load_settings  # noqa: E402
 
 app = typer.Typer(help="Air-gapped compliance LLM appliance.", no_args_is_help=True, pretty_exceptions_enable=False,
                   add_completion=False)
@@ -58,6 +58,7 @@ def serve(
     dev_key: Annotated[bool, typer.Option("--dev-key", help="Mint a fresh clinical key named 'dev' and print it.")] = False,
 ) -> None:
     """Serve the OpenAI-compatible API."""
+    GUARD.refuse_spawning()  # the serving process starts no programs: a child would run outside the guard
     import uvicorn
 
     from appliance.api.app import create_app
@@ -77,21 +78,35 @@ def serve(
     url = f"http://{settings.server.host}:{settings.server.port}/v1"
     typer.echo(f"serving {url} (mode {settings.egress.mode}, model {settings.engine.default_model})", err=True)
     sys.stdout.flush()
-    uvicorn.run(create_app(services), host=settings.server.host, port=settings.server.port, log_level="warning",
-                access_log=False, timeout_graceful_shutdown=5)
+    uvicorn.run(create_app(services), **uvicorn_options(settings.server))
+
+
+def uvicorn_options(server: ServerConfig) -> dict[str, object]:
+    """uvicorn pinned to what the guard can see and the limits the configuration sets: the asyncio loop
+    (uvloop's sockets live in C), the h11 parser (header size bound), proxy headers only from
+    `trusted_proxies`, and a bound on concurrent connections (503 beyond it)."""
+    return {"host": server.host, "port": server.port, "log_level": "warning", "access_log": False,
+            "timeout_graceful_shutdown": 5, "loop": "asyncio", "http": "h11",
+            "h11_max_incomplete_event_size": server.max_header_bytes, "limit_concurrency": server.limit_concurrency,
+            "proxy_headers": bool(server.trusted_proxies),
+            "forwarded_allow_ips": ",".join(server.trusted_proxies) or "127.0.0.1"}
 
 
 @app.command()
 def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) -> None:
-    """Print the egress mode, allow-list and guard counters, and the configuration's health."""
+    """Print the egress mode, allow-list and guard counters, the configuration's health, and what the
+    OS layer must add to the in-process guard."""
     from appliance.egress import EgressPolicy
+    from appliance.egress.os_layer import os_layer_requirements
 
     with one_line_errors():
         settings = load_settings(config, data_dir=data_dir)
-    GUARD.configure(EgressPolicy.for_backend_urls(settings.egress.mode, settings.reachable_backend_urls,
-                                                  settings.egress.loopback))
+    policy = EgressPolicy.for_backend_urls(settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback)
+    GUARD.configure(policy)
     report = {"data_dir": str(settings.data_dir), "audit_url": settings.audit_url, "egress": GUARD.report(),
-              "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends]}
+              "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends],
+              "os_layer_must_add": os_layer_requirements(policy, database_hosts(settings.audit.url, os.environ),
+                                                         str(settings.data_dir.resolve()))}
     typer.echo(json.dumps(report, indent=2))
 
 

@@ -7,6 +7,7 @@ audit sink; until the sink is attached they wait in a bounded buffer.
 """
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import sysconfig
@@ -16,9 +17,14 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from appliance.egress.offline import apply_offline_environment
-from appliance.egress.policy import EgressPolicy, is_loopback, normalize_host, parse_ip
+from appliance.egress.policy import EgressPolicy, is_loopback, is_resolver, normalize_host, parse_ip
 
-KINDS: tuple[str, ...] = ("connect", "send", "resolve", "reverse-resolve", "socket")
+KINDS: tuple[str, ...] = ("connect", "send", "resolve", "reverse-resolve", "socket", "spawn")
+# Audit events that start another program (CPython's audit events table); refused once the process
+# serves (`refuse_spawning`): a child process would run outside this guard.
+SPAWN_EVENTS: frozenset[str] = frozenset({
+    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn",
+})
 INET_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
 ALLOWED_FAMILIES = INET_FAMILIES | {socket.AF_UNIX}
 BUFFER_LIMIT = 1000
@@ -56,6 +62,7 @@ class EgressGuard:
         self._sink: EventSink | None = None
         self._sink_errors = 0
         self._last_sink_error: str | None = None
+        self._spawning_refused = False
         # audit event -> (kind it is counted as, handler); see the CPython audit events table
         self._handlers: dict[str, tuple[str, Callable[[tuple], None]]] = {
             "socket.__new__": ("socket", self._on_new),
@@ -80,6 +87,10 @@ class EgressGuard:
             self._policy = policy
             self._pinned.clear()
 
+    def refuse_spawning(self) -> None:
+        """From now on, refuse every attempt to start a program or fork (one way: never turned off)."""
+        self._spawning_refused = True
+
     def attach_sink(self, sink: EventSink) -> None:
         """Hand block events to `sink(event: dict)` from now on, starting with the buffered ones."""
         with self._lock:
@@ -92,6 +103,7 @@ class EgressGuard:
             return {
                 **self._policy.describe(),
                 "installed": True,
+                "spawning_refused": self._spawning_refused,
                 "counters": {"allowed": dict(self._allowed), "blocked": dict(self._blocked)},
                 "recent_blocks": list(self._recent),
                 "sink_attached": self._sink is not None,
@@ -116,6 +128,12 @@ class EgressGuard:
             raise
         except Exception as exc:  # an event the guard cannot judge is refused, never waved through
             self._block(kind, event, f"the guard could not judge it ({type(exc).__name__})")
+
+    def judge_spawn(self, event: str, args: tuple) -> None:
+        """Refuse a program start or fork once `refuse_spawning` was called; name the program only
+        (its arguments may carry data)."""
+        if self._spawning_refused:
+            self._block("spawn", _program_of(event, args), "the serving process may not start programs")
 
     def _on_new(self, args: tuple) -> None:
         family = args[1]
@@ -171,7 +189,7 @@ class EgressGuard:
         if parse_ip(host) is None and not self._policy.permits_name(host):
             self._block(kind, _describe(address), "name is not on the allow-list; it was not resolved")
         if not self._permits(host, port):
-            self._block(kind, _describe(address), _refusal(self._policy, host))
+            self._block(kind, _describe(address), _refusal(self._policy, host, port))
         self._count_allowed(kind)
 
     def _permits(self, host: str, port: int | None) -> bool:
@@ -282,12 +300,30 @@ def _is_stdlib(filename: str) -> bool:
     return filename.startswith(_STDLIB_DIRS)
 
 
-def _refusal(policy: EgressPolicy, host: str) -> str:
+def _refusal(policy: EgressPolicy, host: str, port: int | None) -> str:
+    if is_loopback(host) and is_resolver(host, port):
+        return "loopback name resolver: it would forward queries off the machine"
     if is_loopback(host):
         return "loopback address not on the allow-list (loopback scope 'listed')"
     if policy.mode == "air-gapped":
         return "air-gapped mode allows loopback only"
     return "not on the allow-list"
+
+
+def _program_of(event: str, args: tuple) -> str:
+    """The program an audit event starts, as its base name (never its arguments), else the event."""
+    if event == "subprocess.Popen":  # (executable, args, cwd, env); executable None: args[0] is it
+        program = args[0] if args[0] is not None else args[1]
+        if isinstance(program, (list, tuple)):
+            program = program[0] if program else None
+    elif event == "os.spawn":  # (mode, path, args, env)
+        program = args[1]
+    else:
+        program = args[0] if args else None
+    if not isinstance(program, (str, bytes, os.PathLike)):
+        return event
+    words = os.fsdecode(program).split()
+    return os.path.basename(words[0]) if words else event
 
 
 def _describe(address: Any) -> str:
@@ -300,11 +336,13 @@ def _describe(address: Any) -> str:
 def _audit_hook(guard: EgressGuard) -> Callable[[str, tuple], None]:
     """The hook CPython calls for every audit event (imports, opens, ...): a plain function (cheaper
     to call than a bound method) that passes only `socket.*` events on to the guard."""
-    judge = guard.judge
+    judge, judge_spawn = guard.judge, guard.judge_spawn
 
     def hook(event: str, args: tuple) -> None:
         if event.startswith("socket."):
             judge(event, args)
+        elif event in SPAWN_EVENTS:
+            judge_spawn(event, args)
 
     return hook
 

@@ -18,6 +18,11 @@ LOOPBACK_SCOPES: tuple[str, ...] = ("any", "listed")
 LOOPBACK_NAME = "localhost"
 # With loopback="listed" these stay reachable (the appliance itself, PostgreSQL on 127.0.0.1, ...).
 BASE_LOOPBACK: frozenset[str] = frozenset({"127.0.0.1", "::1", LOOPBACK_NAME})
+# Name resolvers that listen on loopback and forward queries off the machine (systemd-resolved's stubs
+# on 127.0.0.53/54, dnsmasq on 127.0.0.1:53, DNS over TLS on 853): a DNS tunnel out of an air gap, so
+# they are refused under either loopback scope unless a backend is configured on them explicitly.
+RESOLVER_STUBS: frozenset[str] = frozenset({"127.0.0.53", "127.0.0.54"})
+DNS_PORTS: frozenset[int] = frozenset({53, 853})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -40,6 +45,11 @@ def parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+def is_resolver(host: str, port: int | None) -> bool:
+    """True for a loopback name resolver: a systemd-resolved stub address or a DNS port."""
+    return normalize_host(host) in RESOLVER_STUBS or port in DNS_PORTS
 
 
 def is_loopback(host: str) -> bool:
@@ -89,7 +99,8 @@ class Endpoint:
 class EgressPolicy:
     """`air-gapped` (default): loopback only. `connected`: loopback plus the allow-listed endpoints.
     `loopback="any"` allows all of 127.0.0.0/8 and ::1; `"listed"` narrows it to 127.0.0.1, ::1,
-    `localhost` and allow-listed loopback endpoints."""
+    `localhost` and allow-listed loopback endpoints. Neither admits a loopback name resolver
+    (`is_resolver`) that is not allow-listed itself."""
 
     mode: Mode = "air-gapped"
     allow: tuple[Endpoint, ...] = ()
@@ -120,7 +131,9 @@ class EgressPolicy:
         """May the process connect or send to `host`:`port` (host as given to the socket)?"""
         host = normalize_host(host)
         if is_loopback(host):
-            return self.loopback == "any" or host in BASE_LOOPBACK or self._listed(host, port)
+            if self._listed(host, port):
+                return True
+            return not is_resolver(host, port) and (self.loopback == "any" or host in BASE_LOOPBACK)
         return self.mode == "connected" and self._listed(host, port)
 
     def permits_name(self, name: str) -> bool:
