@@ -31,10 +31,16 @@ def grammar_for(options: OutputOptions) -> str | None:
     return None
 
 
+# llama-cpp-python's converter lets raw control characters into strings, which JSON forbids (the
+# C++ converter excludes them); its string character rule is narrowed to what JSON allows.
+_LOOSE_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+
+
 def schema_grammar(schema: dict[str, Any], param: str) -> str:
     """GBNF for a JSON schema; a schema llama.cpp cannot express is a 400 naming `param`."""
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        return json_schema_to_gbnf(json.dumps(schema)).replace(_LOOSE_CHAR, _JSON_CHAR)
     except Exception as exc:  # the converter raises assorted errors on schemas it does not support
         raise UnsupportedOption(f"{param}: this JSON schema cannot be enforced by grammar "
                                 f"({type(exc).__name__}: {str(exc)[:200]})", param) from None
