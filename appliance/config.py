@@ -18,11 +18,32 @@ from appliance.egress.policy import is_loopback
 
 ENV_PREFIX = "APPLIANCE_"
 CONFIG_FILE_NAME = "appliance.toml"
-ENV_SECTIONS = frozenset({"server", "engine", "audit", "policy", "egress"})
+ENV_SECTIONS = frozenset({"server", "engine", "audit", "policy", "egress", "console"})
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class TlsConfig(_Section):
+    """`[server.tls]`: PEM certificate chain and key (key 0600, owned by the service user); with
+    `client_ca`, every client must present a certificate issued by that CA (mutual TLS)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca: Path | None = None
+    min_version: Literal["1.2", "1.3"] = "1.2"
+    expiry_warning_days: int = Field(30, ge=1, le=365)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback addresses; anything else (names, 0.0.0.0, ::) is network-facing."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class ServerConfig(_Section):
@@ -40,6 +61,8 @@ class ServerConfig(_Section):
     trusted_proxies: list[str] = Field(default_factory=list)
     metrics_require_key: bool = True
     auth_failure_window_seconds: float = Field(60.0, gt=0, le=86_400)
+    tls: TlsConfig | None = None
+    plain_http_behind_proxy: bool = False
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -50,6 +73,18 @@ class ServerConfig(_Section):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
         return entries
+
+    @model_validator(mode="after")
+    def _no_plain_http_off_loopback(self) -> "ServerConfig":
+        if self.tls is not None or is_loopback_host(self.host):
+            return self
+        if not self.plain_http_behind_proxy:
+            raise ValueError(f"refusing plain HTTP on non-loopback address {self.host!r}: configure [server.tls], "
+                             "or set plain_http_behind_proxy = true with trusted_proxies")
+        if not self.trusted_proxies:
+            raise ValueError("plain_http_behind_proxy = true needs trusted_proxies (the addresses of the proxies "
+                             "that terminate TLS)")
+        return self
 
 
 class EngineConfig(_Section):
@@ -113,6 +148,11 @@ class EgressConfig(_Section):
     test_only_plain_http_loopback: bool = False
 
 
+class ConsoleConfig(_Section):
+    session_seconds: int = Field(1800, ge=10, le=86_400)  # a console session's lifetime after sign-in
+    verify_seconds: float = Field(300.0, ge=1)  # how often the console re-checks the whole log in the background
+
+
 class Settings(_Section):
     """The whole validated configuration."""
 
@@ -124,6 +164,18 @@ class Settings(_Section):
     egress: EgressConfig = Field(default_factory=EgressConfig)
     backends: list[BackendConfig] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+
+    @model_validator(mode="after")
+    def _tls_paths_under_data_dir(self) -> "Settings":
+        """Relative `[server.tls]` paths name files in the data directory, wherever the process starts."""
+        tls = self.server.tls
+        if tls is not None:
+            for name in ("cert_file", "key_file", "client_ca"):
+                path = getattr(tls, name)
+                if path is not None and not path.is_absolute():
+                    setattr(tls, name, self.data_dir / path)
+        return self
 
     @model_validator(mode="after")
     def _backends_consistent(self) -> "Settings":

@@ -32,6 +32,11 @@ class DataDir:
         return self.root / ".initialised"
 
     @property
+    def version_file(self) -> Path:
+        """The appliance version that last initialised or upgraded this directory."""
+        return self.root / "appliance_version"
+
+    @property
     def initialised(self) -> bool:
         return self.marker.is_file()
 

@@ -84,8 +84,12 @@ class DatabaseKeyStore(ApiKeyStore):
         self._engine.dispose()
 
     def _add(self, entry: StoredKey) -> None:
+        if entry.client_cert is not None:
+            raise ApiKeyError("keys bound to a client certificate are not stored in the shared database yet; "
+                              "create the key without --client-cert/--client-subject")
+        entry_fields = {k: v for k, v in asdict(entry).items() if k != "client_cert"}
         with self._errors(), self._engine.begin() as conn:
-            conn.execute(insert(api_keys).values(**asdict(entry)))
+            conn.execute(insert(api_keys).values(**entry_fields))
 
     def _revoke(self, key_id: str, when: str) -> StoredKey:
         with self._errors(), self._engine.begin() as conn:

@@ -28,6 +28,8 @@ class Metrics:
         self.egress_blocked = Gauge("appliance_egress_blocked", "Connections and lookups the egress guard refused",
                                     registry=r)
         self.audit_records = Counter("appliance_audit_records", "Audit records appended", ["kind"], registry=r)
+        self.tls_expiry_days = Gauge("appliance_tls_cert_expiry_days", "Days until the served TLS certificate expires",
+                                     registry=r)
 
     def track_engine(self, queue_depth: Callable[[], float], active_jobs: Callable[[], float]) -> None:
         self.queue_depth.set_function(queue_depth)
@@ -35,6 +37,9 @@ class Metrics:
 
     def track_egress(self, blocked: Callable[[], float]) -> None:
         self.egress_blocked.set_function(blocked)
+
+    def track_tls(self, days_to_expiry: Callable[[], float]) -> None:
+        self.tls_expiry_days.set_function(days_to_expiry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,12 +20,14 @@ from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
-from appliance.api.translate import detection_view, output_options, rebuilt_messages
+from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
 from audit.store import AuditUnavailable
 from policies.decision import Decision, FiredRule
+from policies.detect import Scan
+from policies.findings import Finding
 from policies.stream import StreamGuard
 
 
@@ -41,11 +43,13 @@ class Call:
     request_id: str
     endpoint: str
     principal: Principal
-    client: str
+    client: dict[str, str]  # address, and client certificate fingerprint under mutual TLS
     requested_model: str
-    texts: list[str]
+    texts: list[str]  # the messages (or the prompt), then the stop sequences: everything forwarded
     roles: list[str]
     task_hint: str | None = None
+    stops: int = 0  # how many of `texts` (at the end) are stop sequences
+    seed: int | None = None  # forwarded as a number: a number can carry an identifier too
     subject: str = ""
     audit_extra: dict[str, Any] = field(default_factory=dict)  # tools offered, output format, end user
     started: float = field(default_factory=time.perf_counter)
@@ -58,11 +62,31 @@ class Call:
         return bool(self.roles)
 
     @property
+    def message_count(self) -> int:
+        """How many of `texts` come before the stop sequences (messages, tool arguments, tools)."""
+        return len(self.texts) - self.stops
+
+    @property
     def detection_texts(self) -> list[str]:
-        """What the detector reads: the texts, tool arguments in their detection view."""
+        """What the detector reads: the texts, tool arguments in their detection view (same offsets)."""
         if not self.roles:
             return self.texts
-        return [detection_view(text, role) for text, role in zip(self.texts, self.roles)]
+        views = [detection_view(text, role) for text, role in zip(self.texts, self.roles)]
+        return views + self.texts[len(views):]
+
+    def sendable(self, scans: list[Scan]) -> tuple[list[str], list[list[Finding]]]:
+        """(texts, findings) the policy transforms: each scan's text, except that tool arguments and
+        definitions keep their original JSON (their detection view blanked only punctuation, so the
+        findings' original offsets point into it)."""
+        texts, findings = [], []
+        for index, scan in enumerate(scans):
+            if index < len(self.roles) and is_tool_text(self.roles[index]):
+                texts.append(self.texts[index])
+                findings.append(scan.original_findings)
+            else:
+                texts.append(scan.text)
+                findings.append(scan.findings)
+        return texts, findings
 
 
 def actor_fields(principal: Principal) -> dict[str, str]:
@@ -108,22 +132,39 @@ class InferencePipeline:
         return appended.seq
 
     # -- steps 2-4: validate, detect, decide --------------------------------------------------
-    async def detect(self, texts: list[str]) -> list[list[Any]]:
+    def check_bounds(self, max_tokens: int | None) -> None:
+        """Integers forwarded to a backend stay within what the model can do (a number hides nothing)."""
+        context = self.s.settings.engine.context_length
+        if max_tokens is not None and max_tokens > context:
+            raise ApiError(400, f"max_tokens {max_tokens} exceeds the maximum context length of {context} tokens",
+                           param="max_tokens", code="context_length_exceeded")
+
+    async def check_seed(self, call: Call, zone: str) -> None:
+        """A seed going to a non-local zone is scanned as text (a card number fits in an int64)."""
+        if zone == "local" or call.seed is None:
+            return
+        [scanned] = await self.scan([str(call.seed)], zone)
+        if scanned.findings:
+            raise ApiError(400, f"seed refused for the {zone} zone: its digits read as an identifier "
+                           f"({scanned.findings[0].entity_type}); use a shorter seed", param="seed", code="invalid_value")
+
+    async def scan(self, texts: list[str], zone: str) -> list[Scan]:
+        """Every text, and the texts joined, scanned for `zone`; 503 when the detector cannot run."""
         detector = self.s.detector
         if detector is None:
             raise ApiError(503, "PII/PHI detector is not loaded; request refused (fail closed)",
                            type="server_error", code="detector_unavailable")
         try:
-            return await run_in_threadpool(detector.analyze_many, texts)
+            return await run_in_threadpool(detector.scan_messages, texts, zone)
         except Exception as exc:
             raise ApiError(503, f"PII/PHI detector failed ({type(exc).__name__}); request refused (fail closed)",
                            type="server_error", code="detector_unavailable") from None
 
-    def decide(self, call: Call, findings: list[list[Any]], backend: Backend) -> Decision:
-        """The packs' decision on the prompt for `backend`'s zone; 503 if the engine fails."""
+    def decide(self, call: Call, scans: list[Scan], backend: Backend) -> Decision:
+        """The packs' decision on the prompt (as scanned for `backend`'s zone); 503 if the engine fails."""
         try:
-            return self.s.policy.decide(call.texts, findings, purpose=call.principal.purpose, zone=backend.zone,
-                                        direction="prompt")
+            texts, findings = call.sendable(scans)
+            return self.s.policy.decide(texts, findings, purpose=call.principal.purpose, zone=backend.zone, direction="prompt")
         except Exception as exc:
             raise ApiError(503, f"policy engine failed ({type(exc).__name__}); request refused (fail closed)",
                            type="server_error", code="policy_unavailable") from None
@@ -134,16 +175,19 @@ class InferencePipeline:
             candidates = self.s.routes.candidates(call.requested_model, sum(map(len, call.texts)), call.task_hint)
         except RouteRefused as refused:
             await self.audit("route_refused", {
-                "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal), "client": call.client,
+                "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal), **call.client,
                 "model": call.requested_model, "mode": self.s.settings.egress.mode,
             })
             raise ApiError(403, str(refused), type="permission_error", code="egress_refused") from None
         if not candidates:
             raise ApiError(404, f"The model '{call.requested_model}' does not exist or you do not have access to it.",
                            param="model", code="model_not_found")
-        findings = await self.detect(call.detection_texts)
+        scans: dict[str, list[Scan]] = {}
         for backend in candidates:
-            decision = self.decide(call, findings, backend)
+            if backend.zone not in scans:
+                await self.check_seed(call, backend.zone)
+                scans[backend.zone] = await self.scan(call.detection_texts, backend.zone)
+            decision = self.decide(call, scans[backend.zone], backend)
             self.s.metrics.policy_actions.labels("prompt", decision.action).inc()
             call.backend, call.decision = backend, decision
             if decision.action != "block":
@@ -151,7 +195,7 @@ class InferencePipeline:
         assert call.decision is not None
         await self.audit("policy_block", {
             "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
-            "client": call.client, "direction": "prompt", **self._decision_fields(call.decision, call),
+            **call.client, "direction": "prompt", **self._decision_fields(call.decision, call),
         })
         raise blocked_error(call.decision.fired, "prompt")
 
@@ -172,11 +216,13 @@ class InferencePipeline:
         assert call.decision is not None and call.backend is not None
         fields = {
             "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
-            "client": call.client, "stream": stream,
+            **call.client, "stream": stream,
             "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)), **call.audit_extra,
             **self._decision_fields(call.decision, call),
             **self.s.routes.model_fields(call.backend, call.requested_model),
         }
+        if call.subject:  # the keyed digest of the X-Data-Subject identifier, for the subject report
+            fields["subject_digest"] = self.s.audit.digest(call.subject)
         if self.s.capture is not None:
             fields["prompt_capture"] = await self.capture(call, "\x1e".join(call.texts))
         call.request_seq = await self.audit("request", fields)
@@ -192,10 +238,10 @@ class InferencePipeline:
     # -- step 6: route and generate -------------------------------------------------------------
     def generation_request(self, call: Call, body: Any) -> GenerationRequest:
         assert call.decision is not None and call.backend is not None
-        texts = call.decision.texts
+        texts, stops = call.decision.texts[:call.message_count], call.decision.texts[call.message_count:]
         model = self.s.routes.backend_model(call.backend, call.requested_model)
         common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
-                      top_p=body.top_p, stop=body.stop_list, seed=body.seed, options=output_options(body, texts))
+                      top_p=body.top_p, stop=stops, seed=body.seed, options=output_options(body, texts))
         if call.is_chat:
             return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)

@@ -18,6 +18,7 @@ from appliance.metrics import Metrics
 from appliance.routing.backends import build_router
 from appliance.routing.local import LocalBackend
 from appliance.routing.table import RouteTable
+from appliance.tls.serving import ServingTls
 from audit.capture import CaptureVault
 from audit.keys import CAPTURE_KEY_FILE, init_capture_key
 from audit.store import AuditStore
@@ -45,6 +46,7 @@ class Services:
     detector: Detector | None
     egress: EgressGuard | None
     capture: CaptureVault | None
+    tls: ServingTls | None = None
 
     def close(self) -> None:
         self.engine.close()
@@ -53,10 +55,12 @@ class Services:
 
 
 def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
-    """Open the audit store first (so everything after it is recorded), then packs, detector, model."""
+    """Check the TLS files, open the audit store (so everything after it is recorded), then packs,
+    detector, model."""
     data = DataDir(settings.data_dir)
     if not data.initialised:
         raise StartupError(f"data directory {data.root} is not initialised: run `appliance init --data-dir {data.root}`")
+    tls = ServingTls(settings.server.tls) if settings.server.tls is not None else None
     audit = open_audit(settings)
     keys: ApiKeyStore | None = None
     try:
@@ -92,14 +96,18 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
         metrics.track_engine(engine.queue_depth, engine.active_jobs)
         if egress is not None:
             metrics.track_egress(lambda: sum(egress.report()["counters"]["blocked"].values()))
+        if tls is not None:
+            metrics.track_tls(tls.days_to_expiry)
         audit.append("service_start", {"pid": os.getpid(), "mode": settings.egress.mode,
-                                       "packs": policy.packs_info(), "default_model": settings.engine.default_model})
+                                       "packs": policy.packs_info(), "default_model": settings.engine.default_model,
+                                       "tls": tls.report() if tls is not None else None})
     except BaseException:
         if keys is not None:
             keys.close()
         audit.close()
         raise
-    return Services(settings, data, keys, registry, engine, routes, policy, audit, metrics, detector, egress, capture)
+    return Services(settings, data, keys, registry, engine, routes, policy, audit, metrics, detector, egress, capture,
+                    tls)
 
 
 def open_capture(audit: AuditStore) -> CaptureVault:

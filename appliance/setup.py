@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 from appliance.auth import ROLES
@@ -15,6 +16,11 @@ from appliance.key_database import open_key_store
 from audit.keys import ensure_keys
 
 INITIAL_PURPOSE = {"clinical": "treatment", "auditor": "operations", "admin": "operations"}
+
+
+def appliance_version() -> str:
+    """The installed distribution's version (what `installer build` put in the bundle)."""
+    return metadata.version("compliance-appliance")
 
 
 @dataclass(frozen=True)
@@ -45,9 +51,27 @@ def initialise(data_dir: Path, *, if_missing: bool = False) -> Initialised | Non
             tokens = {role: mint_key(keys, store, f"initial-{role}", role, INITIAL_PURPOSE[role]) for role in ROLES}
         finally:
             keys.close()
-        store.append("init", {"model_id": entry.id, "model_sha256": entry.sha256})
+        store.append("init", {"model_id": entry.id, "model_sha256": entry.sha256, "version": appliance_version()})
         fingerprint = store.signing_fingerprint
     finally:
         store.close()
     data.marker.write_text(datetime.now(timezone.utc).isoformat() + "\n")
+    data.version_file.write_text(appliance_version() + "\n")
     return Initialised(fingerprint, entry.id, tokens)
+
+
+def record_version_change(data_dir: Path) -> tuple[str, str] | None:
+    """After an upgrade or rollback: a `version_change` record when this version differs from the
+    one that last ran `init` on the directory. Returns (from, to), or None when unchanged."""
+    data = DataDir(data_dir)
+    current = appliance_version()
+    previous = data.version_file.read_text().strip() if data.version_file.is_file() else "unknown"
+    if previous == current:
+        return None
+    store = open_audit(load_settings(data_dir=data.root))
+    try:
+        store.append("version_change", {"from": previous, "to": current})
+    finally:
+        store.close()
+    data.version_file.write_text(current + "\n")
+    return previous, current

@@ -40,6 +40,8 @@ from audit.verify import (
 )
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+EXPORT_FILES = frozenset({RECORDS_FILE, HEADS_FILE, ROTATIONS_FILE, CHECKPOINT_FILE, PUBLIC_KEY_FILE, FINGERPRINT_FILE,
+                          PROOFS_FILE, MANIFEST_FILE, MANIFEST_SIG_FILE})
 READ_CHUNK = 10_000
 
 
@@ -61,13 +63,18 @@ def export_audit(
     since: datetime | None = None,
     until: datetime | None = None,
     actor: str | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> ExportSummary:
     """Announce the export in the log, checkpoint it and write records with ts in [since, until) to `out_dir`.
 
     The slice is the contiguous seq range from the first record at or after `since` to the last
-    before `until` (default: the whole log, including the `export` record itself).
+    before `until` (default: the whole log, including the `export` record itself). `extra_files`
+    (name -> content, e.g. a report for the assessor) are written beside it and listed in the signed manifest.
     """
     out_dir = Path(out_dir)
+    for name in extra_files or {}:
+        if name in EXPORT_FILES or not name or "/" in name:
+            raise ExportError(f"cannot add a file named {name!r} to an export")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ExportError(f"export directory {out_dir} already exists and is not empty")
     signing_key = keys.load_signing_key(store.key_dir)
@@ -98,6 +105,7 @@ def export_audit(
         FINGERPRINT_FILE: (key_fingerprint(genesis_key) + "\n").encode(),
         PROOFS_FILE: _json(_proofs(store, first, last, checkpoint.size, full)),
     }
+    files.update(extra_files or {})
     for name, data in files.items():
         (out_dir / name).write_bytes(data)
     signing_fingerprint = key_fingerprint(signing_key.public_key())

@@ -1,16 +1,22 @@
-"""Detection quality and speed: our Detector vs stock presidio on the same spaCy model.
+"""Detection quality and speed: our Detector (local zone, and the recall-first external zone) vs stock
+presidio on the same spaCy model, in one run.
 
-Run: .venv/bin/python benchmarks/detection.py [--splits dev heldout fresh] [--errors N] [--skip-stock]
+Run: .venv/bin/python benchmarks/detection.py [--sets ...] [--seed N] [--errors N] [--skip-stock]
 
-Splits: `dev` (tuned on), `heldout` and `fresh` (measured only; `fresh` is written in other registers
-and layouts, see tests/data/detection/templates_fresh.py). Each split is reported per category:
-clinical, general (PII outside care), benign (clinical text without identifiers) and all.
+Sets, and whether the detector was tuned on them:
+- `dev` (tuned on), `heldout` and `fresh` (measured first, but issue 11 found they had been tuned on
+  since): tests/data/detection/*.jsonl.
+- `unseen` (never tuned on): new templates and value layouts (benchmarks/detection_sets/unseen.py),
+  written before issue 11's tuning and rendered at run time from a fresh seed (printed).
+- `notes` (never tuned on): real-note style text (i2b2 2014 layout: record-date headers, name and
+  record-number header lines, signature blocks, dictation lines), benchmarks/detection_sets/notes.py.
+- the evasion suite (tests/data/detection/evasions.py): share of cases flagged for the external zone.
 
 Token-level scoring: tokens are the maximal runs of word characters (text split on whitespace and
 punctuation). A token is gold-positive when it overlaps a gold span and predicted-positive when it
 overlaps a predicted span. Overall recall/precision are type-agnostic; per-type recall counts gold
 tokens of that type that were predicted (any type); per-type precision counts predicted tokens of
-that type that fall in any gold span. Speed is wall time of analyze() per KB of UTF-8 text.
+that type that fall in any gold span. Speed is wall time of detection per KB of UTF-8 text.
 Stock presidio runs with its defaults (default recognizers, default NER mapping, no score threshold);
 its entity names are mapped into our vocabulary and names outside it are dropped.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import shlex
 import sys
 import time
@@ -30,10 +37,20 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.detection_sets import notes, unseen  # noqa: E402
+from benchmarks.detection_sets.render import render_documents  # noqa: E402
 from policies.detect import PRESIDIO_TO_VOCABULARY, Detector, stock_presidio_analyzer  # noqa: E402
 from policies.detect.offline import load_spacy_pipeline  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "detection"
+sys.path.insert(0, str(DATA))
+from evasions import EVASIONS  # noqa: E402
+
+FILE_SETS = ("dev", "heldout", "fresh")
+GENERATED_SETS = {"unseen": (unseen.TEMPLATES, 40), "notes": (notes.TEMPLATES, 60)}
+TUNED_ON = {"dev": "tuned on", "heldout": "tuned on (issue 11)", "fresh": "tuned on (issue 11)",
+            "unseen": "never tuned on, fresh seed", "notes": "never tuned on, fresh seed"}
+DETECTORS = ("ours-local", "ours-external", "stock")
 TOKEN = re.compile(r"\w+")
 Span = tuple[int, int, str]
 
@@ -88,13 +105,16 @@ def _type_at(spans: list[Span], start: int, end: int) -> str | None:
     return None
 
 
-def load_split(name: str) -> list[dict]:
+def load_set(name: str, seed: int) -> list[dict]:
+    if name in GENERATED_SETS:
+        templates, per_category = GENERATED_SETS[name]
+        return render_documents(templates, seed, per_category, name)
     with (DATA / f"{name}.jsonl").open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
 
 
-def our_spans(detector: Detector) -> Callable[[str], list[Span]]:
-    return lambda text: [(f.start, f.end, f.entity_type) for f in detector.analyze(text)]
+def our_spans(detector: Detector, zone: str) -> Callable[[str], list[Span]]:
+    return lambda text: [(f.start, f.end, f.entity_type) for f in detector.scan(text, zone).original_findings]
 
 
 def stock_spans(analyzer) -> Callable[[str], list[Span]]:
@@ -121,7 +141,7 @@ def evaluate(documents: list[dict], detectors: dict[str, Callable[[str], list[Sp
                 tally.add(text, gold, predicted)
                 tally.seconds += elapsed
                 tally.kilobytes += len(text.encode("utf-8")) / 1024
-            if errors is not None and name == "ours":
+            if errors is not None and name == "ours-external":
                 errors.extend(_errors(document, gold, predicted))
     return tallies
 
@@ -143,49 +163,67 @@ def _fmt(value: float) -> str:
     return "  n/a" if value != value else f"{value:5.3f}"
 
 
-def report(split: str, ours: dict[str, Tally], stock: dict[str, Tally]) -> None:
-    print(f"\n=== split: {split} ===")
-    print(f"{'category':10} {'docs-KB':>8} | {'ours R':>6} {'ours P':>6} {'ms/KB':>7} | {'stock R':>7} {'stock P':>7} {'ms/KB':>7}")
-    for category in ("clinical", "general", "benign", "all"):
-        o, s = ours[category], stock[category]
-        print(f"{category:10} {o.kilobytes:8.1f} | {_fmt(o.recall):>6} {_fmt(o.precision):>6} {o.ms_per_kb:7.2f} | "
-              f"{_fmt(s.recall):>7} {_fmt(s.precision):>7} {s.ms_per_kb:7.2f}")
-    benign_o, benign_s = ours["benign"], stock["benign"]
-    print(f"benign text, predicted (false positive) tokens: ours {benign_o.predicted}, stock {benign_s.predicted}")
-    o, s = ours["all"], stock["all"]
-    print(f"\n{'entity type':22} {'gold tok':>8} | {'ours R':>6} {'ours P':>6} | {'stock R':>7} {'stock P':>7}")
-    for entity in sorted(set(o.gold_by_type) | set(o.predicted_by_type) | set(s.predicted_by_type)):
-        def per_type(t: Tally) -> tuple[float, float]:
+def report(name: str, tallies: dict[str, dict[str, Tally]]) -> None:
+    print(f"\n=== set: {name} ({TUNED_ON[name]}) ===")
+    names = [n for n in DETECTORS if n in tallies]
+    print(f"{'category':10} {'KB':>6} | " + " | ".join(f"{n + ' R':>15} {'P':>5} {'ms/KB':>6}" for n in names))
+    categories = [c for c in ("clinical", "notes", "general", "benign", "all") if tallies[names[0]][c].kilobytes]
+    for category in categories:
+        cells = [f"{_fmt(tallies[n][category].recall):>15} {_fmt(tallies[n][category].precision):>5} "
+                 f"{tallies[n][category].ms_per_kb:6.2f}" for n in names]
+        print(f"{category:10} {tallies[names[0]][category].kilobytes:6.1f} | " + " | ".join(cells))
+    if tallies[names[0]]["benign"].kilobytes:
+        print("benign text, predicted (false positive) tokens: "
+              + ", ".join(f"{n} {tallies[n]['benign'].predicted}" for n in names))
+    everything = {n: tallies[n]["all"] for n in names}
+    print(f"\n{'entity type':22} {'gold tok':>8} | " + " | ".join(f"{n + ' R':>15} {'P':>5}" for n in names))
+    for entity in sorted({e for t in everything.values() for e in (*t.gold_by_type, *t.predicted_by_type)}):
+        cells = []
+        for n in names:
+            t = everything[n]
             recall = t.hit_by_type[entity] / t.gold_by_type[entity] if t.gold_by_type[entity] else float("nan")
             precision = t.correct_by_type[entity] / t.predicted_by_type[entity] if t.predicted_by_type[entity] else float("nan")
-            return recall, precision
-        (our_r, our_p), (stock_r, stock_p) = per_type(o), per_type(s)
-        print(f"{entity:22} {o.gold_by_type[entity]:8d} | {_fmt(our_r):>6} {_fmt(our_p):>6} | {_fmt(stock_r):>7} {_fmt(stock_p):>7}")
+            cells.append(f"{_fmt(recall):>15} {_fmt(precision):>5}")
+        print(f"{entity:22} {everything[names[0]].gold_by_type[entity]:8d} | " + " | ".join(cells))
+
+
+def evasion_report(detector: Detector) -> None:
+    print("\n=== evasion suite (never tuned on before it was written; every case must be flagged, external zone) ===")
+    flagged = 0
+    for case in EVASIONS:
+        hit = bool(detector.scan_messages(list(case.messages), "external")[-1].findings)
+        flagged += hit
+        print(f"{'flagged' if hit else 'MISSED':8} {case.name}")
+    print(f"evasions flagged: {flagged}/{len(EVASIONS)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", nargs="+", default=["dev", "heldout", "fresh"], choices=["dev", "heldout", "fresh"])
-    parser.add_argument("--errors", type=int, default=0, help="print up to N of our misses/false positives per split")
-    parser.add_argument("--skip-stock", action="store_true", help="do not run stock presidio (faster tuning runs)")
+    every = [*FILE_SETS, *GENERATED_SETS]
+    parser.add_argument("--sets", nargs="+", default=every, choices=every)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the generated sets (default: fresh each run)")
+    parser.add_argument("--errors", type=int, default=0, help="print up to N misses/false positives (ours, external) per set")
+    parser.add_argument("--skip-stock", action="store_true", help="do not run stock presidio (faster runs)")
     args = parser.parse_args()
+    seed = secrets.randbelow(2**31) if args.seed is None else args.seed
     print("command:", shlex.join([".venv/bin/python", "benchmarks/detection.py", *sys.argv[1:]]))
+    print(f"seed of the generated sets: {seed} (repeat with --seed {seed})")
 
     nlp = load_spacy_pipeline()
     detector = Detector.load()
-    stock = stock_presidio_analyzer(nlp)
-    ours_run, stock_run = our_spans(detector), stock_spans(stock)
+    detectors = {"ours-local": our_spans(detector, "local"), "ours-external": our_spans(detector, "external")}
+    if not args.skip_stock:
+        detectors["stock"] = stock_spans(stock_presidio_analyzer(nlp))
     warm_up = "Patient John Smith, DOB 01/02/1950, phone 617-555-0134."
-    ours_run(warm_up), stock_run(warm_up)
-    for split in args.splits:
-        documents = load_split(split)
+    for detect in detectors.values():
+        detect(warm_up)
+    for name in args.sets:
         errors: list[str] | None = [] if args.errors else None
-        detectors = {"ours": ours_run} if args.skip_stock else {"ours": ours_run, "stock": stock_run}
-        tallies = evaluate(documents, detectors, errors)
-        report(split, tallies["ours"], tallies.get("stock", defaultdict(Tally)))
+        report(name, evaluate(load_set(name, seed), detectors, errors))
         if errors:
-            print(f"\n--- first {args.errors} of {len(errors)} {split} errors (ours) ---")
+            print(f"\n--- first {args.errors} of {len(errors)} {name} errors (ours, external zone) ---")
             print("\n".join(errors[:args.errors]))
+    evasion_report(detector)
 
 
 if __name__ == "__main__":

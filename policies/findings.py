@@ -13,6 +13,12 @@ class Finding:
     entity_type: str
     score: float
     recognizer: str
+    label_start: int | None = None  # where the label begins, for a value found by its label ("MRN: 123")
+
+    @property
+    def held_from(self) -> int:
+        """Where this finding begins together with its label: text from here on is released as one."""
+        return self.start if self.label_start is None else min(self.start, self.label_start)
 
     def as_json(self) -> dict[str, object]:
         """The public contract of `appliance scan --jsonl` and POST /v1/scan."""

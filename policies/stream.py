@@ -1,8 +1,11 @@
 """Streaming answer guard: release text only once no identifier can still be growing across it.
 
-The guard keeps the not-yet-released text (`pending`) and a little already-released left context.
+The guard keeps the not-yet-released text (`pending`) and already-released left context at least as
+long as the longest label phrase (so a value is always judged with its label).
 Once enough text is pending it scans context + pending, and releases the text before
-`len(pending) - holdback_chars`, moved back to the start of any finding that straddles the cut. An
+`len(pending) - holdback_chars`, moved back to the start of any finding that straddles the cut, or to
+the start of its label when the finding was found by its label ("MRN: 123"), so a label is never
+released apart from its value. A non-streamed answer is checked in one scan (`check_whole`). An
 identifier no longer than `holdback_chars` that starts before the cut is therefore complete inside
 the scanned window; one that starts after it stays held. Released text goes through the policy
 engine (direction "response"), so it is emitted redacted or masked, or the guard raises
@@ -47,7 +50,7 @@ class StreamGuard:
 
     def __init__(self, detect: Detect, engine: PolicyEngine, *, purpose: str, zone: Zone,
                  placeholders: Mapping[str, str] | None = None, restore: Mapping[str, str] | None = None,
-                 holdback_chars: int = 96, context_chars: int = 48, scan_step_chars: int = 64) -> None:
+                 holdback_chars: int = 96, context_chars: int = 128, scan_step_chars: int = 64) -> None:
         if holdback_chars < 1 or context_chars < 0 or scan_step_chars < 1:
             raise ValueError("holdback_chars and scan_step_chars must be >= 1, context_chars >= 0")
         self._detect, self._engine = detect, engine
@@ -85,6 +88,14 @@ class StreamGuard:
         if len(self._pending) < self._holdback + self._step:
             return ""
         return self._release(final=False)
+
+    def check_whole(self, answer: str) -> str:
+        """A non-streamed answer: one scan of all of it; returns what may be sent."""
+        self._check_open()
+        self._pending += restore_placeholders(self._unrestored + answer, self._restore)
+        self._unrestored = ""
+        self._finished = True
+        return self._release(final=True) if self._pending else ""
 
     def finish(self) -> str:
         """End of the answer: check and return everything still held."""
@@ -126,11 +137,13 @@ class StreamGuard:
 
 
 def _safe_cut(spans: list[tuple[int, int, Finding]], cut: int) -> int:
-    """Move `cut` back until no finding straddles it."""
+    """Move `cut` back until no finding, with its label, straddles it."""
+    offset = {id(f): f.start - start for start, _, f in spans}
     moved = True
     while moved and cut > 0:
         moved = False
-        for start, end, _ in spans:
-            if start < cut < end:
-                cut, moved = start, True
+        for start, end, finding in spans:
+            held_from = finding.held_from - offset[id(finding)]
+            if held_from < cut < end:
+                cut, moved = held_from, True
     return cut

@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -74,10 +75,11 @@ class ApplianceServer:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     log_path: Path | None = None
+    tls: ssl.SSLContext | None = None  # the client side of a server on [server.tls]: https, verified with this
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -99,7 +101,7 @@ class ApplianceServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"appliance exited {self.process.returncode}: {self.log()}")
             try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/readyz", timeout=2, verify=self.tls or True).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -1,4 +1,4 @@
-"""The audit benchmark runs end to end (small sizes) and reports every rate the audit issue asks for."""
+"""The benchmarks run end to end (small sizes) and report every rate their issues ask for."""
 from __future__ import annotations
 
 import re
@@ -12,22 +12,38 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def test_audit_benchmark_reports_signed_unsigned_and_verify_rates_for_both_databases() -> None:
-    run = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "audit.py"), "--records", "600", "--prefill", "600", "--tasks", "20",
-         "--writers", "6", "--processes", "2"],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
-    )
+def run_benchmark(script: str, *args: str) -> list[str]:
+    """Run `benchmarks/SCRIPT ARGS`; its output lines, the first naming the command."""
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], capture_output=True, text=True,
+                         timeout=900, cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.splitlines()
-    assert lines[0].startswith("command: ") and "benchmarks/audit.py" in lines[0]
+    assert lines[0].startswith("command: ") and f"benchmarks/{script}" in lines[0]
+    return lines
+
+
+def test_audit_benchmark_reports_signed_unsigned_and_verify_rates_for_both_databases() -> None:
+    lines = run_benchmark("audit.py", "--records", "600", "--prefill", "600", "--tasks", "20", "--writers", "6",
+                          "--processes", "2")
     for database in ("sqlite", "postgresql"):
         for mode in ("threads", "asyncio", "processes"):
             line = next((ln for ln in lines if re.match(rf"{database}\s+{mode}\s", ln)), None)
-            assert line is not None, f"no {database} {mode} line in:\n{run.stdout}"
+            assert line is not None, f"no {database} {mode} line in:\n" + "\n".join(lines)
             signed, unsigned, ratio, appended = re.search(
                 r"signed\s+([\d,]+) appends/s, unsigned\s+([\d,]+)/s, ratio ([\d.]+)\s+\((\d+) records", line).groups()
             assert int(appended) == 600 and int(signed.replace(",", "")) > 0 and int(unsigned.replace(",", "")) > 0
         verify = next(ln for ln in lines if re.match(rf"{database}\s+verify\s", ln))
         # prefill + three measured runs, and the export's own record
         assert re.search(r"verify\s+[\d,]+ records/s\s+\((\d+) records", verify).group(1) == str(600 * 4 + 1)
+
+
+def test_tls_benchmark_reports_tls_against_plain_for_1_and_8_clients() -> None:
+    lines = run_benchmark("tls.py", "--threads", "1", "--max-tokens", "4", "--requests", "8", "--http-requests", "16",
+                          "--rounds", "1")
+    for label, unit in (("chat", "tok/s"), ("/v1/models", "req/s")):
+        for clients in ("1 client ", "8 clients"):
+            for name in ("plain HTTP", "TLS"):
+                line = next(ln for ln in lines if ln.startswith(f"{label:10s} {clients}  {name} "))
+                assert float(re.search(rf"([\d.]+) {unit}", line).group(1)) > 0
+            ratio = next(ln for ln in lines if ln.startswith(f"{label:10s} {clients}  TLS/plain"))
+            assert float(ratio.rsplit(": ", 1)[1]) > 0

@@ -115,3 +115,35 @@ def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
     bad = write(tmp_path, '[server]\ntrusted_proxies = ["proxy.local"]\n')
     with pytest.raises(ConfigError, match=r"server.trusted_proxies: .*'proxy.local' is not an IP address"):
         load_settings(bad, data_dir=tmp_path, environ={})
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "appliance.ward.example"])
+def test_a_non_loopback_bind_without_tls_is_refused_in_validation(tmp_path: Path, host: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(data_dir=tmp_path, environ={"APPLIANCE_SERVER_HOST": host})
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("config error: server:") and f"refusing plain HTTP on non-loopback address '{host}'" in line
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_binds_need_no_tls(tmp_path: Path, host: str) -> None:
+    assert load_settings(data_dir=tmp_path, environ={"APPLIANCE_SERVER_HOST": host}).server.tls is None
+
+
+def test_plain_http_off_loopback_only_behind_named_trusted_proxies(tmp_path: Path) -> None:
+    behind = write(tmp_path, '[server]\nhost = "0.0.0.0"\nplain_http_behind_proxy = true\n')
+    with pytest.raises(ConfigError, match="plain_http_behind_proxy = true needs trusted_proxies"):
+        load_settings(behind, data_dir=tmp_path, environ={})
+    named = write(tmp_path, '[server]\nhost = "0.0.0.0"\nplain_http_behind_proxy = true\ntrusted_proxies = ["10.0.0.5"]\n')
+    assert load_settings(named, data_dir=tmp_path, environ={}).server.trusted_proxies == ["10.0.0.5"]
+
+
+def test_tls_allows_any_bind_and_relative_files_are_in_the_data_dir(tmp_path: Path) -> None:
+    config = write(tmp_path, '[server]\nhost = "0.0.0.0"\n[server.tls]\ncert_file = "tls/server.pem"\n'
+                             'key_file = "/etc/appliance/server.key"\nmin_version = "1.3"\n')
+    tls = load_settings(config, data_dir=tmp_path, environ={}).server.tls
+    assert tls is not None and tls.cert_file == tmp_path / "tls" / "server.pem"
+    assert str(tls.key_file) == "/etc/appliance/server.key" and tls.client_ca is None and tls.min_version == "1.3"
+    bad = write(tmp_path, '[server.tls]\ncert_file = "a.pem"\nkey_file = "a.key"\nmin_version = "1.1"\n')
+    with pytest.raises(ConfigError, match="server.tls.min_version"):
+        load_settings(bad, data_dir=tmp_path, environ={})

@@ -72,7 +72,8 @@ def test_each_identifier_family_is_detected(detector: Detector, text: str, entit
 
 
 def test_families_cover_the_whole_vocabulary() -> None:
-    assert {entity for _, entity, _ in FAMILIES} == set(ENTITY_TYPES)
+    """UNKNOWN_IDENTIFIER has no shape of its own: the recall-first layer finds it (test_detect_generalise.py)."""
+    assert {entity for _, entity, _ in FAMILIES} == set(ENTITY_TYPES) - {"UNKNOWN_IDENTIFIER"}
 
 
 BAD_CHECK_DIGITS = [

@@ -96,8 +96,8 @@ def test_scans_stay_bounded_instead_of_rescanning_the_whole_answer(detector: Det
     out = run(guard(detect, "research"), deltas)
     assert "536-22-8761" not in out and out.count("[US_SSN_1]") == 6
     # a window holds left context, the holdback, one scan step, one delta, and at most one identifier
-    # that straddled the cut and kept the guard from releasing (never the answer so far)
-    assert max(detect.window_lengths) <= CONTEXT + HOLDBACK + STEP + 4 + len("536-22-8761")
+    # (with its label) that straddled the cut and kept the guard from releasing (never the answer so far)
+    assert max(detect.window_lengths) <= CONTEXT + HOLDBACK + STEP + 4 + len("SSN is 536-22-8761")
     assert len(answer) > 3 * max(detect.window_lengths)
     assert len(detect.window_lengths) < len(deltas)
 
@@ -157,3 +157,27 @@ def test_feeding_after_finish_is_an_error(detector: Detector) -> None:
     g.finish()
     with pytest.raises(RuntimeError, match="already finished"):
         g.feed("x")
+
+
+LABELLED = ("The chart lists the medical record number for this encounter is 48213377 and nothing else; "
+            "please confirm it with the ward clerk before the transfer.")
+
+
+def test_a_label_is_never_released_apart_from_its_value(detector: Detector) -> None:
+    """A record number is found only by its label, up to ~100 characters before it: at every cut
+    position of a two-delta answer the value is still redacted (default hold-back and context)."""
+    answer = LEAD * 2 + LABELLED + TAIL
+    expected = answer.replace("48213377", "[MEDICAL_RECORD_NUMBER_1]")
+    value_end = answer.index("48213377") + len("48213377")
+    for cut in range(answer.index("medical record") - 60, value_end + 1, 3):
+        g = StreamGuard(detector.analyze, ENGINE, purpose="research", zone="local")
+        assert run(g, [answer[:cut], answer[cut:]]) == expected, f"split at {cut}"
+
+
+def test_a_whole_answer_is_checked_in_one_scan(detector: Detector) -> None:
+    detect = CountingDetect(detector)
+    answer = (LEAD + "Her SSN is 536-22-8761. " + TAIL) * 3
+    g = StreamGuard(detect, ENGINE, purpose="research", zone="local")
+    out = g.check_whole(answer)
+    assert detect.window_lengths == [len(answer)]
+    assert "536-22-8761" not in out and out.count("[US_SSN_1]") == 3

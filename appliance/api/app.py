@@ -1,7 +1,7 @@
 """The FastAPI application: routes, the OpenAI error shape and the request framing middleware."""
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import AsyncIterator
 
 import anyio
@@ -12,7 +12,9 @@ from appliance.api.auth_failures import AuthFailureWindows
 from appliance.api.errors import install_error_handlers
 from appliance.api.framing import BodyLimits, RequestFraming
 from appliance.pipeline import InferencePipeline
+from appliance.review.console import install_console
 from appliance.services import Services
+from appliance.tls.renewal import RenewalWatch
 
 # Every router the API serves; the authorization matrix test walks their routes.
 ROUTE_MODULES = (routes_inference, routes_embeddings, routes_ops, routes_scan, routes_audit)
@@ -37,13 +39,16 @@ async def _sweep_auth_failure_windows(app: FastAPI) -> None:
 def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tasks:
+        async with AsyncExitStack() as serving, anyio.create_task_group() as tasks:
+            if services.tls is not None:  # SIGHUP renews the certificate; expiry warnings are recorded
+                await serving.enter_async_context(RenewalWatch(services.tls, services.audit).running())
             tasks.start_soon(_sweep_auth_failure_windows, app)
             yield
             tasks.cancel_scope.cancel()
         try:
             await _close_auth_failure_windows(app, everything=True)
         finally:
+            app.state.review.close()
             services.close()
 
     app = FastAPI(title="Compliance inference appliance", version="0.1.0", lifespan=lifespan,
@@ -55,6 +60,7 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     for module in ROUTE_MODULES:
         app.include_router(module.router)
+    install_console(app)
     app.add_middleware(RequestFraming, metrics=services.metrics,
                        limits=BodyLimits(server.max_body_bytes, server.body_timeout_seconds))
     return app

@@ -40,10 +40,14 @@ class AnswerCheck:
         framing = AnswerFraming(call.is_chat, call.request_id, call.requested_model)
         return cls(framing, guard, LogprobRelease(options.top_logprobs is not None), _structured_form(options))
 
-    def finish(self, calls: list[ToolCall]) -> tuple[str, list[ToolCall]]:
-        """The held-back text and the tool calls, both through the guard (PolicyBlocked if blocked)."""
+    def finish(self, calls: list[ToolCall], whole: str | None = None) -> tuple[str, list[ToolCall]]:
+        """The held-back text (or, for a non-streamed answer, the `whole` text in one scan) and the tool
+        calls, both through the guard (PolicyBlocked if blocked)."""
         blob = "".join(_ARGUMENTS_SEPARATOR + c.arguments for c in calls)
-        released = (self.guard.feed(blob) if blob else "") + self.guard.finish()
+        if whole is not None:
+            released = self.guard.check_whole(whole + blob)
+        else:
+            released = (self.guard.feed(blob) if blob else "") + self.guard.finish()
         text, *arguments = released.split(_ARGUMENTS_SEPARATOR)
         if len(arguments) != len(calls) or not all(_is_json_object(a) for a in arguments):
             raise ApiError(502, "a tool call's arguments did not survive the answer check intact", type="server_error",
@@ -104,14 +108,12 @@ async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
             raw.append(delta.text)
             answer.logprobs.add(delta.text, delta.logprobs)
             last = delta
-        head = answer.guard.feed("".join(raw))
-        tail, tool_calls = answer.finish(last.tool_calls)
+        text, tool_calls = answer.finish(last.tool_calls, whole="".join(raw))
     except PolicyBlocked as blocked:
         await pipeline.record_outcome(call, 400, error="response_blocked", answer_decision=answer.guard.decision)
         raise blocked_error(blocked.fired, "answer") from None
     finally:
         await deltas.aclose()  # stops the generation if this task was cancelled (client gone)
-    text = head + tail
     _count_tokens(pipeline, call, last)
     incomplete = answer.incomplete(last, text)
     await pipeline.record_outcome(call, incomplete.status if incomplete else 200, finish_reason=last.finish_reason,

@@ -9,6 +9,21 @@ from starlette.concurrency import run_in_threadpool
 from appliance.api.errors import ApiError, forbidden, unauthorized
 from appliance.auth import KeyStoreUnavailable, Principal
 from appliance.pipeline import actor_fields
+from appliance.tls.peer import client_certificate
+
+
+def client_fields(request: Request) -> dict[str, str]:
+    """Who is on the other end of the connection: address, and client certificate fingerprint (mutual TLS)."""
+    fields = {"client": request.client.host if request.client else "unknown"}
+    cert = client_certificate(request.scope)
+    if cert is not None:
+        fields["client_cert_sha256"] = cert.sha256
+    return fields
+
+
+def _cert_accepted(request: Request, principal: Principal) -> bool:
+    cert = client_certificate(request.scope)
+    return principal.accepts_client_cert(cert.sha256 if cert else None, cert.subject if cert else None)
 
 
 def route_template(request: Request) -> str:
@@ -17,13 +32,13 @@ def route_template(request: Request) -> str:
     return getattr(route, "path", "unmatched")
 
 
-async def _audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
+async def audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
     """Record the refusal (the first per client, reason and route in a window; later ones as a count)."""
     fields: dict[str, object] = {
         "request_id": request.state.request_id,
         "endpoint": route_template(request),
         "method": request.method,
-        "client": request.client.host if request.client else "unknown",
+        **client_fields(request),
         "reason": reason,
     }
     if principal is not None:
@@ -55,14 +70,17 @@ def require(permission: str | None) -> Callable[[Request], Awaitable[Principal]]
 
     async def dependency(request: Request) -> Principal:
         if not request.headers.get("authorization", ""):
-            await _audit_refusal(request, "missing_key", None)
+            await audit_refusal(request, "missing_key", None)
             raise unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
         principal = await presented_principal(request)
         if principal is None:
-            await _audit_refusal(request, "invalid_key", None)
+            await audit_refusal(request, "invalid_key", None)
             raise unauthorized("Incorrect API key provided, or the key was revoked.")
+        if not _cert_accepted(request, principal):
+            await audit_refusal(request, "client_cert_mismatch", principal)
+            raise unauthorized("This API key is bound to a client certificate, and this connection did not present it.")
         if permission is not None and not principal.may(permission):
-            await _audit_refusal(request, f"role_lacks_{permission}", principal)
+            await audit_refusal(request, f"role_lacks_{permission}", principal)
             raise forbidden(f"Your key's role '{principal.role}' may not use {route_template(request)} (needs '{permission}').")
         request.state.principal = principal
         return principal

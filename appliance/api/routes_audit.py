@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict
-from functools import partial
 from datetime import datetime
 from typing import Any, Optional
 
@@ -79,16 +78,15 @@ async def latest_checkpoint(request: Request, principal: Principal = Depends(aud
 @router.post("/exports")
 async def start_export(request: Request, since: Optional[datetime] = None, until: Optional[datetime] = None,
                        principal: Principal = Depends(auditor)) -> dict[str, Any]:
-    """Write an export under DATA_DIR/exports/<request id>/ and say where it is and what it holds."""
-    from audit.export import ExportError, export_audit
+    """Write an export (with the assessor pack) under DATA_DIR/exports/<request id>/ and say where it is and what it holds."""
+    from audit.export import ExportError
 
     services = request.app.state.services
     out = services.data.root / "exports" / request.state.request_id
     await _accessed(request, principal, "export", since=since.isoformat() if since else None,
                     until=until.isoformat() if until else None)
     try:
-        summary = await run_in_threadpool(partial(export_audit, services.audit, out, since=since, until=until,
-                                                  actor=principal.key_id))
+        summary = await run_in_threadpool(request.app.state.review.export, out, since, until, principal.key_id)
     except ExportError as refused:  # nothing in the range, a key rotation under way: the caller is told why
         raise ApiError(400, f"Export refused: {refused}", code="export_refused") from None
     return {"path": str(out), "summary": {**asdict(summary), "directory": str(summary.directory)}}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from appliance.api.delivery import AnswerCheck, complete, stream_events, until_done_or_disconnect
-from appliance.api.deps import require
+from appliance.api.deps import client_fields, require
 from appliance.api.errors import ApiError
 from appliance.api.schemas import ChatCompletionRequest, CompletionRequest
 from appliance.api.translate import request_audit_fields, scanned_texts
@@ -28,16 +28,19 @@ def _pipeline(request: Request) -> InferencePipeline:
     return request.app.state.pipeline
 
 
-def inference_call(request: Request, principal: Principal, endpoint: str, model: str, texts: list[str], roles: list[str]) -> Call:
-    """A new call: client address, task hint and data subject from the request's headers."""
-    client = request.client.host if request.client else "unknown"
+def inference_call(request: Request, principal: Principal, endpoint: str, model: str, texts: list[str],
+                   roles: list[str], *, stops: list[str] | None = None, seed: int | None = None) -> Call:
+    """A new call: client, task hint and data subject from the request's headers. Its texts are `texts`
+    followed by the stop sequences: everything forwarded is scanned."""
+    client = client_fields(request)
     try:
         hint = parse_task_hint(request.headers.get(TASK_HINT_HEADER))
     except ValueError as exc:
         raise ApiError(400, f"{TASK_HINT_HEADER}: {exc}", param=TASK_HINT_HEADER, code="invalid_task_hint") from None
     subject = _data_subject(request, capture_on=request.app.state.services.capture is not None)
-    return Call(request.state.request_id, endpoint, principal, client, model, texts, roles, task_hint=hint,
-                subject=subject)
+    stops = stops or []
+    return Call(request.state.request_id, endpoint, principal, client, model, [*texts, *stops], roles,
+                task_hint=hint, subject=subject, stops=len(stops), seed=seed)
 
 
 def _data_subject(request: Request, *, capture_on: bool) -> str:
@@ -58,6 +61,7 @@ def _data_subject(request: Request, *, capture_on: bool) -> str:
 
 async def _serve(request: Request, call: Call, body: ChatCompletionRequest | CompletionRequest) -> Any:
     pipeline = _pipeline(request)
+    pipeline.check_bounds(body.effective_max_tokens)
     call.audit_extra = request_audit_fields(body)
     await pipeline.screen(call)
     await pipeline.write_ahead(call, body.stream)
@@ -80,14 +84,16 @@ async def _serve(request: Request, call: Call, body: ChatCompletionRequest | Com
 async def chat_completions(body: ChatCompletionRequest, request: Request,
                            principal: Principal = Depends(require("inference"))) -> Any:
     texts, roles = scanned_texts(body)
-    call = inference_call(request, principal, "/v1/chat/completions", body.model, texts, roles)
+    call = inference_call(request, principal, "/v1/chat/completions", body.model, texts, roles,
+                          stops=body.stop_list, seed=body.seed)
     return await _serve(request, call, body)
 
 
 @router.post("/v1/completions", responses=ANSWER_TYPES)
 async def completions(body: CompletionRequest, request: Request,
                       principal: Principal = Depends(require("inference"))) -> Any:
-    call = inference_call(request, principal, "/v1/completions", body.model, [body.prompt_text], [])
+    call = inference_call(request, principal, "/v1/completions", body.model, [body.prompt_text], [],
+                          stops=body.stop_list, seed=body.seed)
     return await _serve(request, call, body)
 
 

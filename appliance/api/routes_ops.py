@@ -32,6 +32,7 @@ def readiness(services: Any) -> dict[str, Any]:
         "egress_mode": services.settings.egress.mode,
         "egress_guard": services.egress is not None,
         "spawning_refused": services.egress is not None and services.egress.report()["spawning_refused"],
+        "tls": services.tls.report() if services.tls is not None else None,
     }
     checks["ready"] = all(checks[k] for k in ("model_loaded", "detector_loaded", "policy_packs", "audit_writable"))
     return checks

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from appliance.api.deps import require
+from appliance.api.deps import client_fields, require
 from appliance.api.schemas import ScanRequest
 from appliance.auth import Principal
 from appliance.pipeline import actor_fields
@@ -18,18 +18,19 @@ async def scan(body: ScanRequest, request: Request, principal: Principal = Depen
     pipeline = request.app.state.pipeline
     services = request.app.state.services
     purpose = body.purpose or principal.purpose
-    [findings] = await pipeline.detect([body.text])
-    decision = services.policy.decide([body.text], [findings], purpose=purpose, zone=body.zone, direction=body.direction)
+    [scanned] = await pipeline.scan([body.text], body.zone)
+    decision = services.policy.decide([scanned.text], [scanned.findings], purpose=purpose, zone=body.zone,
+                                      direction=body.direction)
     await pipeline.audit("scan", {
         "request_id": request.state.request_id, "endpoint": "/v1/scan",
         **actor_fields(principal), "purpose": purpose,
-        "client": request.client.host if request.client else "unknown", "zone": body.zone,
+        **client_fields(request), "zone": body.zone,
         "direction": body.direction, "text_hmac": services.audit.digest(body.text),
         "packs": services.policy.packs_info(), "decision": decision.action, "rules": decision.rule_ids,
         "findings": decision.finding_counts,
     })
     return {
-        "findings": [f.as_json() for f in findings],
+        "findings": [f.as_json() for f in scanned.original_findings],
         "decision": {
             "action": decision.action,
             "rules": decision.rule_ids,

@@ -22,6 +22,9 @@ from appliance.api.openai_fields import (
 from policies.pack import PURPOSES
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 class ContentPart(Strict):
     type: Literal["text"]
     text: str
@@ -65,7 +68,7 @@ class _SamplingFields(Strict):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
     n: int = Field(1, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None

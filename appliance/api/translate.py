@@ -34,10 +34,15 @@ def scanned_texts(body: ChatCompletionRequest) -> tuple[list[str], list[str]]:
     return texts, roles
 
 
+def is_tool_text(role: str) -> bool:
+    """Whether a scanned text with this role label is a tool call's arguments or a tool's definition (JSON)."""
+    return role in (TOOL_ARGUMENTS_ROLE, TOOL_DEFINITION_ROLE)
+
+
 def detection_view(text: str, role: str) -> str:
     """The text the detector reads for `text`: tool arguments with JSON punctuation blanked, so
     `{"mrn": "48213377"}` reads as `mrn  48213377`; findings keep the offsets of `text`."""
-    return _JSON_PUNCTUATION.sub(" ", text) if role in (TOOL_ARGUMENTS_ROLE, TOOL_DEFINITION_ROLE) else text
+    return _JSON_PUNCTUATION.sub(" ", text) if is_tool_text(role) else text
 
 
 def rebuilt_messages(messages: list[Message], texts: list[str]) -> list[ChatMessage]:

@@ -1,6 +1,7 @@
 """`appliance audit`: export the signed log, verify an export offline, erase a data subject's text."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -29,17 +30,20 @@ def export(
     since: Annotated[Optional[str], typer.Option(help="Only records at or after this time (ISO 8601).")] = None,
     until: Annotated[Optional[str], typer.Option(help="Only records before this time (ISO 8601).")] = None,
 ) -> None:
-    """Write records, checkpoint, public key, proofs and a signed manifest to OUT."""
+    """Write records, checkpoint, public key, proofs, the assessor pack (report.html, VERIFY.txt) and a signed manifest to OUT."""
     from appliance.config import load_settings
     from appliance.auditing import open_audit
-    from audit.export import export_audit
+    from appliance.review.service import Review
 
     start, end = _when(since, "--since"), _when(until, "--until")
     with one_line_errors():
-        store = open_audit(load_settings(data_dir=data_dir))
+        settings = load_settings(data_dir=data_dir)
+        store = open_audit(settings)
+        review = Review(store, settings.data_dir)
         try:
-            summary = export_audit(store, out, since=start, until=end)
+            summary = review.export(out, start, end, actor=None)
         finally:
+            review.close()
             store.close()
     typer.echo(f"exported {summary.records} records (seq {summary.first_seq}-{summary.last_seq}, "
                f"{summary.first_ts} to {summary.last_ts}) to {summary.directory}")
@@ -55,7 +59,8 @@ def verify(
     trusted_fingerprint: Annotated[Optional[str], typer.Option(
         "--trusted-fingerprint", help="The audit key fingerprint recorded at set-up (`appliance init` prints it).")] = None,
 ) -> None:
-    """Verify an export offline. Exit 0 with a summary, or 1 naming the first broken record.
+    """Verify an export offline and print a summary (records, range, kinds, checkpoint, keys, verdict); exit 1
+    with one FAILED line naming the first broken record.
 
     Without a trust anchor (--trusted-fingerprint, --trusted-checkpoint) it warns that only self-consistency is shown.
     """
@@ -66,7 +71,22 @@ def verify(
         argv += ["--trusted-checkpoint", str(trusted_checkpoint)]
     if trusted_fingerprint is not None:
         argv += ["--trusted-fingerprint", trusted_fingerprint]
-    raise typer.Exit(verify_main(argv))
+    code = verify_main(argv)
+    if code == 0:
+        kinds = _kinds(export_dir / "records.jsonl")
+        typer.echo("record kinds:    " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())))
+        typer.echo("verdict:         the export verifies: nothing was edited, inserted, deleted, reordered or cut off")
+    raise typer.Exit(code)
+
+
+def _kinds(records: Path) -> dict[str, int]:
+    """How many records of each kind an (already verified) export holds."""
+    counts: dict[str, int] = {}
+    with records.open("rb") as lines:
+        for line in lines:
+            kind = str(json.loads(line).get("kind"))
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 @audit_app.command("erase")

@@ -17,7 +17,9 @@ from appliance.cli.audit import audit_app  # noqa: E402
 from appliance.cli.common import DataDirOption, one_line_errors  # noqa: E402
 from appliance.cli.keys import keys_app, mint_key  # noqa: E402
 from appliance.cli.models import models_app  # noqa: E402
+from appliance.cli.report import report_command  # noqa: E402
 from appliance.cli.scan import scan_command  # noqa: E402
+from appliance.cli.tls import tls_app, tls_report  # noqa: E402
 from appliance.config import ServerConfig, database_hosts, load_settings  # noqa: E402
 
 app = typer.Typer(help="Air-gapped compliance LLM appliance.", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -25,7 +27,9 @@ app = typer.Typer(help="Air-gapped compliance LLM appliance.", no_args_is_help=T
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
+app.add_typer(tls_app, name="tls")
 app.command("scan")(scan_command)
+app.command("report")(report_command)
 
 os.umask(0o077)  # everything the appliance writes (store, keys, exports) is private to its user
 
@@ -35,13 +39,19 @@ ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="TOML con
 @app.command()
 def init(data_dir: DataDirOption = Path("data"),
          if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing if already initialised.")] = False) -> None:
-    """Create the data directory: audit keys, the default model, and one key per role (printed once)."""
-    from appliance.setup import initialise
+    """Create the data directory: audit keys, the default model, and one key per role (printed once).
+
+    With --if-missing on an existing directory, a changed appliance version (upgrade, rollback) is
+    recorded in the audit log."""
+    from appliance.setup import initialise, record_version_change
 
     with one_line_errors():
         created = initialise(data_dir, if_missing=if_missing)
+        change = record_version_change(data_dir) if created is None else None
     if created is None:
         typer.echo(f"{data_dir} is already initialised")
+        if change:
+            typer.echo(f"recorded version change {change[0]} -> {change[1]} in the audit log")
         return
     typer.echo(f"initialised {data_dir}: audit signing key {created.fingerprint}, model {created.model_id}")
     typer.echo("API keys (shown once; only their hashes are stored):")
@@ -57,11 +67,10 @@ def serve(
     port: Annotated[Optional[int], typer.Option(help="Port to listen on.")] = None,
     dev_key: Annotated[bool, typer.Option("--dev-key", help="Mint a fresh clinical key named 'dev' and print it.")] = False,
 ) -> None:
-    """Serve the OpenAI-compatible API."""
+    """Serve the OpenAI-compatible API (HTTPS when [server.tls] is configured)."""
     GUARD.refuse_spawning()  # the serving process starts no programs: a child would run outside the guard
-    import uvicorn
-
     from appliance.api.app import create_app
+    from appliance.server import serve_app
     from appliance.services import open_services
 
     overrides: dict[str, dict[str, object]] = {"server": {}}
@@ -75,10 +84,12 @@ def serve(
     if dev_key:
         token = mint_key(services.keys, services.audit, "dev", "clinical", "treatment", replace=True)
         typer.echo(f"clinical API key (dev): {token}")
-    url = f"http://{settings.server.host}:{settings.server.port}/v1"
+    scheme = "https" if services.tls is not None else "http"
+    url = f"{scheme}://{settings.server.host}:{settings.server.port}/v1"
     typer.echo(f"serving {url} (mode {settings.egress.mode}, model {settings.engine.default_model})", err=True)
     sys.stdout.flush()
-    uvicorn.run(create_app(services), **uvicorn_options(settings.server))
+    if not serve_app(create_app(services), uvicorn_options(settings.server), services.tls):
+        raise typer.Exit(3)
 
 
 def uvicorn_options(server: ServerConfig) -> dict[str, object]:
@@ -93,9 +104,26 @@ def uvicorn_options(server: ServerConfig) -> dict[str, object]:
 
 
 @app.command()
+def selftest(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) -> None:
+    """Check this installation end to end: model, detector, audit log, egress guard. Exit 1 on a failure."""
+    from appliance.cli.selftest import report_selftest, run_selftest
+    from appliance.services import open_services
+
+    with one_line_errors():
+        services = open_services(load_settings(config, data_dir=data_dir), GUARD)
+    try:
+        results = run_selftest(services)
+        typer.echo(report_selftest(services, results))
+    finally:
+        services.close()
+    if not all(result.ok for result in results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) -> None:
-    """Print the egress mode, allow-list and guard counters, the configuration's health, and what the
-    OS layer must add to the in-process guard."""
+    """Print the egress mode, allow-list and guard counters, TLS certificate state, the configuration's
+    health, and what the OS layer must add to the in-process guard."""
     from appliance.egress import EgressPolicy
     from appliance.egress.os_layer import os_layer_requirements
 
@@ -106,7 +134,8 @@ def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) 
     report = {"data_dir": str(settings.data_dir), "audit_url": settings.audit_url, "egress": GUARD.report(),
               "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends],
               "os_layer_must_add": os_layer_requirements(policy, database_hosts(settings.audit.url, os.environ),
-                                                         str(settings.data_dir.resolve()))}
+                                                         str(settings.data_dir.resolve())),
+              "tls": tls_report(settings.server.tls)}
     typer.echo(json.dumps(report, indent=2))
 
 

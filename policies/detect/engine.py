@@ -1,15 +1,23 @@
 """The detector: presidio's analyzer with our spaCy model and recognizers, offline."""
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from presidio_analyzer import AnalyzerEngine, Pattern, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.nlp_engine import NerModelConfiguration
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer, UrlRecognizer
 from spacy.language import Language
 
 from ..findings import Finding
+from .lexicon import Lexicon, load_lexicon
+from .normalise import Normalised, normalise
 from .offline import load_spacy_pipeline, spacy_engine, use_bundled_suffix_list
 from .overlaps import resolve_overlaps
+from .recall import external_findings, recall_findings
 from .recognizers import our_recognizers
+from .recognizers.base import LABEL_START_KEY
 from .vocabulary import ENTITY_TYPES
 
 SCORE_THRESHOLD = 0.5
@@ -29,50 +37,129 @@ class DetectorUnavailable(RuntimeError):
     """The detector cannot run (spaCy model or presidio missing or broken): callers must fail closed."""
 
 
-class Detector:
-    """Finds PII/PHI/PCI in text; one spaCy pass per text, findings never overlap."""
+ZONES = ("local", "internal", "external")
+SPLIT_NUMBER = re.compile(r"(?:\d[-./]|[-./]\d)")  # "219-09" + "-9998": the messages join without a space
 
-    def __init__(self, analyzer: AnalyzerEngine) -> None:
+
+@dataclass(frozen=True)
+class Scan:
+    """One text as scanned for a zone.
+
+    `text` is what may be sent to that zone: the original for the local zone, else the normalised
+    text that was scanned (so what leaves is exactly what was checked); `findings` point into it.
+    `original_findings` point into the original text.
+    """
+
+    normalised: Normalised
+    scanned_findings: list[Finding]  # offsets into the normalised text
+    zone: str
+
+    @property
+    def text(self) -> str:
+        return self.normalised.original if self.zone == "local" else self.normalised.text
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.original_findings if self.zone == "local" else self.scanned_findings
+
+    @property
+    def original_findings(self) -> list[Finding]:
+        if not self.normalised.changed:
+            return self.scanned_findings
+        span = self.normalised.original_span
+        mapped = [Finding(*span(f.start, f.end), f.entity_type, f.score, f.recognizer,
+                          None if f.label_start is None else span(f.label_start, f.label_start + 1)[0])
+                  for f in self.scanned_findings]
+        return resolve_overlaps(mapped)
+
+
+class Detector:
+    """Finds PII/PHI/PCI in text; one spaCy pass per text, findings never overlap.
+
+    Text is normalised first (normalise.py). Every zone gets presidio and our recognizers; non-local
+    zones add the recall-first layer (recall.py), the external zone also its digit-run and encoded-run rule.
+    """
+
+    def __init__(self, analyzer: AnalyzerEngine, lexicon: Lexicon) -> None:
         self.analyzer = analyzer
+        self.lexicon = lexicon
 
     @classmethod
     def load(cls) -> Detector:
-        """Load spaCy and presidio (a few seconds). Raises DetectorUnavailable with the reason."""
+        """Load spaCy, presidio and the word tables (seconds). Raises DetectorUnavailable with the reason."""
         try:
             use_bundled_suffix_list()
             nlp = load_spacy_pipeline(exclude=UNUSED_SPACY_COMPONENTS)
             registry = RecognizerRegistry(recognizers=[*presidio_recognizers(), *our_recognizers()], supported_languages=["en"])
             analyzer = AnalyzerEngine(registry=registry, nlp_engine=spacy_engine(nlp, NER_CONFIGURATION),
                                       supported_languages=["en"], default_score_threshold=SCORE_THRESHOLD)
+            lexicon = load_lexicon()
         except Exception as error:  # any failure to load means no detection: fail closed, say why
             raise DetectorUnavailable(f"detector cannot load: {type(error).__name__}: {error}") from error
-        return cls(analyzer)
+        return cls(analyzer, lexicon)
 
     def analyze(self, text: str) -> list[Finding]:
-        """Findings in `text`, sorted by start, non-overlapping."""
-        _require_text(text)
-        if not text.strip():
-            return []
-        return self._findings(self.analyzer.analyze(text=text, language="en"))
+        """Findings in `text` (local zone), offsets into `text`, sorted by start, non-overlapping."""
+        return self.scan_many([text], "local")[0].original_findings
 
     def analyze_many(self, texts: list[str]) -> list[list[Finding]]:
         """`analyze` for each text, with spaCy batching the texts."""
+        return [scan.original_findings for scan in self.scan_many(texts, "local")]
+
+    def scan(self, text: str, zone: str) -> Scan:
+        return self.scan_many([text], zone)[0]
+
+    def scan_many(self, texts: list[str], zone: str) -> list[Scan]:
+        """Each text normalised and scanned for `zone`."""
+        if zone not in ZONES:
+            raise ValueError(f"unknown zone {zone!r} (known: {', '.join(ZONES)})")
         for text in texts:
             _require_text(text)
-        batch = self.analyzer.nlp_engine.process_batch(texts, language="en", batch_size=BATCH_SIZE)
-        return [
-            self._findings(self.analyzer.analyze(text=text, language="en", nlp_artifacts=artifacts)) if text.strip() else []
-            for text, artifacts in batch
-        ]
+        normalised = [normalise(text) for text in texts]
+        found = self._detect([n.text for n in normalised], zone, [n.decoded for n in normalised])
+        return [Scan(n, findings, zone) for n, findings in zip(normalised, found)]
 
-    @staticmethod
-    def _findings(results: list[RecognizerResult]) -> list[Finding]:
+    def scan_messages(self, texts: list[str], zone: str) -> list[Scan]:
+        """`scan_many`, plus the messages joined: an identifier split across messages, or a label in one
+        message and its value in the next, is found in each message it touches."""
+        scans = self.scan_many(texts, zone)
+        if len(scans) < 2:
+            return scans
+        texts = [scan.normalised.text for scan in scans]
+        separators = [_separator(before, after) for before, after in zip(texts, texts[1:])] + [""]
+        across = self._detect(["".join(t + s for t, s in zip(texts, separators))], zone, [()])[0]
+        merged, offset = [], 0
+        for scan, separator in zip(scans, separators):
+            end = offset + len(scan.normalised.text)
+            inside = [Finding(max(f.start, offset) - offset, min(f.end, end) - offset, f.entity_type, f.score, f.recognizer)
+                      for f in across if f.start < end and f.end > offset]
+            merged.append(Scan(scan.normalised, resolve_overlaps([*scan.scanned_findings, *inside]), zone))
+            offset = end + len(separator)
+        return merged
+
+    def _detect(self, texts: list[str], zone: str, decoded: list[tuple]) -> list[list[Finding]]:
+        batch = self.analyzer.nlp_engine.process_batch(texts, language="en", batch_size=BATCH_SIZE)
+        return [self._findings(text, artifacts, zone, spans) if text.strip() else []
+                for (text, artifacts), spans in zip(batch, decoded)]
+
+    def _findings(self, text: str, artifacts: NlpArtifacts, zone: str, decoded: tuple) -> list[Finding]:
+        results = self.analyzer.analyze(text=text, language="en", nlp_artifacts=artifacts)
         findings = [
             Finding(r.start, r.end, r.entity_type, float(r.score),
-                    (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "unknown"))
+                    (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "unknown"),
+                    (r.recognition_metadata or {}).get(LABEL_START_KEY))
             for r in results if r.entity_type in ENTITY_TYPES
         ]
+        if zone != "local":
+            findings += recall_findings(text, artifacts.tokens, self.lexicon)
+        if zone == "external":
+            findings += external_findings(text, decoded, findings)
         return resolve_overlaps(findings)
+
+
+def _separator(before: str, after: str) -> str:
+    """How two messages join for scanning: directly when a number is cut at a separator, else by a space."""
+    return "" if SPLIT_NUMBER.fullmatch(before[-1:] + after[:1]) else " "
 
 
 def presidio_recognizers() -> list:

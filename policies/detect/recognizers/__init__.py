@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from presidio_analyzer import EntityRecognizer
 
-from .contact import phone
+from .address import UsAddressRecognizer
+from .contact import LenientPhoneRecognizer, phone
 from .dates import dates
 from .gdpr import all_gdpr
 from .geo import all_geo
@@ -13,4 +14,5 @@ from .pci import all_pci
 
 
 def our_recognizers() -> list[EntityRecognizer]:
-    return [NameRecognizer(), dates(), phone(), *all_geo(), *all_hipaa(), *all_pci(), *all_gdpr()]
+    return [NameRecognizer(), dates(), phone(), LenientPhoneRecognizer(), UsAddressRecognizer(), *all_geo(), *all_hipaa(),
+            *all_pci(), *all_gdpr()]

@@ -17,6 +17,7 @@ CONNECTOR = r"(?:\s*(?:[:#=().]|-(?!\d)|(?i:\b(?:is|was|number|numbers|no|nbr|nu
 # provider: ", "medical record number for this encounter is ", "MRN (hospital): ".
 LABEL_PHRASE = r"(?:[ \t]+(?:[a-z]+|\([^()\n]{1,20}\))){1,4}[ \t]*(?::|\bis\b|\bwas\b)[ \t]*"
 END = r"(?![A-Za-z0-9])"
+LABEL_START_KEY = "label_start"  # in a result's recognition metadata: where the value's label begins
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class Rule:
     pattern: re.Pattern[str]
     score: float | Scorer
 
-    def findings(self, text: str) -> Iterable[tuple[int, int, float]]:
+    def findings(self, text: str) -> Iterable[tuple[int, int, float, int]]:
+        """(start, end, score, label start) of each accepted match; the label start is the match's start."""
         for match in self.pattern.finditer(text):
             score = self.score(match) if callable(self.score) else self.score
             if score is None:
@@ -34,7 +36,7 @@ class Rule:
             group = "value" if "value" in self.pattern.groupindex else 0
             start, end = match.span(group)
             if start < end:
-                yield start, end, score
+                yield start, end, score, match.start()
 
 
 def rule(pattern: str, score: float | Scorer, flags: int = 0) -> Rule:
@@ -77,15 +79,15 @@ class RuleRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         entity = self.supported_entities[0]
-        best: dict[tuple[int, int], float] = {}
+        best: dict[tuple[int, int], tuple[float, int]] = {}
         for one_rule in self.rules:
-            for start, end, score in one_rule.findings(text):
-                best[(start, end)] = max(score, best.get((start, end), 0.0))
-        return [self.result(entity, start, end, score) for (start, end), score in best.items()]
+            for start, end, score, label_start in one_rule.findings(text):
+                previous = best.get((start, end), (0.0, start))
+                best[(start, end)] = (max(score, previous[0]), min(label_start, previous[1]))
+        return [self.result(entity, start, end, score, label_start) for (start, end), (score, label_start) in best.items()]
 
-    def result(self, entity: str, start: int, end: int, score: float) -> RecognizerResult:
-        return RecognizerResult(
-            entity, start, end, score,
-            recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                  RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id},
-        )
+    def result(self, entity: str, start: int, end: int, score: float, label_start: int | None = None) -> RecognizerResult:
+        metadata = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
+        if label_start is not None and label_start < start:
+            metadata[LABEL_START_KEY] = label_start
+        return RecognizerResult(entity, start, end, score, recognition_metadata=metadata)

@@ -1,7 +1,13 @@
-"""Telephone and fax numbers: North American layouts and international/UK numbers."""
+"""Telephone, fax and pager numbers: North American layouts, international/UK numbers, and
+`phonenumbers` in its lenient mode (numbers that fail strict validity, such as an exchange starting
+with 0 or 1), trusted when a phone word is near or the number is laid out as one."""
 from __future__ import annotations
 
 import re
+
+import phonenumbers
+from presidio_analyzer import RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .base import RuleRecognizer, rule
 
@@ -9,6 +15,13 @@ NANP = r"(?<![\w+])(?:\+?1[\s.\-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[\s.\-])[2-9]
 INTERNATIONAL = r"(?<![\w+])(?:\+|00)(?:[1-9]\d{0,2})(?:[\s.\-]?\(?\d{1,4}\)?){2,6}(?![\w])"  # +44 ..., 0044 ...
 UK_NATIONAL = r"(?<![\w+])0\d{2,4}[\s\-]?\d{3,4}[\s\-]?\d{3,4}(?![\w])"
 LABELLED_DIGITS = r"(?i:\b(?:phone|tel|telephone|mobile|cell|fax|pager|call|contact|callback)\b)[\s:#.]*(?P<value>\d{10})\b"
+PAGER = r"(?i:\b(?:pager|beeper|pgr|bleep|page)\b)(?:[ \t]+(?:at|is|no\.?|number|#))?[\s:#.]*(?P<value>\d{4,7})\b"
+PHONE_WORDS = re.compile(r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|call|called|calls|contact|callback|reach|text"
+                         r"|number|ph|tél|telefono|teléfono|telefon|numéro|whatsapp)\b")
+LAID_OUT = re.compile(r"^(?:\+|\(\d{3}\)|\d{3}[ .-]\d{3}[ .-]\d{4}$)")
+CONTEXT_CHARS = 40
+LENIENT_SCORE, CONTEXT_SCORE = 0.55, 0.7
+REGIONS = ("US", "GB")
 
 
 def _digit_count(low: int, high: int, score: float):
@@ -24,4 +37,22 @@ def phone() -> RuleRecognizer:
         rule(INTERNATIONAL, _digit_count(8, 15, 0.7)),
         rule(UK_NATIONAL, _digit_count(10, 11, 0.6)),
         rule(LABELLED_DIGITS, 0.8),
+        rule(PAGER, 0.75),
     ], "PhoneRecognizer")
+
+
+class LenientPhoneRecognizer(RuleRecognizer):
+    """Numbers `phonenumbers` finds as possible (not necessarily valid) for the US or the UK, or in
+    international form; kept when laid out as a phone number or near a phone word."""
+
+    def __init__(self) -> None:
+        super().__init__("PHONE_NUMBER", [], "LenientPhoneRecognizer")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        spans: dict[tuple[int, int], float] = {}
+        for region in REGIONS:
+            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+                context = PHONE_WORDS.search(text[max(0, match.start - CONTEXT_CHARS):match.start])
+                if context or LAID_OUT.match(match.raw_string):
+                    spans[(match.start, match.end)] = CONTEXT_SCORE if context else LENIENT_SCORE
+        return [self.result("PHONE_NUMBER", start, end, score) for (start, end), score in spans.items()]

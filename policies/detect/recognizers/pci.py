@@ -7,7 +7,7 @@ from .. import checksums as cs
 from .base import RuleRecognizer, compact, labelled, rule
 
 # 13-19 digits, either plain or in groups of 3-6 separated by one space or dash throughout.
-PAN = r"(?<![\d\-])(?:\d{13,19}|\d{4}(?P<sep>[ \-])\d{4,6}(?:(?P=sep)\d{3,5}){1,3})(?![\d\-]|[ ]\d)"
+PAN = r"(?<![\d\-])(?:\d{13,19}|\d{4}(?P<sep>[ \-.])\d{4,6}(?:(?P=sep)\d{3,5}){1,3})(?![\d\-]|[ ]\d)"
 # (prefixes, allowed lengths) of the major card brands.
 BRANDS = (
     (("4",), (13, 16, 19)),                                        # Visa

@@ -1,0 +1,126 @@
+"""Word tables from real sources, for the recall-first layer (DESIGN section 5).
+
+- Known-safe vocabulary: English words of everyday frequency (`wordfreq`, large English list, Zipf
+  frequency >= COMMON_ZIPF), every word of the ICD-10-CM tabular list (`simple-icd-10-cm`: diseases,
+  anatomy, procedures, eponyms) and drug names, generic and brand (`drug-named-entity-recognition`).
+- Name tables: US Census 1990 surnames and first names (`names` package data) and an international
+  first-name dictionary of about 48,000 names (`gender-guesser` data).
+
+Reading the drug and ICD tables takes seconds, so the built lexicon is cached as a compressed JSON
+file keyed by the versions of its sources (`python -m policies.detect.lexicon` builds it ahead).
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import json
+import math
+import os
+import pickle  # the drug table ships as a pickle inside its (pinned) package
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata, resources
+from pathlib import Path
+
+COMMON_ZIPF = 3.0  # about once per 10^6 words: everyday English
+LEXICON_FORMAT = 2
+SOURCES = ("wordfreq", "simple-icd-10-cm", "drug-named-entity-recognition", "names", "gender-guesser")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    safe_words: frozenset[str]     # lower case
+    clinical_words: frozenset[str]  # lower case: ICD-10-CM and drug-name words (eponyms, brands)
+    first_names: frozenset[str]    # lower case
+    last_names: frozenset[str]     # lower case
+    zipf: dict[str, float]         # everyday frequency of the names that are also English words
+
+    def is_name(self, word: str) -> bool:
+        lower = word.lower()
+        return lower in self.first_names or lower in self.last_names
+
+    def frequency(self, word: str) -> float:
+        return self.zipf.get(word.lower(), 0.0)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("APPLIANCE_CACHE_DIR") or Path.home() / ".cache" / "compliance-appliance")
+
+
+@lru_cache(maxsize=1)
+def load_lexicon() -> Lexicon:
+    """The lexicon, from the cache when its sources are unchanged (built and cached otherwise)."""
+    key = hashlib.sha256(json.dumps([LEXICON_FORMAT, *((s, metadata.version(s)) for s in SOURCES)]).encode()).hexdigest()[:16]
+    path = cache_dir() / f"lexicon-{key}.json.gz"
+    if path.exists():
+        try:
+            return _from_json(json.loads(gzip.decompress(path.read_bytes())))
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt
+    lexicon = build_lexicon()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(gzip.compress(json.dumps(_to_json(lexicon)).encode()))
+        temporary.replace(path)
+    except OSError:
+        pass  # a read-only home: the lexicon is rebuilt in each process
+    return lexicon
+
+
+def build_lexicon() -> Lexicon:
+    zipf = _english_zipf()
+    clinical = _icd_words() | _drug_words()
+    safe = {w for w, z in zipf.items() if z >= COMMON_ZIPF} | clinical
+    first, last = _first_names(), _census("dist.all.last")
+    return Lexicon(frozenset(safe), frozenset(clinical), frozenset(first), frozenset(last),
+                   {w: zipf[w] for w in first | last if w in zipf})
+
+
+def _english_zipf() -> dict[str, float]:
+    import wordfreq
+
+    return {w: round(math.log10(f * 1e9), 2) for w, f in wordfreq.get_frequency_dict("en", "large").items()
+            if _WORD.fullmatch(w)}
+
+
+def _icd_words() -> set[str]:
+    xml = next(p for p in (resources.files("simple_icd_10_cm") / "data").iterdir() if p.name.endswith(".xml"))
+    return {w for desc in re.findall(r"<desc>([^<]*)</desc>", xml.read_text(encoding="utf-8"))
+            for w in _WORD.findall(desc.lower())}
+
+
+def _drug_words() -> set[str]:
+    table = resources.files("drug_named_entity_recognition") / "drug_ner_dictionary.pkl.bz2"
+    variants = pickle.loads(bz2.decompress(table.read_bytes()))["drug_variant_to_canonical"]
+    return {w for name in variants for w in _WORD.findall(name) if len(w) > 2}
+
+
+def _census(file_name: str) -> set[str]:
+    text = (resources.files("names") / file_name).read_text(encoding="ascii")
+    return {line.split()[0].lower() for line in text.splitlines() if line.strip()}
+
+
+def _first_names() -> set[str]:
+    text = (resources.files("gender_guesser") / "data" / "nam_dict.txt").read_text(encoding="utf-8")
+    international = {w for line in text.splitlines() if line[:1] not in ("#", "=", "") and len(line) > 30
+                     for w in _WORD.findall(line[3:29].strip().lower().replace("+", " "))}
+    return international | _census("dist.female.first") | _census("dist.male.first")
+
+
+def _to_json(lexicon: Lexicon) -> dict:
+    return {"safe": sorted(lexicon.safe_words), "clinical": sorted(lexicon.clinical_words), "first": sorted(lexicon.first_names),
+            "last": sorted(lexicon.last_names), "zipf": lexicon.zipf}
+
+
+def _from_json(data: dict) -> Lexicon:
+    return Lexicon(frozenset(data["safe"]), frozenset(data["clinical"]), frozenset(data["first"]), frozenset(data["last"]), data["zipf"])
+
+
+if __name__ == "__main__":
+    built = load_lexicon()
+    print(f"lexicon: {len(built.safe_words)} safe words, {len(built.first_names)} first names, "
+          f"{len(built.last_names)} surnames (cache: {cache_dir()})")

@@ -1,0 +1,158 @@
+"""Installer pieces that need no bundle: publisher keys, manifest format, the systemd unit, imports."""
+from __future__ import annotations
+
+import ast
+import hashlib
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from installer import install
+from installer.keys import keygen, load_private_key
+
+REPO = Path(__file__).resolve().parents[1]
+HARDENING = ["NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes",
+             "CapabilityBoundingSet=", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_install_py_needs_only_the_standard_library() -> None:
+    outside = {name for name in imported_modules(REPO / "installer" / "install.py")
+               if name.split(".")[0] not in sys.stdlib_module_names and name not in {"installer.progress", "progress"}}
+    assert outside == set()
+    assert {name.split(".")[0] for name in imported_modules(REPO / "installer" / "progress.py")} <= sys.stdlib_module_names
+
+
+def test_installer_imports_none_of_the_other_rooms() -> None:
+    for module in (REPO / "installer").glob("*.py"):
+        roots = {name.split(".")[0] for name in imported_modules(module)}
+        assert not roots & {"appliance", "policies", "audit"}, module.name
+
+
+def test_keygen_writes_a_private_key_only_its_owner_reads_and_prints_the_raw_key_fingerprint(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "installer", "keygen", "--out", str(tmp_path / "k")],
+                            capture_output=True, text=True, cwd=REPO, check=True)
+    private = tmp_path / "k" / "publisher.key"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    raw = load_private_key(tmp_path / "k").public_key().public_bytes(serialization.Encoding.Raw,
+                                                                      serialization.PublicFormat.Raw)
+    assert result.stdout.strip() == hashlib.sha256(raw).hexdigest()
+    assert install.fingerprint(install.raw_public_key((tmp_path / "k" / "publisher.pub").read_bytes())) == result.stdout.strip()
+    again = subprocess.run([sys.executable, "-m", "installer", "keygen", "--out", str(tmp_path / "k")],
+                           capture_output=True, text=True, cwd=REPO)
+    assert again.returncode == 1 and "refusing to overwrite" in again.stderr
+
+
+def test_keygen_refuses_to_overwrite_an_existing_key(tmp_path: Path) -> None:
+    keygen(tmp_path)
+    before = (tmp_path / "publisher.key").read_bytes()
+    with pytest.raises(FileExistsError):
+        keygen(tmp_path)
+    assert (tmp_path / "publisher.key").read_bytes() == before
+
+
+@pytest.mark.parametrize("manifest, reason", [
+    (b"something else\n", "does not start with"),
+    (install.MANIFEST_HEADER.encode() + b"\n" + b"a" * 64 + b"  12  ../etc/passwd\n", "not allowed"),
+    (install.MANIFEST_HEADER.encode() + b"\n" + b"a" * 64 + b"  12  /etc/passwd\n", "not allowed"),
+    (install.MANIFEST_HEADER.encode() + b"\n" + b"a" * 64 + b"  twelve  wheels/x.whl\n", "line 2"),
+    (install.MANIFEST_HEADER.encode() + b"\n" + b"a" * 64 + b"  1  MANIFEST.sig\n", "not allowed"),
+])
+def test_malformed_manifests_are_refused(manifest: bytes, reason: str) -> None:
+    with pytest.raises(install.Refused, match=reason):
+        install.parse_manifest(manifest)
+
+
+def test_manifest_round_trips() -> None:
+    entries = {"wheels/a b.whl": ("1" * 64, 3), "install.py": ("2" * 64, 10)}
+    assert install.parse_manifest(install.format_manifest(entries)) == entries
+
+
+def write_unit(tmp_path: Path, config: str, allow: list[str]) -> str:
+    prefix, data = tmp_path / "opt", tmp_path / "data"
+    (prefix / "bin").mkdir(parents=True)
+    data.mkdir()
+    (data / "appliance.toml").write_text(config)
+    launcher = prefix / "bin" / "appliance"
+    launcher.write_text("#!/bin/sh\n")
+    launcher.chmod(0o755)
+    text = install.unit_text(prefix, data, "appliance", "0.1.0", install.allowed_networks(data, allow))
+    (tmp_path / "appliance.service").write_text(text)
+    return text
+
+
+BACKENDS = """
+[egress]
+mode = "connected"
+[[backends]]
+name = "fleet"
+kind = "upstream"
+base_url = "http://10.20.30.40:8000"
+model = "big"
+[[backends]]
+name = "cloud"
+kind = "external"
+base_url = "https://api.example.invalid"
+model = "bigger"
+[audit]
+url = "postgresql+psycopg://audit@10.20.30.50:5432/audit"
+"""
+
+
+def test_unit_is_hardened_and_allows_only_loopback_and_internal_backends(tmp_path: Path) -> None:
+    lines = write_unit(tmp_path, BACKENDS, ["10.9.0.0/16"]).splitlines()
+    for line in HARDENING + ["IPAddressDeny=any", f"ReadWritePaths={tmp_path / 'data'}", "User=appliance"]:
+        assert line in lines
+    allowed = [line.split("=", 1)[1] for line in lines if line.startswith("IPAddressAllow=")]
+    assert allowed == ["127.0.0.1", "::1", "10.9.0.0/16", "10.20.30.40", "10.20.30.50"]  # never the external backend
+    assert f"ExecStart={tmp_path / 'opt' / 'bin' / 'appliance'} serve --data-dir {tmp_path / 'data'}" in lines
+
+
+def test_bad_allow_ip_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(install.Refused, match="not an IP address"):
+        install.allowed_networks(tmp_path, ["hospital-lan"])
+
+
+def test_systemd_analyze_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
+    write_unit(tmp_path, BACKENDS, [])
+    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "appliance.service")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "appliance.service" not in result.stderr, result.stderr  # every warning names the unit file
+
+
+def test_systemd_install_into_a_temporary_directory_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "installer" / "install.py"), "--prefix", str(tmp_path / "opt"),
+                             "--data-dir", str(tmp_path / "data"), "--trust", "0" * 64, "--systemd"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "PrivateTmp" in result.stderr or "needs root" in result.stderr
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "data").exists()
+
+
+def test_llama_builds_are_portable_and_cached_per_baseline_and_flags() -> None:
+    from installer.llama_wheel import BASELINES, cache_key, cmake_args
+
+    keys = {cache_key(baseline) for baseline in BASELINES}
+    assert len(keys) == len(BASELINES) and all(key.startswith("llama-cpp-python-0.3.36-") for key in keys)
+    for baseline in BASELINES:
+        flags = cmake_args(baseline).split()
+        assert "-DGGML_NATIVE=OFF" in flags and "-DGGML_AMX_INT8=OFF" in flags
+        assert not any("native" in flag.lower() and flag != "-DGGML_NATIVE=OFF" for flag in flags)
+    assert "-DGGML_AVX2=ON" in cmake_args("x86-64-v3") and "-DGGML_AVX2=OFF" in cmake_args("x86-64-v2")
+    with pytest.raises(ValueError, match="unknown CPU baseline"):
+        cmake_args("native")
