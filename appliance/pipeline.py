@@ -8,6 +8,7 @@ happens here. Each step fails closed: no detector, no decision, no audit record 
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -19,12 +20,14 @@ from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
-from appliance.routing.base import Backend, BackendError, ChatMessage, GenerationRequest, StreamDelta
+from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
+from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
 from audit.store import AuditUnavailable
 from policies.decision import Decision, FiredRule
 from policies.detect import Scan
+from policies.findings import Finding
 from policies.stream import StreamGuard
 
 
@@ -46,9 +49,9 @@ class Call:
     roles: list[str]
     task_hint: str | None = None
     stops: int = 0  # how many of `texts` (at the end) are stop sequences
-    unknown_fields: list[str] = field(default_factory=list)  # unknown request fields that carry text
     seed: int | None = None  # forwarded as a number: a number can carry an identifier too
     subject: str = ""
+    audit_extra: dict[str, Any] = field(default_factory=dict)  # tools offered, output format, end user
     started: float = field(default_factory=time.perf_counter)
     backend: Backend | None = None
     decision: Decision | None = None
@@ -60,7 +63,30 @@ class Call:
 
     @property
     def message_count(self) -> int:
+        """How many of `texts` come before the stop sequences (messages, tool arguments, tools)."""
         return len(self.texts) - self.stops
+
+    @property
+    def detection_texts(self) -> list[str]:
+        """What the detector reads: the texts, tool arguments in their detection view (same offsets)."""
+        if not self.roles:
+            return self.texts
+        views = [detection_view(text, role) for text, role in zip(self.texts, self.roles)]
+        return views + self.texts[len(views):]
+
+    def sendable(self, scans: list[Scan]) -> tuple[list[str], list[list[Finding]]]:
+        """(texts, findings) the policy transforms: each scan's text, except that tool arguments and
+        definitions keep their original JSON (their detection view blanked only punctuation, so the
+        findings' original offsets point into it)."""
+        texts, findings = [], []
+        for index, scan in enumerate(scans):
+            if index < len(self.roles) and is_tool_text(self.roles[index]):
+                texts.append(self.texts[index])
+                findings.append(scan.original_findings)
+            else:
+                texts.append(scan.text)
+                findings.append(scan.findings)
+        return texts, findings
 
 
 def actor_fields(principal: Principal) -> dict[str, str]:
@@ -113,14 +139,6 @@ class InferencePipeline:
             raise ApiError(400, f"max_tokens {max_tokens} exceeds the maximum context length of {context} tokens",
                            param="max_tokens", code="context_length_exceeded")
 
-    @staticmethod
-    def check_fields(call: Call, backend: Backend) -> None:
-        """Text in fields the appliance does not know is never scanned: refused for non-local zones."""
-        if backend.zone != "local" and call.unknown_fields:
-            raise ApiError(400, f"Unknown request field(s) carrying text: {', '.join(call.unknown_fields)}; "
-                           f"refused for the {backend.zone} zone (unscanned text may not leave)",
-                           param=call.unknown_fields[0], code="unknown_field")
-
     async def check_seed(self, call: Call, zone: str) -> None:
         """A seed going to a non-local zone is scanned as text (a card number fits in an int64)."""
         if zone == "local" or call.seed is None:
@@ -145,8 +163,8 @@ class InferencePipeline:
     def decide(self, call: Call, scans: list[Scan], backend: Backend) -> Decision:
         """The packs' decision on the prompt (as scanned for `backend`'s zone); 503 if the engine fails."""
         try:
-            return self.s.policy.decide([s.text for s in scans], [s.findings for s in scans],
-                                        purpose=call.principal.purpose, zone=backend.zone, direction="prompt")
+            texts, findings = call.sendable(scans)
+            return self.s.policy.decide(texts, findings, purpose=call.principal.purpose, zone=backend.zone, direction="prompt")
         except Exception as exc:
             raise ApiError(503, f"policy engine failed ({type(exc).__name__}); request refused (fail closed)",
                            type="server_error", code="policy_unavailable") from None
@@ -166,10 +184,9 @@ class InferencePipeline:
                            param="model", code="model_not_found")
         scans: dict[str, list[Scan]] = {}
         for backend in candidates:
-            self.check_fields(call, backend)
             if backend.zone not in scans:
                 await self.check_seed(call, backend.zone)
-                scans[backend.zone] = await self.scan(call.texts, backend.zone)
+                scans[backend.zone] = await self.scan(call.detection_texts, backend.zone)
             decision = self.decide(call, scans[backend.zone], backend)
             self.s.metrics.policy_actions.labels("prompt", decision.action).inc()
             call.backend, call.decision = backend, decision
@@ -200,7 +217,7 @@ class InferencePipeline:
         fields = {
             "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
             **call.client, "stream": stream,
-            "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)),
+            "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)), **call.audit_extra,
             **self._decision_fields(call.decision, call),
             **self.s.routes.model_fields(call.backend, call.requested_model),
         }
@@ -224,20 +241,45 @@ class InferencePipeline:
         texts, stops = call.decision.texts[:call.message_count], call.decision.texts[call.message_count:]
         model = self.s.routes.backend_model(call.backend, call.requested_model)
         common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
-                      top_p=body.top_p, stop=stops, seed=body.seed)
+                      top_p=body.top_p, stop=stops, seed=body.seed, options=output_options(body, texts))
         if call.is_chat:
-            return GenerationRequest(messages=[ChatMessage(r, t) for r, t in zip(call.roles, texts)], **common)
+            return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)
 
     async def open_stream(self, call: Call, request: GenerationRequest) -> tuple[StreamDelta, AsyncIterator[StreamDelta]]:
         """Admit the generation and wait for its first delta, so errors still get a proper status."""
         assert call.backend is not None
+        async with self.backend_errors(call):
+            try:
+                deltas = call.backend.stream(request)
+                first = await deltas.__anext__()
+            except StopAsyncIteration:
+                first = StreamDelta(text="", finish_reason="stop")
+                deltas = _empty()
+        return first, deltas
+
+    async def embed(self, call: Call, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Embeddings of the policy-transformed inputs on the local engine."""
+        assert call.backend is not None
+        embed = getattr(call.backend, "embed", None)
+        async with self.backend_errors(call):
+            if embed is None:
+                raise UnsupportedOption(f"model {call.requested_model!r} is served by backend {call.backend.name!r}, "
+                                        "which does not serve embeddings", "model")
+            return await embed(self.s.routes.backend_model(call.backend, call.requested_model), texts)
+
+    @contextlib.asynccontextmanager
+    async def backend_errors(self, call: Call) -> AsyncIterator[None]:
+        """Backend and engine failures as OpenAI errors, each with its outcome record."""
+        assert call.backend is not None
         try:
-            deltas = call.backend.stream(request)
-            first = await deltas.__anext__()
+            yield
         except ContextLengthExceeded as exc:
             await self.record_outcome(call, 400, error="context_length_exceeded")
             raise ApiError(400, str(exc), param="messages", code="context_length_exceeded") from None
+        except UnsupportedOption as exc:
+            await self.record_outcome(call, 400, error="unsupported_option")
+            raise ApiError(400, str(exc), param=exc.param, code="unsupported_option") from None
         except QueueFull as exc:
             await self.record_outcome(call, 429, error="queue_full")
             raise ApiError(429, str(exc), type="rate_limit_error", code="queue_full",
@@ -250,10 +292,6 @@ class InferencePipeline:
             await self.record_outcome(call, 502, error="backend_error")
             raise ApiError(502, f"backend {call.backend.name!r} failed: {exc}", type="server_error",
                            code="backend_error") from None
-        except StopAsyncIteration:
-            first = StreamDelta(text="", finish_reason="stop")
-            deltas = _empty()
-        return first, deltas
 
     # -- step 7: check the answer ------------------------------------------------------------------
     def answer_guard(self, call: Call) -> StreamGuard:
@@ -270,7 +308,8 @@ class InferencePipeline:
     # -- step 8: record the outcome -----------------------------------------------------------------
     async def record_outcome(self, call: Call, status: int, *, error: str | None = None,
                              finish_reason: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
-                             answer: str | None = None, answer_decision: Decision | None = None) -> None:
+                             answer: str | None = None, answer_decision: Decision | None = None,
+                             tools_called: list[str] | None = None) -> None:
         fields: dict[str, Any] = {
             "request_id": call.request_id, "request_seq": call.request_seq, "status": status,
             "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
@@ -280,6 +319,8 @@ class InferencePipeline:
             fields["error"] = error
         if finish_reason:
             fields["finish_reason"] = finish_reason
+        if tools_called:
+            fields["tools_called"] = tools_called
         if answer is not None:
             fields["response_hmac"] = self.s.audit.digest(answer)
             if self.s.capture is not None:

@@ -8,6 +8,11 @@ is taken out; the scan of the answer stays in, as a client pays for it. Bare and
 in rounds, never overlap, and use temperature 0 on the same prompt, so they decode the same tokens.
 The ratio is the median over rounds of API/bare within a round (this VM's speed drifts between
 rounds). Target ratio: >= 0.95.
+
+Grammar-constrained decoding (`response_format` json_schema, enforced by a llama.cpp grammar) is
+measured the same way, bare and through the API, and reported as ms per token next to free decoding.
+Its 1-token reference request is sent unconstrained (a 1-token JSON answer cannot complete; the
+grammar does not change prompt processing).
 """
 from __future__ import annotations
 
@@ -29,6 +34,10 @@ from tests.appliance_server import ApplianceServer, init_data_dir  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper and the sea."}]
 CONTEXT = 2048
+STORY_SCHEMA = {"type": "object", "properties": {"title": {"type": "string", "maxLength": 60},
+                                                 "story": {"type": "string", "maxLength": 600}},
+                "required": ["title", "story"], "additionalProperties": False}
+STORY_FORMAT = {"type": "json_schema", "json_schema": {"name": "story", "strict": True, "schema": STORY_SCHEMA}}
 
 
 def timed(run: Callable[[int], int], max_tokens: int) -> tuple[float, int]:
@@ -44,28 +53,36 @@ def decode_rate(run: Callable[[int], int], max_tokens: int) -> float:
     return (tokens - 1) / max(total - prefill, 1e-9)
 
 
-def bare_runner(threads: int) -> Callable[[int], int]:
-    from llama_cpp import Llama
+def bare_runners(threads: int) -> tuple[Callable[[int], int], Callable[[int], int]]:
+    """Bare llama-cpp-python, free and constrained by the JSON schema's grammar."""
+    from llama_cpp import Llama, LlamaGrammar
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     llm = Llama(model_path=str(locate_default_model()), n_ctx=CONTEXT, n_threads=threads,
                 n_threads_batch=threads, n_batch=512, verbose=False)
+    grammar = json_schema_to_gbnf(json.dumps(STORY_SCHEMA))
 
-    def run(max_tokens: int) -> int:
-        reply = llm.create_chat_completion(messages=PROMPT, max_tokens=max_tokens, temperature=0, seed=1)
+    def run(max_tokens: int, constrained: bool = False) -> int:
+        extra = {"grammar": LlamaGrammar.from_string(grammar, verbose=False)} if constrained and max_tokens > 1 else {}
+        reply = llm.create_chat_completion(messages=PROMPT, max_tokens=max_tokens, temperature=0, seed=1, **extra)
         return reply["usage"]["completion_tokens"]
 
-    return run
+    return run, lambda max_tokens: run(max_tokens, constrained=True)
 
 
-def api_runner(server: ApplianceServer, http: httpx.Client, stream: bool) -> Callable[[int], int]:
+def api_runner(server: ApplianceServer, http: httpx.Client, stream: bool,
+               constrained: bool = False) -> Callable[[int], int]:
     """One API call; streamed calls read every event up to [DONE] and take the usage chunk."""
     body = {"model": DEFAULT_MODEL_ID, "messages": PROMPT, "temperature": 0, "seed": 1, "stream": stream,
             "stream_options": {"include_usage": True} if stream else None}
 
     def run(max_tokens: int) -> int:
+        shape = {"response_format": STORY_FORMAT} if constrained and max_tokens > 1 else {}
         if not stream:
             reply = http.post(server.base_url + "/chat/completions", headers=server.headers(),
-                              json={**body, "max_tokens": max_tokens})
+                              json={**body, "max_tokens": max_tokens, **shape})
+            if shape and reply.status_code == 400 and reply.json()["error"]["code"] == "structured_output_incomplete":
+                return max_tokens  # the JSON did not close within max_tokens: all of them were decoded
             reply.raise_for_status()
             return reply.json()["usage"]["completion_tokens"]
         usage = 0
@@ -87,14 +104,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    bare = bare_runner(args.threads)
+    bare, bare_grammar = bare_runners(args.threads)
     config = f"[engine]\nthreads = {args.threads}\ncontext_length = {CONTEXT}\ndefault_max_tokens = {args.max_tokens}\n"
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         server = ApplianceServer(data_dir, init_data_dir(data_dir, config))
         with server, httpx.Client(timeout=600) as http:
             runners = {"bare llama-cpp-python": bare, "API, non-streamed": api_runner(server, http, False),
-                       "API, streamed (SSE)": api_runner(server, http, True)}
+                       "API, streamed (SSE)": api_runner(server, http, True),
+                       "bare, json_schema grammar": bare_grammar,
+                       "API, json_schema grammar": api_runner(server, http, False, constrained=True)}
             rates: dict[str, list[float]] = {name: [] for name in runners}
             for run in runners.values():
                 run(8)  # warm up
@@ -109,6 +128,11 @@ def main() -> None:
         print(f"{name:24s} decode {statistics.median(runs):8.1f} tok/s (median)  ratio to bare, median of "
               f"paired rounds: {statistics.median(paired):.3f}  (runs: {', '.join(f'{r:.1f}' for r in runs)})")
     print("target: API/bare >= 0.95")
+    free, bare_constrained = statistics.median(bare_runs), statistics.median(rates["bare, json_schema grammar"])
+    api_free, api_constrained = (statistics.median(rates["API, non-streamed"]),
+                                 statistics.median(rates["API, json_schema grammar"]))
+    print(f"grammar cost per token: bare {1000 / free:.1f} ms free vs {1000 / bare_constrained:.1f} ms constrained; "
+          f"API {1000 / api_free:.1f} ms free vs {1000 / api_constrained:.1f} ms constrained")
 
 
 if __name__ == "__main__":

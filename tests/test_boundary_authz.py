@@ -23,6 +23,7 @@ CREDENTIALS = ("none", "bad", "revoked", "clinical", "auditor", "admin")
 DESIGNED: dict[tuple[str, str], Any] = {
     ("POST", "/v1/chat/completions"): {"clinical"},
     ("POST", "/v1/completions"): {"clinical"},
+    ("POST", "/v1/embeddings"): {"clinical"},
     ("GET", "/v1/models"): ANY_ROLE,
     ("POST", "/v1/scan"): {"clinical", "auditor"},
     ("GET", "/v1/audit/records"): {"auditor"},

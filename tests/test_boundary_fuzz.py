@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.boundary]
 
 ST = Path(sys.executable).with_name("st")
 ROLE_ROUTES = {
-    "clinical": r"^/(v1/(chat/completions|completions|models|scan)|healthz|readyz|metrics)$",
+    "clinical": r"^/(v1/(chat/completions|completions|embeddings|models|scan)|healthz|readyz|metrics)$",
     "auditor": r"^/v1/audit/",
 }
 

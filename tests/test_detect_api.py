@@ -119,11 +119,12 @@ def test_integers_are_bounded(appliance: ApplianceServer, cloud: StandIn) -> Non
     assert local.status_code == 200, local.text
 
 
-def test_unknown_text_fields_are_refused_for_the_external_zone_only(appliance: ApplianceServer,
-                                                                   cloud: StandIn) -> None:
+def test_unknown_text_fields_are_refused_before_anything_is_sent(appliance: ApplianceServer,
+                                                                  cloud: StandIn) -> None:
     before = len(cloud.requests)
     reply = chat(appliance, ["Count to five."], metadata={"note": "patient Jane Roe SSN 219-09-9998"})
     assert reply.status_code == 400 and reply.json()["error"]["code"] == "unknown_field"
+    assert reply.json()["error"]["param"] == "metadata"
     assert "Jane" not in reply.text and sent_since(cloud, before) == "[]"
     local = chat(appliance, ["Count to five."], model="smollm2-135m-instruct", max_tokens=4, metadata={"note": "hello"})
-    assert local.status_code == 200, local.text
+    assert local.status_code == 400 and local.json()["error"]["code"] == "unknown_field", local.text

@@ -60,7 +60,7 @@ def test_import_list_verify_default_model(real_model: Path, tmp_path: Path) -> N
         "smol", DEFAULT_MODEL_SHA256, "llama", 8192
     )
 
-    assert models_cli("list", "--data-dir", data).stdout.startswith("smol  arch=llama  ctx=8192")
+    assert models_cli("list", "--data-dir", data).stdout.startswith("smol  kind=chat  arch=llama  ctx=8192")
     verified = models_cli("verify", "--data-dir", data)
     assert (verified.returncode, verified.stdout) == (0, "ok      smol\n")
 

@@ -399,7 +399,7 @@ def test_change_hook_sees_import_and_remove(tmp_path: Path, real_model: Path) ->
     )
     entry = registry.import_model(real_model, "m")
     registry.remove("m")
-    details = {"id": "m", "sha256": entry.sha256, "size": entry.size}
+    details = {"id": "m", "sha256": entry.sha256, "size": entry.size, "model_kind": "chat"}
     assert events == [("model_import", details), ("model_remove", details)]
     assert registry.list() == []
     assert stored_files(registry) == []
@@ -441,3 +441,11 @@ def test_data_directory_can_move(tmp_path: Path, real_model: Path) -> None:
     after = ModelRegistry.for_data_dir(tmp_path / "new")
     assert after.verify("m").path == tmp_path / "new" / "models" / "m.gguf"
     assert after.get("m").sha256 == entry.sha256
+
+
+def test_kind_is_recorded_and_checked(tmp_path: Path, real_model: Path) -> None:
+    registry = ModelRegistry.for_data_dir(tmp_path)
+    assert registry.import_model(real_model, "e", kind="embedding").kind == "embedding"
+    assert ModelRegistry.for_data_dir(tmp_path).get("e").kind == "embedding"  # persisted in the index
+    with pytest.raises(ModelRegistryError, match="unknown model kind 'vision'"):
+        registry.import_model(real_model, "v", kind="vision")

@@ -117,3 +117,59 @@ def test_air_gapped_mode_refuses_every_route_out(tmp_path: Path, standins: tuple
         assert ask(server, "smollm2-135m-instruct", BENIGN_PROMPT)  # local still serves
         assert len(records(server, kind="route_refused")) == 2
     assert (len(cloud.requests), len(fleet.requests)) == before
+
+
+LABS_TOOL = {"type": "function", "function": {"name": "get_labs", "description": "Latest lab results",
+                                              "parameters": {"type": "object", "properties": {"mrn": {"type": "string"}}}}}
+
+
+def tool_conversation(arguments: str, result: str) -> list[dict]:
+    return [{"role": "user", "content": "Fetch the latest labs and summarise them."},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_7", "type": "function", "function": {"name": "get_labs", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "call_7", "content": result}]
+
+
+@pytest.mark.parametrize("arguments, result", [
+    ('{"mrn": "48213377"}', "Potassium 4.1 mmol/L, within range."),  # the call's arguments carry it
+    ('{"mrn": "on file"}', "Labs for MRN 48213377: potassium 4.1 mmol/L."),  # the tool's result carries it
+])
+def test_a_tool_call_carrying_a_record_number_never_reaches_the_external_host(
+        connected: ApplianceServer, standins: tuple[StandIn, StandIn], arguments: str, result: str) -> None:
+    cloud, _ = standins
+    before = len(cloud.requests)
+    client = openai.OpenAI(base_url=connected.base_url, api_key=connected.tokens["clinical"], max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="cloud-model", messages=tool_conversation(arguments, result),
+                                       tools=[LABS_TOOL])
+    assert refused.value.code == "policy_blocked" and "hipaa:external-record-numbers" in refused.value.message
+    assert "48213377" not in refused.value.message
+    assert len(cloud.requests) == before
+
+
+def test_tools_and_response_format_are_forwarded_in_openai_form(connected: ApplianceServer,
+                                                                standins: tuple[StandIn, StandIn]) -> None:
+    cloud, _ = standins
+    client = openai.OpenAI(base_url=connected.base_url, api_key=connected.tokens["clinical"], max_retries=0)
+    conversation = tool_conversation('{"mrn": "on file"}', "Potassium 4.1 mmol/L, within range.")
+    client.chat.completions.create(model="cloud-model", messages=conversation, tools=[LABS_TOOL], tool_choice="auto",
+                                   response_format={"type": "json_object"})
+    sent = cloud.requests[-1].body
+    assert sent["tools"] == [LABS_TOOL] and sent["tool_choice"] == "auto"
+    assert sent["response_format"] == {"type": "json_object"}
+    assert sent["messages"][1]["tool_calls"][0]["function"] == {"name": "get_labs", "arguments": '{"mrn": "on file"}'}
+    assert sent["messages"][2] == {"role": "tool", "content": "Potassium 4.1 mmol/L, within range.",
+                                   "tool_call_id": "call_7"}
+
+
+def test_a_tool_definition_carrying_a_record_number_never_reaches_the_external_host(
+        connected: ApplianceServer, standins: tuple[StandIn, StandIn]) -> None:
+    cloud, _ = standins
+    before = len(cloud.requests)
+    leaky = {"type": "function", "function": {"name": "get_labs", "description": "Labs of the patient with MRN 48213377"}}
+    client = openai.OpenAI(base_url=connected.base_url, api_key=connected.tokens["clinical"], max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="cloud-model", messages=[{"role": "user", "content": "Fetch the labs."}],
+                                       tools=[leaky])
+    assert refused.value.code == "policy_blocked" and "48213377" not in refused.value.message
+    assert len(cloud.requests) == before

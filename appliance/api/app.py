@@ -7,7 +7,7 @@ from typing import AsyncIterator
 import anyio
 from fastapi import FastAPI
 
-from appliance.api import routes_audit, routes_inference, routes_ops, routes_scan
+from appliance.api import routes_audit, routes_embeddings, routes_inference, routes_ops, routes_scan
 from appliance.api.auth_failures import AuthFailureWindows
 from appliance.api.errors import install_error_handlers
 from appliance.api.framing import BodyLimits, RequestFraming
@@ -17,7 +17,7 @@ from appliance.services import Services
 from appliance.tls.renewal import RenewalWatch
 
 # Every router the API serves; the authorization matrix test walks their routes.
-ROUTE_MODULES = (routes_inference, routes_ops, routes_scan, routes_audit)
+ROUTE_MODULES = (routes_inference, routes_embeddings, routes_ops, routes_scan, routes_audit)
 
 
 async def _close_auth_failure_windows(app: FastAPI, everything: bool = False) -> None:

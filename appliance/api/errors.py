@@ -49,14 +49,18 @@ def forbidden(message: str) -> ApiError:
 _UNPARSABLE_BODY = "There was an error parsing the body"
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, str]:
+    """(message, param, code) for the first validation error."""
     first = exc.errors()[0]
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     if first.get("type") == "json_invalid":
-        return "We could not parse the JSON body of your request: it is not valid JSON.", None
+        return "We could not parse the JSON body of your request: it is not valid JSON.", None, "invalid_request"
     param = ".".join(loc) or None
+    if first.get("type") == "extra_forbidden":
+        return (f"Unrecognized request argument supplied: {param}. The appliance refuses fields it does not "
+                "implement instead of ignoring them."), param, "unknown_field"
     where = f" at '{param}'" if param else ""
-    return f"Invalid request{where}: {first.get('msg', 'invalid value')}", param
+    return f"Invalid request{where}: {first.get('msg', 'invalid value')}", param, "invalid_request"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -68,8 +72,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = _validation_message(exc)
-        return ApiError(400, message, param=param, code="invalid_request").response()
+        message, param, code = _validation_message(exc)
+        return ApiError(400, message, param=param, code=code).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -47,7 +47,7 @@ def changing_registry(data_dir: Path) -> Iterator[ModelRegistry]:
 def _describe(entry: ModelEntry) -> str:
     context = entry.context_length if entry.context_length is not None else "?"
     return (
-        f"{entry.id}  arch={entry.architecture}  ctx={context}  size={entry.size}  "
+        f"{entry.id}  kind={entry.kind}  arch={entry.architecture}  ctx={context}  size={entry.size}  "
         f"sha256={entry.sha256}"
     )
 
@@ -59,12 +59,15 @@ def import_command(
     sha256: Annotated[
         Optional[str], typer.Option("--sha256", help="Refuse the file unless it has this hash.")
     ] = None,
+    kind: Annotated[
+        str, typer.Option("--kind", help="chat (chat and text completions) or embedding (/v1/embeddings).")
+    ] = "chat",
     data_dir: DataDirOption = Path("data"),
 ) -> None:
     """Check a GGUF file, hash it and copy it into the registry."""
     with one_line_errors():
         with changing_registry(data_dir) as registry:
-            entry = registry.import_model(path, model_id, expected_sha256=sha256)
+            entry = registry.import_model(path, model_id, expected_sha256=sha256, kind=kind)
     typer.echo(f"imported {_describe(entry)}")
 
 

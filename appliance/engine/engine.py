@@ -31,6 +31,7 @@ class Engine:
                         n_ctx=self.config.context_length,
                         n_threads=self.config.threads,
                         n_batch=self.config.batch_size,
+                        embedding=entry.kind == "embedding",
                     )
                 worker = ModelWorker(
                     model_id, runtime, max_queue=self.config.max_queue, retry_after=self.config.retry_after_seconds

@@ -37,6 +37,7 @@ MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 HASH_CHUNK = 1024 * 1024
 INDEX_FORMAT = 1
+MODEL_KINDS = ("chat", "embedding")
 
 ChangeHook = Callable[[str, dict[str, Any]], None]
 
@@ -78,6 +79,7 @@ class ModelEntry:
     context_length: int | None
     name: str | None
     added_at: str  # ISO 8601, UTC
+    kind: str = "chat"  # "chat" (chat and text completions) or "embedding" (POST /v1/embeddings only)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "path": str(self.path)}
@@ -184,9 +186,12 @@ class ModelRegistry:
         path: Path,
         model_id: str,
         expected_sha256: str | None = None,
+        kind: str = "chat",
     ) -> ModelEntry:
         """Check, hash and register a copy of a GGUF file, stored as ``<id>.gguf`` (mode 0600)."""
         validate_model_id(model_id)
+        if kind not in MODEL_KINDS:
+            raise ModelRegistryError(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
         expected = normalize_sha256(expected_sha256) if expected_sha256 is not None else None
         source = Path(path).absolute()
         if not source.is_file():
@@ -202,7 +207,7 @@ class ModelRegistry:
                     f"sha256 mismatch: expected {expected[:12]}..., file has {digest[:12]}..."
                 )
             final = self._stored_path(model_id)
-            entry = _entry(model_id, final, digest, header)
+            entry = replace(_entry(model_id, final, digest, header), kind=kind)
             with self._locked():
                 entries = self._load()
                 _refuse_duplicate(entries, model_id)
@@ -308,7 +313,7 @@ class ModelRegistry:
         """Tell the hook (e.g. the audit log) before the change is committed; if it raises,
         the change is not made."""
         if self._on_change is not None:
-            self._on_change(event, {"id": entry.id, "sha256": entry.sha256, "size": entry.size})
+            self._on_change(event, {"id": entry.id, "sha256": entry.sha256, "size": entry.size, "model_kind": entry.kind})
 
 
 def _refuse_duplicate(entries: dict[str, ModelEntry], model_id: str) -> None:

@@ -5,14 +5,16 @@ are not thread-safe and nothing else touches them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from llama_cpp import Llama, StoppingCriteriaList
+import numpy as np
+from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama, LlamaGrammar, StoppingCriteriaList
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from appliance.routing.base import ChatMessage, StreamDelta
+from appliance.engine import tool_prompt
+from appliance.routing.base import ChatMessage, StreamDelta, TokenLogprob
 
 
 class ContextLengthExceeded(ValueError):
@@ -30,26 +32,39 @@ class PreparedPrompt:
 
 @dataclass(frozen=True)
 class SamplingParams:
+    """How to sample one answer. `grammar` (GBNF) constrains it; `top_logprobs` (None: no logprobs)
+    asks for each token's log probability and that many alternatives."""
+
     temperature: float = 0.7
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    grammar: str | None = None
+    top_logprobs: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
 
 
 class LlamaRuntime:
     """A loaded GGUF model and its context."""
 
-    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int, n_batch: int) -> None:
+    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int, n_batch: int, embedding: bool = False) -> None:
         self.llm = Llama(
             model_path=str(model_path),
             n_ctx=n_ctx,
             n_threads=n_threads,
             n_threads_batch=n_threads,
             n_batch=n_batch,
+            n_ubatch=n_batch if embedding else 512,  # an embedded input must fit one micro-batch
+            embedding=embedding,
+            pooling_type=LLAMA_POOLING_TYPE_MEAN if embedding else -1,
             verbose=False,
         )
         self.n_ctx = self.llm.n_ctx()
+        self.embedding = embedding
         self._chat_formatter = self._formatter_from_metadata()
+        self._full_scores = False
 
     def _formatter_from_metadata(self) -> Jinja2ChatFormatter | None:
         template = self.llm.metadata.get("tokenizer.chat_template")
@@ -66,7 +81,16 @@ class LlamaRuntime:
 
     @property
     def has_chat_template(self) -> bool:
-        return self._chat_formatter is not None
+        return self._chat_formatter is not None and not self.embedding
+
+    @property
+    def template_handles_tools(self) -> bool:
+        template = self.llm.metadata.get("tokenizer.chat_template") or ""
+        return self.has_chat_template and tool_prompt.template_handles_tools(template)
+
+    @property
+    def dimensions(self) -> int:
+        return self.llm.n_embd()
 
     def _fit(self, tokens: list[int], stop: list[str], max_tokens: int | None) -> PreparedPrompt:
         room = self.n_ctx - len(tokens)
@@ -79,11 +103,15 @@ class LlamaRuntime:
             )
         return PreparedPrompt(tokens, stop, max_tokens if max_tokens is not None else room)
 
-    def prepare_chat(self, messages: list[ChatMessage], max_tokens: int | None) -> PreparedPrompt:
-        """Format messages with the model's own chat template and tokenize them."""
+    def prepare_chat(self, messages: list[ChatMessage], max_tokens: int | None,
+                     tools: tuple[dict[str, Any], ...] = ()) -> PreparedPrompt:
+        """Format messages (and offered tools) with the model's own chat template and tokenize them."""
         if self._chat_formatter is None:
             raise ContextLengthExceeded("this model has no chat template; use /v1/completions")
-        formatted = self._chat_formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        if self.template_handles_tools:
+            formatted = self._chat_formatter(messages=tool_prompt.native_messages(messages), tools=list(tools) or None)
+        else:
+            formatted = self._chat_formatter(messages=tool_prompt.prompted_messages(messages, tools))
         tokens = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
         stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
         return self._fit(tokens, stop, max_tokens)
@@ -112,6 +140,7 @@ class LlamaRuntime:
             # smaller batch, whose logits differ in the last bits, and a seeded answer would then depend on
             # the request before it.
             self.llm.reset()
+        self._keep_all_logits(sampling.top_logprobs is not None)
         chunks = self.llm.create_completion(
             prompt.tokens,
             max_tokens=prompt.max_tokens,
@@ -121,11 +150,17 @@ class LlamaRuntime:
             stop=[*prompt.stop, *sampling.stop],
             stream=True,
             stopping_criteria=StoppingCriteriaList([count_and_check]),
+            grammar=LlamaGrammar.from_string(sampling.grammar, verbose=False) if sampling.grammar else None,
+            logprobs=sampling.top_logprobs,
+            presence_penalty=sampling.presence_penalty,
+            frequency_penalty=sampling.frequency_penalty,
+            logit_bias=sampling.logit_bias or None,
         )
         for chunk in chunks:
             choice = chunk["choices"][0]
             if choice["text"]:
-                yield StreamDelta(text=choice["text"])
+                yield StreamDelta(text=choice["text"], logprobs=_token_logprobs(choice.get("logprobs"),
+                                                                                sampling.top_logprobs))
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         if cancelled():
@@ -136,3 +171,37 @@ class LlamaRuntime:
             prompt_tokens=len(prompt.tokens),
             completion_tokens=min(sampled, prompt.max_tokens),
         )
+
+    def _keep_all_logits(self, wanted: bool) -> None:
+        """Keep every position's logits (needed for logprobs) only for the requests that ask.
+
+        llama-cpp-python sizes its score buffer and asks llama.cpp for all logits once, at load
+        (`logits_all`); that costs every request, so the buffer is grown on the first logprobs request
+        and the flag switched per request (the worker runs one job at a time)."""
+        if wanted and not self._full_scores:
+            self.llm.scores = np.zeros((self.n_ctx, self.llm.n_vocab()), dtype=np.single)
+            self._full_scores = True
+        self.llm._logits_all = wanted
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Mean-pooled, L2-normalised embeddings of `texts` and the number of tokens they took."""
+        counts = [len(self.llm.tokenize(t.encode("utf-8"), add_bos=True)) for t in texts]
+        too_long = [i for i, n in enumerate(counts) if n > self.llm.n_batch]
+        if too_long:
+            raise ContextLengthExceeded(f"input {too_long[0]} has {counts[too_long[0]]} tokens; this embedding model "
+                                        f"takes at most {self.llm.n_batch} per input")
+        # One input per decode: batched sequences change the last bits of each other's vectors, and
+        # identical inputs must give identical vectors whatever they are batched with.
+        vectors = [self.llm.embed(text, normalize=True) for text in texts]
+        return [list(map(float, v)) for v in vectors], sum(counts)
+
+
+def _token_logprobs(raw: dict[str, Any] | None, top: int | None) -> list[TokenLogprob]:
+    """llama-cpp-python's completion logprobs as one TokenLogprob per token, alternatives best first."""
+    if not raw or top is None:
+        return []
+    entries = []
+    for token, logprob, alternatives in zip(raw["tokens"], raw["token_logprobs"], raw["top_logprobs"]):
+        ranked = sorted((alternatives or {}).items(), key=lambda item: -item[1])[:top]
+        entries.append(TokenLogprob(token, float(logprob), tuple((t, float(p)) for t, p in ranked)))
+    return entries

@@ -27,7 +27,7 @@ def _merged(batch: list[StreamDelta]) -> StreamDelta:
     """Consecutive deltas as one; the last one's finish reason and counts are kept."""
     last = batch[-1]
     return StreamDelta("".join(d.text for d in batch), last.finish_reason, last.prompt_tokens,
-                       last.completion_tokens)
+                       last.completion_tokens, last.tool_calls, [e for d in batch for e in d.logprobs])
 
 
 class QueueFull(RuntimeError):
@@ -38,12 +38,10 @@ class QueueFull(RuntimeError):
         self.retry_after = retry_after
 
 
-class Job:
-    """One generation: produced by the worker thread, consumed by one async reader."""
+class QueuedWork:
+    """Work for a model's worker thread whose results one async reader consumes."""
 
-    def __init__(self, prompt: PreparedPrompt, sampling: SamplingParams, loop: asyncio.AbstractEventLoop) -> None:
-        self.prompt = prompt
-        self.sampling = sampling
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._items: asyncio.Queue[object] = asyncio.Queue()
         self._cancelled = threading.Event()
@@ -61,15 +59,42 @@ class Job:
         except RuntimeError:  # the event loop is gone (server shutting down): nobody is listening
             self.cancel()
 
-    async def deltas(self) -> AsyncIterator[StreamDelta]:
-        """Deltas until the final one (which carries finish_reason); re-raises a worker error."""
+    async def _items_until_done(self) -> AsyncIterator[object]:
         while True:
             item = await self._items.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
+            yield item
+
+
+class Job(QueuedWork):
+    """One generation: produced by the worker thread, consumed by one async reader."""
+
+    def __init__(self, prompt: PreparedPrompt, sampling: SamplingParams, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.prompt = prompt
+        self.sampling = sampling
+
+    async def deltas(self) -> AsyncIterator[StreamDelta]:
+        """Deltas until the final one (which carries finish_reason); re-raises a worker error."""
+        async for item in self._items_until_done():
             yield item  # type: ignore[misc]
+
+
+class EmbeddingJob(QueuedWork):
+    """Embeddings of a batch of inputs, computed on the worker thread."""
+
+    def __init__(self, texts: list[str], loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.texts = texts
+
+    async def result(self) -> tuple[list[list[float]], int]:
+        """The vectors and the token count; re-raises a worker error."""
+        async for item in self._items_until_done():
+            return item  # type: ignore[return-value]
+        raise RuntimeError("embedding job ended without a result")
 
 
 class ModelWorker:
@@ -80,7 +105,7 @@ class ModelWorker:
         self.runtime = runtime
         self.capacity = 1 + max_queue
         self.retry_after = retry_after
-        self._jobs: deque[Job] = deque()
+        self._jobs: deque[QueuedWork] = deque()
         self._admitted = 0
         self._cond = threading.Condition()
         self._stopping = False
@@ -99,7 +124,7 @@ class ModelWorker:
         with self._cond:
             return self._admitted
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: QueuedWork) -> None:
         with self._cond:
             if self._stopping:
                 raise QueueFull(self.model_id, self.retry_after)
@@ -109,7 +134,7 @@ class ModelWorker:
             self._jobs.append(job)
             self._cond.notify()
 
-    def _next_job(self) -> Job | None:
+    def _next_job(self) -> QueuedWork | None:
         with self._cond:
             while not self._jobs and not self._stopping:
                 self._cond.wait()
@@ -119,7 +144,7 @@ class ModelWorker:
         while (job := self._next_job()) is not None:
             try:
                 if not job.cancelled:
-                    self._generate(job)
+                    self._execute(job)
             except Exception as exc:  # reported to the request that caused it, never swallowed
                 log.exception("generation failed on model %s", self.model_id)
                 job._deliver(exc)
@@ -127,6 +152,13 @@ class ModelWorker:
                 with self._cond:
                     self._admitted -= 1
                 job._deliver(_DONE)
+
+    def _execute(self, job: QueuedWork) -> None:
+        if isinstance(job, EmbeddingJob):
+            job._deliver(self.runtime.embed(job.texts))
+        else:
+            assert isinstance(job, Job)
+            self._generate(job)
 
     def _generate(self, job: Job) -> None:
         """Run one job, handing its deltas to the event loop in batches: at most one wake-up of the
@@ -152,5 +184,12 @@ class ModelWorker:
 def submit(worker: ModelWorker, prompt: PreparedPrompt, sampling: SamplingParams) -> Job:
     """Admit a job on `worker` from the running event loop (raises QueueFull)."""
     job = Job(prompt, sampling, asyncio.get_running_loop())
+    worker.submit(job)
+    return job
+
+
+def submit_embedding(worker: ModelWorker, texts: list[str]) -> EmbeddingJob:
+    """Admit an embedding job on `worker` from the running event loop (raises QueueFull)."""
+    job = EmbeddingJob(texts, asyncio.get_running_loop())
     worker.submit(job)
     return job

@@ -2,15 +2,60 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Literal, Protocol
+from typing import Any, AsyncIterator, Literal, Protocol
 
 Zone = Literal["local", "internal", "external"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the assistant makes; `arguments` is a JSON object as text."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass
 class ChatMessage:
     role: str
     content: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A sampled token, its log probability and the most likely alternatives at its position."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """What shapes the answer beyond plain sampling: structured output, tools, penalties, logprobs.
+
+    `response_format` and `tools`/`tool_choice` are in their OpenAI JSON form; `top_logprobs` is
+    None when no logprobs are wanted.
+    """
+
+    response_format: dict[str, Any] | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    top_logprobs: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def offers_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
+
+    @property
+    def structured(self) -> bool:
+        return self.offers_tools or (self.response_format or {}).get("type") in ("json_object", "json_schema")
 
 
 @dataclass
@@ -28,6 +73,7 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    options: OutputOptions = field(default_factory=OutputOptions)
 
 
 @dataclass
@@ -38,20 +84,33 @@ class Generation:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass
 class StreamDelta:
-    """One piece of a streamed generation; the last one carries `finish_reason` and token counts."""
+    """One piece of a streamed generation; the last one carries `finish_reason` and token counts.
+
+    Tool calls arrive whole, on the last delta; logprobs, when asked for, cover the delta's text."""
 
     text: str
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 class BackendError(RuntimeError):
     """A backend could not produce an answer (unreachable, bad reply, refused)."""
+
+
+class UnsupportedOption(ValueError):
+    """The request asks for something this backend or model cannot do; names the field."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class Backend(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from appliance.routing.base import Generation, GenerationRequest, StreamDelta, Zone
+from appliance.routing.base import Generation, GenerationRequest, OutputOptions, StreamDelta, UnsupportedOption, Zone
 from appliance.routing.upstream import (
     DEFAULT_TIMEOUT_S,
     HttpBackend,
@@ -43,6 +43,7 @@ class AnthropicWire:
         return {"x-api-key": api_key or "", "anthropic-version": ANTHROPIC_VERSION}
 
     def body(self, request: GenerationRequest, model: str, stream: bool) -> dict[str, Any]:
+        _refuse_openai_only(request.options)
         if request.prompt is not None:
             system, messages = [], [{"role": "user", "content": request.prompt}]
         else:
@@ -125,6 +126,16 @@ def _wire(name: str, style: str, api_key: str | None) -> Wire:
             raise ValueError(f"backend {name!r}: the anthropic style needs an api_key")
         return AnthropicWire()
     raise ValueError(f"backend {name!r}: style {style!r} is not 'openai' or 'anthropic'")
+
+
+def _refuse_openai_only(options: OutputOptions) -> None:
+    """Options this dialect has no form for are refused (400 naming the field), never dropped."""
+    for param, asked in (("tools", bool(options.tools)), ("response_format", options.response_format is not None),
+                         ("logprobs", options.top_logprobs is not None), ("logit_bias", bool(options.logit_bias)),
+                         ("presence_penalty", bool(options.presence_penalty)),
+                         ("frequency_penalty", bool(options.frequency_penalty))):
+        if asked:
+            raise UnsupportedOption(f"{param} is not supported by backends of the anthropic style", param)
 
 
 def _finish(stop_reason: Any) -> str:

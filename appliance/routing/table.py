@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from appliance.engine.capabilities import local_capabilities, remote_capabilities
 from appliance.engine.registry import ModelRegistry, UnknownModel
 from appliance.routing.base import Backend
 from appliance.routing.local import LocalBackend
@@ -73,12 +74,20 @@ class RouteTable:
             return {"model_id": entry.id, "model_sha256": entry.sha256}
         return {"model_id": self.remote_models[backend.name], "model_sha256": None}
 
-    def listing(self) -> list[tuple[str, int, str]]:
-        """(id, created, owner) of every servable model name."""
-        rows = [(e.id, _epoch(e.added_at), "appliance-local") for e in self.registry.list()]
+    def listing(self) -> list[tuple[str, int, str, dict[str, Any]]]:
+        """(id, created, owner, capabilities) of every servable model name."""
+        rows = [(e.id, _epoch(e.added_at), "appliance-local", local_capabilities(e)) for e in self.registry.list()]
         if self.router is not None:
-            rows += [(alias, 0, f"appliance-route:{target}") for alias, target in sorted(self.router.aliases.items())]
+            rows += [(alias, 0, f"appliance-route:{target}", self._alias_capabilities(target))
+                     for alias, target in sorted(self.router.aliases.items())]
         return rows
+
+    def _alias_capabilities(self, target: str) -> dict[str, Any]:
+        assert self.router is not None
+        backend = self.router.backends.get(target)
+        if backend is None or backend is self.local:
+            return local_capabilities(self.registry.get(self.local.engine.config.default_model))
+        return remote_capabilities(getattr(backend, "style", "openai"))
 
 
 def _epoch(stamp: str) -> int:
