@@ -87,7 +87,7 @@ def test_the_test_only_allowance_admits_plain_http_to_loopback_stand_ins_only(tm
 
 
 @pytest.mark.parametrize("url", ["postgresql+psycopg://app@db.hospital.internal:5432/audit",
-                                 "postgresql+psycopg://app@127.0.0.1:5432/audit?host=10.1.2.3",
+                                 "postgresql+psycopg://app@127.0.0.1:5432/audit?host=198.51.100.3",
                                  "postgresql+psycopg://app@/audit?hostaddr=192.0.2.7"])
 def test_air_gapped_mode_refuses_an_audit_database_off_loopback(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError, match=r"audit.url: air-gapped mode allows a database on loopback"):
@@ -109,15 +109,15 @@ def test_air_gapped_mode_checks_pghost_when_the_url_names_no_host(tmp_path: Path
 
 
 def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
-    good = write(tmp_path, '[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]\n')
-    assert load_settings(good, data_dir=tmp_path, environ={}).server.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
+    good = write(tmp_path, '[server]\ntrusted_proxies = ["127.0.0.1", "198.51.100.0/24", "::1"]\n')
+    assert load_settings(good, data_dir=tmp_path, environ={}).server.trusted_proxies == ["127.0.0.1", "198.51.100.0/24", "::1"]
     assert load_settings(data_dir=tmp_path / "none", environ={}).server.trusted_proxies == []
     bad = write(tmp_path, '[server]\ntrusted_proxies = ["proxy.local"]\n')
     with pytest.raises(ConfigError, match=r"server.trusted_proxies: .*'proxy.local' is not an IP address"):
         load_settings(bad, data_dir=tmp_path, environ={})
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "appliance.ward.example"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "198.51.100.3", "appliance.ward.example"])
 def test_a_non_loopback_bind_without_tls_is_refused_in_validation(tmp_path: Path, host: str) -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings(data_dir=tmp_path, environ={"APPLIANCE_SERVER_HOST": host})
@@ -134,8 +134,8 @@ def test_plain_http_off_loopback_only_behind_named_trusted_proxies(tmp_path: Pat
     behind = write(tmp_path, '[server]\nhost = "0.0.0.0"\nplain_http_behind_proxy = true\n')
     with pytest.raises(ConfigError, match="plain_http_behind_proxy = true needs trusted_proxies"):
         load_settings(behind, data_dir=tmp_path, environ={})
-    named = write(tmp_path, '[server]\nhost = "0.0.0.0"\nplain_http_behind_proxy = true\ntrusted_proxies = ["10.0.0.5"]\n')
-    assert load_settings(named, data_dir=tmp_path, environ={}).server.trusted_proxies == ["10.0.0.5"]
+    named = write(tmp_path, '[server]\nhost = "0.0.0.0"\nplain_http_behind_proxy = true\ntrusted_proxies = ["198.51.100.5"]\n')
+    assert load_settings(named, data_dir=tmp_path, environ={}).server.trusted_proxies == ["198.51.100.5"]
 
 
 def test_tls_allows_any_bind_and_relative_files_are_in_the_data_dir(tmp_path: Path) -> None:

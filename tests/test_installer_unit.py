@@ -101,7 +101,7 @@ mode = "connected"
 [[backends]]
 name = "fleet"
 kind = "upstream"
-base_url = "http://10.20.30.40:8000"
+base_url = "http://198.51.100.40:8000"
 model = "big"
 [[backends]]
 name = "cloud"
@@ -109,16 +109,16 @@ kind = "external"
 base_url = "https://api.example.invalid"
 model = "bigger"
 [audit]
-url = "postgresql+psycopg://audit@10.20.30.50:5432/audit"
+url = "postgresql+psycopg://audit@198.51.100.50:5432/audit"
 """
 
 
 def test_unit_is_hardened_and_allows_only_loopback_and_internal_backends(tmp_path: Path) -> None:
-    lines = write_unit(tmp_path, BACKENDS, ["10.9.0.0/16"]).splitlines()
+    lines = write_unit(tmp_path, BACKENDS, ["203.0.113.0/24"]).splitlines()
     for line in HARDENING + ["IPAddressDeny=any", f"ReadWritePaths={tmp_path / 'data'}", "User=appliance"]:
         assert line in lines
     allowed = [line.split("=", 1)[1] for line in lines if line.startswith("IPAddressAllow=")]
-    assert allowed == ["127.0.0.1", "::1", "10.9.0.0/16", "10.20.30.40", "10.20.30.50"]  # never the external backend
+    assert allowed == ["127.0.0.1", "::1", "203.0.113.0/24", "198.51.100.40", "198.51.100.50"]  # never the external backend
     assert f"ExecStart={tmp_path / 'opt' / 'bin' / 'appliance'} serve --data-dir {tmp_path / 'data'}" in lines
 
 
