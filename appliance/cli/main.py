@@ -20,7 +20,7 @@ from appliance.cli.models import models_app  # noqa: E402
 from appliance.cli.report import report_command  # noqa: E402
 from appliance.cli.scan import scan_command  # noqa: E402
 from appliance.cli.tls import tls_app, tls_report  # noqa: E402
-from appliance.config import ServerConfig, database_hosts, load_settings  # noqa: E402
+from appliance.config import ServerConfig, database_hosts, load_settings, masked_url  # noqa: E402
 
 app = typer.Typer(help="Air-gapped compliance LLM appliance.", no_args_is_help=True, pretty_exceptions_enable=False,
                   add_completion=False)
@@ -131,7 +131,7 @@ def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) 
         settings = load_settings(config, data_dir=data_dir)
     policy = EgressPolicy.for_backend_urls(settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback)
     GUARD.configure(policy)
-    report = {"data_dir": str(settings.data_dir), "audit_url": settings.audit_url, "egress": GUARD.report(),
+    report = {"data_dir": str(settings.data_dir), "audit_url": masked_url(settings.audit_url), "egress": GUARD.report(),
               "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends],
               "os_layer_must_add": os_layer_requirements(policy, database_hosts(settings.audit.url, os.environ),
                                                          str(settings.data_dir.resolve())),
