@@ -104,15 +104,27 @@ def uvicorn_options(server: ServerConfig) -> dict[str, object]:
 
 
 @app.command()
-def selftest(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) -> None:
-    """Check this installation end to end: model, detector, audit log, egress guard. Exit 1 on a failure."""
+def selftest(
+    data_dir: DataDirOption = Path("data"),
+    config: ConfigOption = None,
+    ca_file: Annotated[Optional[Path], typer.Option(
+        "--ca-file", help="CA certificate clients trust (default: DATA_DIR/tls/ca.pem, the local CA).")] = None,
+    client_cert: Annotated[Optional[Path], typer.Option(
+        "--client-cert", help="Client certificate (PEM, key beside it as .key) when mutual TLS is on.")] = None,
+    url: Annotated[Optional[str], typer.Option(
+        "--url", help="Probe this running service (https://HOST:PORT) instead of serving briefly on loopback.")] = None,
+) -> None:
+    """Check this installation end to end: model, detector, audit log, egress guard, HTTPS. Exit 1 on a failure."""
     from appliance.cli.selftest import report_selftest, run_selftest
+    from appliance.cli.selftest_tls import TlsProbe
     from appliance.services import open_services
 
     with one_line_errors():
-        services = open_services(load_settings(config, data_dir=data_dir), GUARD)
+        settings = load_settings(config, data_dir=data_dir)
+        services = open_services(settings, GUARD)
     try:
-        results = run_selftest(services)
+        probe = TlsProbe(ca_file, client_cert, url, uvicorn_options(settings.server))
+        results = run_selftest(services, probe)
         typer.echo(report_selftest(services, results))
     finally:
         services.close()
