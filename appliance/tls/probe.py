@@ -40,7 +40,7 @@ def probe_readyz(base_url: str, context: ssl.SSLContext, server_name: str | None
     with httpx.Client(verify=context, timeout=30) as client:
         with client.stream("GET", base_url.rstrip("/") + "/readyz", extensions=extensions) as response:
             tls = response.extensions["network_stream"].get_extra_info("ssl_object")
-            cert = describe(x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)))
+            cert = describe(x509.load_der_x509_certificate(tls.getpeercert(True)))
             version = tls.version() or ""
             response.read()
     return Readiness(response.status_code, response.json(), cert, version)
