@@ -316,7 +316,8 @@ def prepare_tls(prefix: Path, data_dir: Path, args: argparse.Namespace, source: 
         ips = [] if address.is_unspecified else ["--ip", str(address)]
         _run([str(prefix / "bin" / "appliance"), "tls", "selfsigned", "--data-dir", str(data_dir),
               "--host", args.tls_name, *ips], "making the local CA and server certificate")
-        print(f"TLS: local CA {folder / 'ca.pem'} (copy it to clients), server certificate for {args.tls_name} {' '.join(ips[1:])}")
+        print(f"TLS: local CA {folder / 'ca.pem'} (copy it to clients), "
+              f"server certificate for {args.tls_name} {' '.join(ips[1:])}".rstrip())
     config = data_dir / "appliance.toml"
     with open(os.open(config, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as handle:
         handle.write(TLS_SECTION)
