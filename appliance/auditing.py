@@ -6,18 +6,18 @@ from typing import Any
 from appliance.config import Settings
 from appliance.datadir import DataDir
 from appliance.engine.registry import ModelRegistry
-from audit.store import AuditStore
+from audit.log import AuditLog
 
 
 class StartupError(RuntimeError):
     """The appliance cannot start; the message says what to fix, in one line."""
 
 
-def open_audit(settings: Settings, *, accept_loss: bool = False) -> AuditStore:
+def open_audit(settings: Settings, *, accept_loss: bool = False) -> AuditLog:
     """The audit store; StartupError in one line when it cannot open (tail truncation included)."""
     data = DataDir(settings.data_dir)
     try:
-        return AuditStore.open(
+        return AuditLog.open(
             settings.audit_url, data.keys_dir,
             checkpoint_every=settings.audit.checkpoint_every, checkpoint_seconds=settings.audit.checkpoint_seconds,
             accept_loss=accept_loss,
@@ -26,7 +26,7 @@ def open_audit(settings: Settings, *, accept_loss: bool = False) -> AuditStore:
         raise StartupError(f"audit store cannot open ({type(exc).__name__}: {exc})") from None
 
 
-def audited_registry(data: DataDir, store: AuditStore) -> ModelRegistry:
+def audited_registry(data: DataDir, store: AuditLog) -> ModelRegistry:
     """The model registry; every import and removal is written to the audit log first."""
 
     def record(event: str, details: dict[str, Any]) -> None:

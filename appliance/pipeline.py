@@ -24,7 +24,7 @@ from appliance.api.translate import detection_view, is_tool_text, output_options
 from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
-from audit.store import AuditUnavailable
+from audit.errors import AuditUnavailable
 from policies.decision import Decision, FiredRule
 from policies.detect import Scan
 from policies.findings import Finding

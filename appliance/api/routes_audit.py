@@ -14,13 +14,14 @@ from appliance.api.deps import require
 from appliance.api.errors import ApiError
 from appliance.auth import Principal
 from appliance.pipeline import actor_fields
+from audit.log import AuditLog
 
 router = APIRouter(prefix="/v1/audit")
 auditor = require("audit")
 
 
-def _store(request: Request) -> Any:
-    return request.app.state.services.audit
+def _log(request: Request) -> AuditLog:
+    return request.app.state.services.audit  # type: ignore[no-any-return]
 
 
 async def _accessed(request: Request, principal: Principal, what: str, **details: Any) -> None:
@@ -44,7 +45,7 @@ async def list_records(
     principal: Principal = Depends(auditor),
 ) -> dict[str, Any]:
     await _accessed(request, principal, "list", filter_kind=kind, filter_request_id=request_id, filter_actor=actor)
-    records = await run_in_threadpool(_store(request).find, kind=kind, since=since, until=until,
+    records = await run_in_threadpool(_log(request).reader.find, kind=kind, since=since, until=until,
                                       request_id=request_id, actor=actor, limit=limit, offset=offset)
     return {"object": "list", "data": records, "limit": limit, "offset": offset}
 
@@ -54,14 +55,14 @@ async def get_record(seq: int, request: Request, tree_size: Optional[int] = Quer
                      principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """One record and its RFC 6962 inclusion proof in the tree of `tree_size` records (default: all)."""
     await _accessed(request, principal, "record", record_seq=seq)
-    store = _store(request)
-    size = await run_in_threadpool(store.size)
+    reader = _log(request).reader
+    size = await run_in_threadpool(reader.size)
     proof_size = tree_size or size
     if not 0 <= seq < proof_size <= size:
         raise ApiError(404, f"no audit record with seq {seq} in a tree of {proof_size} (the log has {size} records)",
                        type="not_found_error", code="record_not_found")
-    [record] = await run_in_threadpool(store.read_records, seq, seq)
-    proof = await run_in_threadpool(store.inclusion_proof, seq, proof_size)
+    [record] = await run_in_threadpool(reader.read_records, seq, seq)
+    proof = await run_in_threadpool(reader.inclusion_proof, seq, proof_size)
     return {"record": record, "tree_size": proof_size,
             "inclusion_proof": [base64.b64encode(h).decode() for h in proof]}
 
@@ -70,9 +71,9 @@ async def get_record(seq: int, request: Request, tree_size: Optional[int] = Quer
 async def latest_checkpoint(request: Request, principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """A checkpoint signed now, covering every record so far (this access included)."""
     await _accessed(request, principal, "checkpoint")
-    store = _store(request)
-    note = await run_in_threadpool(store.write_checkpoint)
-    return {"checkpoint": note, "key_fingerprint": store.signing_fingerprint}
+    log = _log(request)
+    note = await run_in_threadpool(log.write_checkpoint)
+    return {"checkpoint": note, "key_fingerprint": log.signing_fingerprint}
 
 
 @router.post("/exports")
