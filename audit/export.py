@@ -21,27 +21,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+import audit.format as layout
 from audit import keys
 from audit.checkpoint import Checkpoint, key_fingerprint, verify_checkpoint
-from audit.format import (
-    CHECKPOINT_FILE,
-    EXPORT,
-    EXPORT_FILES,
-    EXPORT_FORMAT,
-    FINGERPRINT_FILE,
-    HEAD_FIELDS,
-    HEADS_FILE,
-    MANIFEST_FILE,
-    MANIFEST_SIG_FILE,
-    PROOFS_FILE,
-    PUBLIC_KEY_FILE,
-    RECORDS_FILE,
-    ROTATIONS_FILE,
-    LogSlice,
-    canonical_json,
-    format_timestamp,
-    utc_timestamp,
-)
+from audit.format import EXPORT, HEAD_FIELDS, LogSlice, canonical_json, format_timestamp, utc_timestamp
 from audit.log import AuditLog
 from audit.reader import AuditReader
 
@@ -84,14 +67,14 @@ def export_audit(
     all_heads = reader.read_heads(checkpoint.size - 1)
     genesis_key = reader.public_keys()[all_heads[0]["key_fingerprint"]]
     out_dir.mkdir(parents=True, exist_ok=True)
-    first_ts, last_ts, digests = _write_records(reader, out_dir / RECORDS_FILE, first, last)
+    first_ts, last_ts, digests = _write_records(reader, out_dir / layout.RECORDS_FILE, first, last)
     files = {
-        HEADS_FILE: b"".join(canonical_json(_head(head)) + b"\n" for head in all_heads if first <= head["last_seq"] <= last),
-        ROTATIONS_FILE: _rotations_outside(reader, all_heads, first, last, checkpoint.size),
-        CHECKPOINT_FILE: note.encode(),
-        PUBLIC_KEY_FILE: genesis_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
-        FINGERPRINT_FILE: (key_fingerprint(genesis_key) + "\n").encode(),
-        PROOFS_FILE: _json(_proofs(reader, first, last, checkpoint.size)),
+        layout.HEADS_FILE: b"".join(canonical_json(_head(h)) + b"\n" for h in all_heads if first <= h["last_seq"] <= last),
+        layout.ROTATIONS_FILE: _rotations_outside(reader, all_heads, first, last, checkpoint.size),
+        layout.CHECKPOINT_FILE: note.encode(),
+        layout.PUBLIC_KEY_FILE: genesis_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
+        layout.FINGERPRINT_FILE: (key_fingerprint(genesis_key) + "\n").encode(),
+        layout.PROOFS_FILE: _json(_proofs(reader, first, last, checkpoint.size)),
         **(extra_files or {}),
     }
     for name, data in files.items():
@@ -110,7 +93,7 @@ def export_audit(
 def _check_destination(out_dir: Path, extra_files: dict[str, bytes]) -> None:
     """Refuse extra files that would clash with the export's own, and a directory that is not empty."""
     for name in extra_files:
-        if name in EXPORT_FILES or not name or "/" in name:
+        if name in layout.EXPORT_FILES or not name or "/" in name:
             raise ExportError(f"cannot add a file named {name!r} to an export")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ExportError(f"export directory {out_dir} already exists and is not empty")
@@ -151,14 +134,14 @@ def _write_records(reader: AuditReader, path: Path, first: int, last: int) -> tu
             out.write(chunk)
             digest.update(chunk)
             first_ts, last_ts = first_ts or json.loads(bodies[0])["ts"], json.loads(bodies[-1])["ts"]
-    return first_ts, last_ts, {RECORDS_FILE: digest.hexdigest()}
+    return first_ts, last_ts, {layout.RECORDS_FILE: digest.hexdigest()}
 
 
 def _sign_manifest(out_dir: Path, summary: ExportSummary, origin: str, digests: dict[str, str],
                    signing_key: Ed25519PrivateKey) -> None:
     """Write the manifest (the slice, and every file with its SHA-256) and its signature by the current key."""
     manifest = _json({
-        "format": EXPORT_FORMAT,
+        "format": layout.EXPORT_FORMAT,
         "origin": origin,
         "created": utc_timestamp(),
         "first_seq": summary.first_seq,
@@ -172,8 +155,8 @@ def _sign_manifest(out_dir: Path, summary: ExportSummary, origin: str, digests: 
         "signing_key_fingerprint": summary.signing_key_fingerprint,
         "files": dict(sorted(digests.items())),
     })
-    (out_dir / MANIFEST_FILE).write_bytes(manifest)
-    (out_dir / MANIFEST_SIG_FILE).write_bytes(base64.b64encode(signing_key.sign(manifest)) + b"\n")
+    (out_dir / layout.MANIFEST_FILE).write_bytes(manifest)
+    (out_dir / layout.MANIFEST_SIG_FILE).write_bytes(base64.b64encode(signing_key.sign(manifest)) + b"\n")
 
 
 def _json(value: Any) -> bytes:

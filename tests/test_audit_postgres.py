@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import psycopg
 import pytest
 
+from audit.errors import AuditUnavailable
 from audit.export import export_audit
 from audit.keys import init_keys
 from audit.format import leaf_hash
@@ -66,3 +68,25 @@ def test_rotation_on_one_node_is_adopted_by_another_sharing_the_key_dir(pg_url: 
         assert_chain_verifies(second)
         assert verify_export(export_audit(second, tmp_path / "export").directory).key_rotations == 1
 
+
+
+def test_a_database_fault_during_an_export_is_the_stores_error(pg_url: str, key_dir: Path, tmp_path: Path) -> None:
+    """A DBA renames the records table while an export runs (a trigger does it the moment the export's
+    checkpoint is stored, before the slice is read): the export stops with the store's own one-line error
+    naming the database's reason, not a driver exception, and leaves nothing behind; once the table is
+    back, the same export succeeds and verifies."""
+    sql = psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    with sql, AuditLog.open(pg_url, key_dir) as store:
+        store.append_many([("request", {"n": i}) for i in range(5)])
+        sql.execute("CREATE FUNCTION hide_records() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "ALTER TABLE audit_records RENAME TO audit_records_hidden; RETURN NEW; END $$")
+        sql.execute("CREATE TRIGGER hide_records AFTER INSERT ON audit_checkpoints FOR EACH ROW EXECUTE FUNCTION hide_records()")
+        with pytest.raises(AuditUnavailable) as refused:
+            export_audit(store, tmp_path / "export")
+        assert str(refused.value).startswith("audit store unavailable: UndefinedTable: ")
+        assert "audit_records" in str(refused.value) and "\n" not in str(refused.value)
+        assert not (tmp_path / "export").exists()
+        sql.execute("DROP TRIGGER hide_records ON audit_checkpoints")
+        sql.execute("ALTER TABLE audit_records_hidden RENAME TO audit_records")
+        report = verify_export(export_audit(store, tmp_path / "export").directory)
+        assert report.records == 7  # the five, and both exports' announcements
