@@ -42,7 +42,7 @@ def leaf_hash(record: dict[str, Any]) -> bytes:
     return leaf_hash_of_bytes(canonical_json(record))
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
+def node_hash(left: bytes | bytearray, right: bytes | bytearray) -> bytes:
     """RFC 6962 interior node hash: SHA-256(0x01 || left || right)."""
     return _sha256(NODE_PREFIX + left + right).digest()
 

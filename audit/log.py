@@ -287,7 +287,7 @@ class AuditLog:
         with self.database.write_transaction() as conn:
             cursor = conn.connection.cursor()
             cursor.execute(self.database.statements.tail_and_key, (self._fingerprint,))
-            tail_seq, tail_leaf, retired = cursor.fetchone()
+            ((tail_seq, tail_leaf, retired),) = cursor.fetchall()
             if retired is not None:
                 self._adopt_rotated_key(conn)
             chained = self._chain(groups, tail_seq, tail_leaf)
@@ -347,7 +347,8 @@ class AuditLog:
         fingerprint = key_fingerprint(key.public_key())
         row = conn.execute(select(SIGNING_KEYS.c.retired).where(SIGNING_KEYS.c.fingerprint == fingerprint)).first()
         if row is None or row.retired is not None:
-            raise AuditUnavailable(f"signing key {self._fingerprint} was retired by another node and {self.key_dir} holds no current key")
+            raise AuditUnavailable(f"signing key {self._fingerprint} was retired by another node and {self.key_dir} "
+                                   "holds no current key")
         self._use_key(key)
 
     def _key_registered(self, fingerprint: str) -> bool | None:
@@ -380,7 +381,8 @@ class AuditLog:
     def _register_key(self, conn: Connection, staged: Ed25519PrivateKey | None) -> None:
         """Sign with the staged key if its rotation was recorded; register the signing key if it is new;
         refuse a retired one."""
-        registered = {fp: retired for fp, retired in conn.execute(select(SIGNING_KEYS.c.fingerprint, SIGNING_KEYS.c.retired))}
+        rows = conn.execute(select(SIGNING_KEYS.c.fingerprint, SIGNING_KEYS.c.retired))
+        registered = {fingerprint: retired for fingerprint, retired in rows}
         if staged is not None and key_fingerprint(staged.public_key()) in registered:
             self._use_key(staged)
         fingerprint = self.signing_fingerprint
@@ -462,7 +464,7 @@ def _create_tables(conn: Connection, database: AuditDatabase) -> None:
     missing = set(RECORD_COLUMNS) - {column["name"] for column in inspect(conn).get_columns(RECORDS.name)}
     if missing:
         raise AuditUnavailable(
-            f"the audit store at {database.engine.url.render_as_string()} has an older layout (no column "
+            f"the audit store at {database.url} has an older layout (no column "
             f"{', '.join(sorted(missing))}); export and verify it with the version that wrote it, then start a new store"
         )
 

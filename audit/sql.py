@@ -70,7 +70,7 @@ class AuditDatabase:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        self.url = self.engine.url.render_as_string(hide_password=False)
+        self.url = self.engine.url.render_as_string(hide_password=True)  # safe to show
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self.statements = GroupStatements(self.engine.dialect.paramstyle)
         self.driver_errors: type[Exception] = self.engine.dialect.loaded_dbapi.Error

@@ -28,7 +28,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from audit.checkpoint import Checkpoint, CheckpointError, key_fingerprint, verify_checkpoint
+from audit.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    key_fingerprint,
+    verify_checkpoint,
+)
 from audit.format import (
     CHECKPOINT_FILE,
     EXPORT_FORMAT,
@@ -59,7 +64,17 @@ from audit.verify_files import (
     sha256_file,
 )
 from audit.verify_parallel import walk_records_in_parallel
-from audit.verify_rules import ALTERED, KeyChain, Walk, check_seq, claimed_prev, is_rotation, read_record, record_ts
+from audit.verify_rules import (
+    ALTERED,
+    KeyChain,
+    Walk,
+    check_seq,
+    claimed_prev,
+    is_rotation,
+    read_record,
+    record_ts,
+)
+
 
 @dataclass(frozen=True)
 class VerifyReport(LogSlice):

@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator
 
 from audit.format import GENESIS_PREV, HASH_SIZE, RECORDS_FILE, leaf_hash_of_bytes
 from audit.merkle import MerkleTree
@@ -86,7 +86,7 @@ def chunk_bounds(path: Path, chunks: int) -> list[tuple[int, int]]:
                 break
             bounds.append(stream.tell())
     bounds.append(size)
-    return [(start, end) for start, end in zip(bounds, bounds[1:]) if end > start]
+    return [(start, end) for start, end in zip(bounds, bounds[1:], strict=False) if end > start]
 
 
 def start_method() -> str:
@@ -165,11 +165,11 @@ def walk_records_in_parallel(
     return joiner.finish()
 
 
-def _scans(path: Path, bounds: list[tuple[int, int]], workers: int) -> Iterator[ChunkScan]:
+def _scans(path: Path, bounds: list[tuple[int, int]], workers: int) -> Generator[ChunkScan, None, None]:
     """The chunks' scans in file order; chunks not yet started are dropped when the caller stops early."""
     context = multiprocessing.get_context(start_method())
     pool = ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context)
     try:
-        yield from pool.map(scan_chunk, [str(path)] * len(bounds), *zip(*bounds))
+        yield from pool.map(scan_chunk, [str(path)] * len(bounds), *zip(*bounds, strict=True))
     finally:
         pool.shutdown(cancel_futures=True)  # on a doubt, chunks not yet started are not worth scanning
