@@ -1,6 +1,6 @@
 """Detection and policy: findings -> packs -> decision (allow, redact, block) with legal citations."""
 from policies.decision import Action, Decision, Direction, FiredRule, Zone
-from policies.engine import PolicyEngine, Verdict
+from policies.policy_engine import PolicyEngine, Verdict
 from policies.findings import Finding
 from policies.pack import DIRECTIONS, ENTITY_TYPES, PURPOSES, ZONES, Pack, PackError, load_pack, load_packs
 from policies.redact import restore

@@ -24,7 +24,7 @@ from collections import Counter
 from typing import Callable, Mapping, Sequence
 
 from policies.decision import ACTION_RANK, Decision, FiredRule, Zone
-from policies.engine import PolicyEngine
+from policies.policy_engine import PolicyEngine
 from policies.findings import Finding
 from policies.redact import restore as restore_placeholders
 from policies.redact import split_partial_placeholder

@@ -38,7 +38,7 @@ def scan_command(
     """Detect PII/PHI/PCI in a text and show what the policy packs decide."""
     from policies.detect import Detector
     from policies.detect.detector import ZONES
-    from policies.engine import PolicyEngine
+    from policies.policy_engine import PolicyEngine
     from policies.pack import load_packs
 
     if jsonl == (text is not None):
