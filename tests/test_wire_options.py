@@ -8,7 +8,7 @@ import pytest
 
 from appliance.routing.base import ChatMessage, GenerationRequest, OutputOptions, UnsupportedOption
 from appliance.routing.external import AnthropicWire
-from appliance.routing.upstream import OpenAIStreamDecoder, OpenAIWire, SseEvent
+from appliance.routing.http import OpenAIStreamDecoder, OpenAIWire, SseEvent
 
 TOOL = {"type": "function", "function": {"name": "get_labs", "parameters": {"type": "object"}}}
 

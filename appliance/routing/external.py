@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from appliance.routing.base import Generation, GenerationRequest, OutputOptions, StreamDelta, UnsupportedOption, Zone
-from appliance.routing.upstream import (
+from appliance.routing.http import (
     DEFAULT_TIMEOUT_S,
     HttpBackend,
     MalformedReply,
