@@ -30,7 +30,7 @@ from appliance.egress import EgressBlocked, EgressPolicy, Endpoint, install_egre
 ASK = """
 def ask(url):
     from appliance.routing.base import BackendError, ChatMessage, GenerationRequest
-    from appliance.routing.http import UpstreamBackend
+    from appliance.routing.upstream import UpstreamBackend
     request = GenerationRequest(model="m", messages=[ChatMessage("user", "ping")])
     try:
         return {"text": asyncio.run(UpstreamBackend("fleet", url).generate(request)).text}

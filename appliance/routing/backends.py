@@ -8,7 +8,7 @@ from appliance.routing.base import Backend
 from appliance.routing.external import ExternalBackend
 from appliance.routing.local import LocalBackend
 from appliance.routing.router import Router
-from appliance.routing.http import UpstreamBackend
+from appliance.routing.upstream import UpstreamBackend
 
 
 def build_backend(config: BackendConfig) -> Backend:
