@@ -37,7 +37,7 @@ def scan_command(
 ) -> None:
     """Detect PII/PHI/PCI in a text and show what the policy packs decide."""
     from policies.detect import Detector
-    from policies.detect.detector import ZONES
+    from policies.vocabulary import ZONES
     from policies.policy_engine import PolicyEngine
     from policies.pack import load_packs
 

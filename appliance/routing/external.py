@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Literal
 
 from appliance.routing.anthropic_wire import AnthropicWire
-from appliance.routing.base import Zone
 from appliance.routing.http import DEFAULT_TIMEOUT_S, HttpBackend, Wire
 from appliance.routing.openai_wire import OpenAIWire
+from policies.vocabulary import Zone
 
 Style = Literal["openai", "anthropic"]
 

@@ -15,8 +15,9 @@ from typing import Any, AsyncIterator, Protocol
 import httpx
 
 from appliance.egress import EgressBlocked, Endpoint
-from appliance.routing.base import BackendError, Generation, GenerationRequest, StreamDelta, Zone
+from appliance.routing.base import BackendError, Generation, GenerationRequest, StreamDelta
 from appliance.routing.replies import MalformedReply, error_type_of, parse_json
+from policies.vocabulary import Zone
 
 DEFAULT_TIMEOUT_S = 120.0
 

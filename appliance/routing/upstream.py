@@ -1,9 +1,9 @@
 """An OpenAI-compatible server inside the facility (vLLM, llama-server): zone `internal`."""
 from __future__ import annotations
 
-from appliance.routing.base import Zone
 from appliance.routing.http import DEFAULT_TIMEOUT_S, HttpBackend
 from appliance.routing.openai_wire import OpenAIWire
+from policies.vocabulary import Zone
 
 
 class UpstreamBackend(HttpBackend):
