@@ -14,6 +14,7 @@ import httpx
 from tests.appliance_server import ApplianceServer
 
 MODEL = "smollm2-135m-instruct"
+CALL_TIMEOUT_SECONDS = 300  # generous: a shared CI machine may be several times slower than a quiet one
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class Load:
     def stop(self) -> list[CallResult]:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=300)
+            thread.join(timeout=CALL_TIMEOUT_SECONDS + 30)
         return self.snapshot()
 
     def snapshot(self) -> list[CallResult]:
@@ -149,7 +150,7 @@ class Load:
 
     def _client(self, number: int) -> None:
         shapes = itertools.islice(itertools.cycle(self.shapes), number % len(self.shapes), None)
-        with httpx.Client(timeout=120) as client:
+        with httpx.Client(timeout=CALL_TIMEOUT_SECONDS) as client:
             for shape in shapes:
                 if self._stop.is_set():
                     return

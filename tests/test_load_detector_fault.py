@@ -26,7 +26,7 @@ CONFIG = """
 context_length = 1024
 max_queue = 32
 """
-CLIENTS = 15
+CLIENTS = 10
 SECONDS = 20
 
 
