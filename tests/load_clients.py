@@ -82,6 +82,11 @@ def _answer(reply: httpx.Response, result: CallResult) -> None:
         result.error = body.get("error")
 
 
+def answered(calls: list[CallResult], shape: str | None = None) -> int:
+    """How many calls (of `shape`, or of any) got their whole answer."""
+    return sum(c.complete for c in calls if shape is None or c.shape == shape)
+
+
 def call_once(client: httpx.Client, server: ApplianceServer, shape: Shape) -> CallResult:
     """One call of `shape`; a broken connection leaves the result as far as it got."""
     result = CallResult(shape.name, time.monotonic())
@@ -137,10 +142,15 @@ class Load:
             assert time.monotonic() < deadline, f"after {timeout} s of load: still waiting for {what}"
             time.sleep(0.1)
 
-    def run_for(self, seconds: float) -> list[CallResult]:
-        self.start()
-        self._stop.wait(seconds)
-        return self.stop()
+    def run(self, until: Callable[[list[CallResult]], bool], what: str, at_least_seconds: float,
+            timeout: float = 600) -> list[CallResult]:
+        """Load for `at_least_seconds`, and on until `until(results)` holds (a slow machine takes longer
+        rather than failing); stop and return every call."""
+        started = time.monotonic()
+        with self:
+            self._stop.wait(at_least_seconds)
+            self.wait_for(until, timeout - (time.monotonic() - started), what)
+        return self.snapshot()
 
     def __enter__(self) -> "Load":
         return self.start()

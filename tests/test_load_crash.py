@@ -13,7 +13,7 @@ from tests.appliance_server import ApplianceServer, init_data_dir
 from tests.audit_ledger import all_records, assert_gap_free, by_request_id, export_and_verify
 from tests.load_clients import Load, call_once, chat_shape
 
-pytestmark = [pytest.mark.load, pytest.mark.slow]
+pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 # Room for every client (no 429s): the engine holds as many concurrent sequences as it can.
 CONFIG = """

@@ -18,7 +18,7 @@ from tests.appliance_server import ApplianceServer, init_data_dir
 from tests.audit_ledger import all_records, assert_gap_free, by_request_id, export_and_verify
 from tests.load_clients import CallResult, Load, chat_shape
 
-pytestmark = [pytest.mark.load, pytest.mark.slow]
+pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 MARKER = "zebra"
 CONFIG = """
@@ -27,7 +27,7 @@ context_length = 1024
 max_queue = 32
 """
 CLIENTS = 10
-SECONDS = 20
+SECONDS = 20  # at least; then on until every shape was called twice
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,12 @@ def shapes(marker_token: int) -> list:
     ]
 
 
+def every_shape_twice(calls: list[CallResult]) -> bool:
+    """Each shape got at least two answers (a response head; the others may be in flight)."""
+    counts = Counter(c.shape for c in calls if c.status)
+    return all(counts[shape.name] >= 2 for shape in shapes(0))
+
+
 def refused_by_detector(call: CallResult) -> bool:
     error = call.error or {}
     return (error.get("code") == "detector_unavailable" and error.get("type") == "server_error"
@@ -62,7 +68,7 @@ def test_detector_failures_fail_closed_and_leave_other_calls_alone(tmp_path: Pat
     server = ApplianceServer(data_dir, init_data_dir(data_dir, CONFIG),
                              command=[sys.executable, "-m", "tests.detector_fault_serve", MARKER])
     with server:
-        calls = Load(server, shapes(marker_token), clients=CLIENTS).run_for(SECONDS)
+        calls = Load(server, shapes(marker_token), clients=CLIENTS).run(every_shape_twice, "every shape twice", SECONDS)
         records = all_records(server)
         verified = export_and_verify(server)
 

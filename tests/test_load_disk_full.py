@@ -22,7 +22,7 @@ from tests.appliance_server import ApplianceServer, init_data_dir
 from tests.audit_ledger import all_records, assert_gap_free, by_request_id, export_and_verify
 from tests.load_clients import CallResult, Load, chat_shape
 
-pytestmark = [pytest.mark.load, pytest.mark.slow]
+pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 TMPFS_BYTES = 16 * 1024 * 1024
 # Mount the tmpfs, move the initialised log onto it, then become the server (same pid).
