@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from starlette.concurrency import run_in_threadpool
 
@@ -101,6 +101,24 @@ def audit_unavailable(exc: AuditUnavailable) -> ApiError:
                     code="audit_unavailable")
 
 
+def detector_failed(exc: Exception, consequence: str) -> ApiError:
+    """The detector raised: fail closed, naming only the exception's type (its message may quote the text)."""
+    return ApiError(503, f"PII/PHI detector failed ({type(exc).__name__}); {consequence} (fail closed)",
+                    type="server_error", code="detector_unavailable")
+
+
+def failing_closed(detect: Callable[[str], list[Finding]]) -> Callable[[str], list[Finding]]:
+    """`detect` for the answer guard: a detector failure withholds the answer as a 503 error."""
+
+    def checked(text: str) -> list[Finding]:
+        try:
+            return detect(text)
+        except Exception as exc:
+            raise detector_failed(exc, "answer withheld") from None
+
+    return checked
+
+
 def blocked_error(fired: list[FiredRule], direction: str) -> ApiError:
     """A refusal naming the blocking rules and their citations, never the sensitive value."""
     deciding = [r for r in fired if r.action == "block"] or fired
@@ -157,8 +175,7 @@ class InferencePipeline:
         try:
             return await run_in_threadpool(detector.scan_messages, texts, zone)
         except Exception as exc:
-            raise ApiError(503, f"PII/PHI detector failed ({type(exc).__name__}); request refused (fail closed)",
-                           type="server_error", code="detector_unavailable") from None
+            raise detector_failed(exc, "request refused") from None
 
     def decide(self, call: Call, scans: list[Scan], backend: Backend) -> Decision:
         """The packs' decision on the prompt (as scanned for `backend`'s zone); 503 if the engine fails."""
@@ -297,7 +314,7 @@ class InferencePipeline:
         if detector is None:
             raise ApiError(503, "PII/PHI detector is not loaded", type="server_error", code="detector_unavailable")
         return StreamGuard(
-            detector.analyze, self.services.policy, purpose=call.principal.purpose, zone=call.backend.zone,
+            failing_closed(detector.analyze), self.services.policy, purpose=call.principal.purpose, zone=call.backend.zone,
             placeholders=dict(call.decision.placeholders), restore=self.services.policy.restores(call.decision),
             scan_step_chars=ANSWER_SCAN_STEP_CHARS,
         )
