@@ -6,8 +6,10 @@ What is not known-safe vocabulary is treated as an identifier:
   five letters, a word of up to three letters and a heading ("Labs:") count as vocabulary unless
   beside a name;
 - a word from the name tables: when rare as an English word always, when common ("Grace", "Wells")
-  if spaCy reads it as a proper noun away from the start of a line, or it stands beside another name;
-- a lower-case word that is a name and not English vocabulary ("agnieszka kowalczyk");
+  if spaCy reads it as a proper noun away from the start of a line, or it stands beside another name
+  or after a cue ("called Grace", "Grace (wife)"); a lower-case name that is not English vocabulary
+  ("agnieszka kowalczyk") (words.py);
+- a place: a gazetteer city or country, a place prefix with a name ("Lake Tina") (places.py);
 - a number of six or more digits, or a code mixing letters and at least three digits, that is not a
   dose or measurement ("8249813", "560-40-78-5", "MR744590");
 - a short date: "2/03", "3/80", a month name ("since November");
@@ -24,7 +26,8 @@ from spacy.tokens import Doc
 
 from ..findings import Finding
 from .lexicon import Lexicon
-from .words import name_spans
+from .places import place_spans
+from .words import name_spans, word_units
 
 RECOGNIZER = "RecallFirstLayer"
 EXTERNAL_RECOGNIZER = "ExternalZoneRule"
@@ -45,7 +48,9 @@ ENCODED_RUN = re.compile(r"(?<![A-Za-z0-9+/=])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+
 
 def recall_findings(text: str, doc: Doc, lexicon: Lexicon) -> list[Finding]:
     """Identifiers by absence from safe vocabulary (non-local zones)."""
-    found = [Finding(s, e, "PERSON", SCORE, RECOGNIZER) for s, e in name_spans(text, doc, lexicon)]
+    words = word_units(text, doc)
+    found = [Finding(s, e, "PERSON", SCORE, RECOGNIZER) for s, e in name_spans(words, text, lexicon)]
+    found += [Finding(s, e, "LOCATION", SCORE, RECOGNIZER) for s, e in place_spans(words, text, lexicon)]
     found += [Finding(m.start(), m.end(), "UNKNOWN_IDENTIFIER", SCORE, RECOGNIZER) for m in NUMBER_CODE.finditer(text)
               if _identifier_like(m.group(0))]
     found += [Finding(m.start(), m.end(), "DATE_TIME", SCORE, RECOGNIZER) for m in SHORT_DATE.finditer(text)

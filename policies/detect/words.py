@@ -87,16 +87,15 @@ def _inside_address(text: str, start: int, end: int) -> bool:
     return "@" in run or "://" in run or run.startswith("www.")
 
 
-def name_spans(text: str, doc: Doc, lexicon: Lexicon) -> Iterable[tuple[int, int]]:
-    """(start, end) of each word unit that is a name."""
-    words = word_units(text, doc)
+def name_spans(words: list[Word], text: str, lexicon: Lexicon) -> Iterable[tuple[int, int]]:
+    """(start, end) of each word unit (`word_units(text, doc)`) that is a name."""
     verdicts = [_verdict(w, text, lexicon) for w in words]
     for i, word in enumerate(words):
         if verdicts[i] == "maybe" and (_strongly_cued(word, text) or _weakly_cued(word, text)):
             verdicts[i] = "name"
         elif verdicts[i] == "safe" and word.text[0].isupper() and _overridable(word, text, lexicon) and _strongly_cued(word, text):
             verdicts[i] = "name"
-    for i in _lower_case_pairs(words, text, lexicon):
+    for i in [*_lower_case_pairs(words, text, lexicon), *_comma_pairs(words, verdicts, text, lexicon)]:
         verdicts[i] = "name"
     _spread(words, verdicts, text)
     return [(w.start, w.end) for w, v in zip(words, verdicts) if v == "name"]
@@ -184,10 +183,25 @@ def _lower_case_pairs(words: list[Word], text: str, lexicon: Lexicon) -> Iterabl
                 and text[first.end:second.start] == " "):
             continue
         if (not _is_name(first.text, lexicon) or first.text in PARTICLES or lexicon.frequency(first.text) >= VERY_COMMON_ZIPF
-                or first.text in lexicon.clinical_words or second.text in lexicon.clinical_words):
+                or second.text in lexicon.clinical_words):
             continue
         unknown = [w for w in (first.text, second.text) if w not in lexicon.safe_words]
         if unknown and (second.text in lexicon.last_names or second.text in unknown):
+            yield from (i, i + 1)
+
+
+def _comma_pairs(words: list[Word], verdicts: list[str], text: str, lexicon: Lexicon) -> Iterable[int]:
+    """Both words of "TANAKA,ROSE", "Kaiser, Donna": two capitalised words of one case, a comma between,
+    each a possible name (a "safe" one only if a name-table word, "CHURCH,DMITRI") and one of them a
+    name-table word (a record header's "LAST,FIRST")."""
+    for i in range(len(words) - 1):
+        first, second = words[i], words[i + 1]
+        if text[first.end:second.start] not in (",", ", ") or any(
+                verdicts[j] == "safe" and not _overridable(words[j], text, lexicon) for j in (i, i + 1)):
+            continue
+        same_case = (first.text.isupper() and second.text.isupper()) or (first.text.istitle() and second.text.istitle())
+        if same_case and len(first.text) > 1 and len(second.text) > 1 and (
+                _is_name(first.text.lower(), lexicon) or _is_name(second.text.lower(), lexicon)):
             yield from (i, i + 1)
 
 
