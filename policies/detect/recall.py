@@ -11,7 +11,8 @@ What is not known-safe vocabulary is treated as an identifier:
   ("agnieszka kowalczyk") (words.py);
 - a place: a gazetteer city or country, a place prefix with a name ("Lake Tina") (places.py);
 - a number of six or more digits, or a code mixing letters and at least three digits, that is not a
-  dose or measurement ("8249813", "560-40-78-5", "MR744590");
+  dose, measurement, range or sum ("8249813", "560-40-78-5", "MR744590", "EMP-36808", "ZBY/3186/26");
+  a handle: unknown letters with digits ("cnasser76"), parts joined by "_", one of them no vocabulary ("kofi_san");
 - a short date: "2/03", "3/80", a month name ("since November");
 - both parts of a dictation line: "XGT:holmes".
 For the external zone, `external_findings` adds: any run of nine or more digits (separators removed)
@@ -36,7 +37,11 @@ CODE = re.compile(r"^(?:[A-Z]\d{2}(?:\.\d+)?|[A-Z]\d{4}|\d{4,5}-\d)$")  # ICD-10
 UNITS = (r"mg|mcg|ug|g|kg|lb|lbs|ml|mL|l|L|cc|mmol|mmHg|meq|mEq|iu|IU|units?|u|cm|mm|m|km|hrs?|h|min|mins|s|sec|yrs?|y|d|wk|wks"
          r"|mos?|x|am|pm|st|nd|rd|th|s|bpm|kcal|cal|%")
 MEASUREMENT = re.compile(rf"^\d+(?:\.\d+)?(?:{UNITS})$")
-NUMBER_CODE = re.compile(r"(?<![\w/.])(?:\d[\d-]{4,}\d|[A-Za-z0-9]*\d[A-Za-z0-9]*)(?![\w/]|\.\d)")
+# A run of letters and digits with single inner separators: "8249813", "560-40-78-5", "EMP-36808",
+# "winter.6918", "ZBY/3186/26", "sunita_gol", "@marta88" (a handle's @ is part of it).
+CODE_RUN = re.compile(r"(?<![\w@./:-])@?[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*(?![\w@]|[-_./:]\w)")
+SPINAL_LEVEL = re.compile(r"^[CTLS]\d{1,2}-[CTLS]?\d{1,2}$")  # "T12-L1", "C5-6"
+DECIMAL = re.compile(r"^\d+\.\d{1,2}$")  # "12450.00", a sum
 SHORT_DATE = re.compile(r"(?<![\w/.:-])(?:0?[1-9]|1[0-2])/(?:\d{2})(?![\w/:-]|\.\d)")
 MONTH = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December"
                    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b")
@@ -51,8 +56,8 @@ def recall_findings(text: str, doc: Doc, lexicon: Lexicon) -> list[Finding]:
     words = word_units(text, doc)
     found = [Finding(s, e, "PERSON", SCORE, RECOGNIZER) for s, e in name_spans(words, text, lexicon)]
     found += [Finding(s, e, "LOCATION", SCORE, RECOGNIZER) for s, e in place_spans(words, text, lexicon)]
-    found += [Finding(m.start(), m.end(), "UNKNOWN_IDENTIFIER", SCORE, RECOGNIZER) for m in NUMBER_CODE.finditer(text)
-              if _identifier_like(m.group(0))]
+    found += [Finding(m.start(), m.end(), "UNKNOWN_IDENTIFIER", SCORE, RECOGNIZER) for m in CODE_RUN.finditer(text)
+              if _identifier_like(m.group(0).lstrip("@"), lexicon)]
     found += [Finding(m.start(), m.end(), "DATE_TIME", SCORE, RECOGNIZER) for m in SHORT_DATE.finditer(text)
               if not text[m.end():m.end() + 1].isdigit() and not m.group(0).endswith("/10")]
     found += [Finding(m.start(), m.end(), "DATE_TIME", SCORE, RECOGNIZER) for m in MONTH.finditer(text)]
@@ -69,11 +74,19 @@ def external_findings(text: str, decoded: Iterable[tuple[int, int]], typed: list
             if not any(f.start <= start and end <= f.end for f in typed)]
 
 
-def _identifier_like(value: str) -> bool:
+def _identifier_like(value: str, lexicon: Lexicon) -> bool:
+    """A record number or code, not a dose, measurement, medical code, range or sum; a handle: letters
+    that are no vocabulary with two or more digits ("cnasser76"), or parts joined by "_", one of them no
+    vocabulary ("kofi_san"; "max_tokens" is code)."""
     digits = sum(c.isdigit() for c in value)
     letters = sum(c.isalpha() for c in value)
-    if MEASUREMENT.match(value) or CODE.match(value):  # a dose, a medical code
+    if MEASUREMENT.match(value) or CODE.match(value) or SPINAL_LEVEL.match(value) or DECIMAL.match(value):
         return False
-    if "-" in value:  # "560-40-78-5" is a record number, "104-118" a range
-        return value.count("-") >= 2 or digits >= 8
-    return digits >= 6 or (letters > 0 and digits >= 3 and len(value) >= 5)
+    if not letters:  # "560-40-78-5" is a record number, "104-118" a range, "142/88" a pressure
+        return digits >= 8 or (digits >= 6 and value.count("-") != 1 and "/" not in value)
+    if digits >= 3 and len(value) >= 5:
+        return True
+    pieces = re.findall(r"[a-z]+", value.lower())
+    if digits >= 2 and letters >= 4 and not any(p in lexicon.safe_words for p in pieces):
+        return True  # "setxeberria88", "mqureshi39"
+    return "_" in value and any(p not in lexicon.safe_words for p in pieces if len(p) > 2)
