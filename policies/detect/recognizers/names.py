@@ -41,7 +41,7 @@ LABELS = (r"patient(?:'s)?(?:\s+name)?|pt|name|(?:employee|member|preferred|lega
           r"|emergency\s+contact|next\s+of\s+kin|NOK|guardian|parent/guardian|caregiver|applicant|employee|beneficiary"
           r"|seller|buyer|reference|user|customer|tenant|owner|manager|adjuster|injured\s+worker|student|operator"
           r"|accompanied\s+by|educator|therapist|pharmacist|social\s+worker|case\s+manager|coordinator|interpreter"
-          r"|its|it's|this\s+is|i\s+am|i'm|my\s+name\s+is|dear|hi|hello|hey|sincerely|regards|thanks|thank\s+you"
+          r"|it's|this\s+is|i\s+am|i'm|my\s+name\s+is|dear|hi|hello|hey|sincerely|regards|thanks|thank\s+you"
           r"|love|best|cheers|yours\s+(?:truly|sincerely)|I")
 RELATIVES = (r"mother|father|mom|dad|spouse|wife|husband|son|daughter|sister|brother|granddaughter|grandson|grandmother"
              r"|grandfather|niece|nephew|partner|friend|aunt|uncle|cousin|fianc[ée]e?|neighbou?r")
