@@ -8,6 +8,9 @@
   follow it ("Kingston, ON", "Bangor MEDICAL CENTER").
 - A place prefix before a name or an unknown word is a place with it: "Lake Tina", "Port Reginald",
   "East Alvin", "Mount Vernon".
+- A named care facility: capitalised words before "Hospital", "Infirmary", "Clinic", "Medical
+  Centre", ... ("Northgate General Hospital", "St Brigid's Infirmary"), unless every word before is
+  a clinical or department word ("Cardiology Clinic", "Pain Clinic").
 """
 from __future__ import annotations
 
@@ -23,9 +26,13 @@ PLACE_PREFIXES = frozenset("lake port mount mt fort ft new east west north south
                            "little great upper lower bay".split())
 INNER_PARTICLES = frozenset("de la do da del di du des le upon on sur am im an der den el al".split())
 PLACE_CUE_BEFORE = re.compile(r"(?i:\b(?:in|from|to|near|at|of|outside|via|visiting|towards?|around|into|born|lives|lived|en|a|à|nach|aus|bei"
-                              r"|moved|moving|relocat\w+|based|resident|residing)\b|,)[ \t]*$")
+                              r"|moved|moving|relocat\w+|based|resident|residing)\b(?:[ \t]+the)?|,)[ \t]*$")
 PLACE_AFTER = re.compile(rf"^(?:,[ \t]*(?:[A-Z][A-Za-z]|\d)|[ \t]+[A-Z]{{1,2}}\d|[ \t]+(?i:{'|'.join(sorted(ORG_WORDS))})\b)")
 PLACE_ENTITIES = ("GPE", "LOC", "FAC")
+FACILITY_WORDS = (r"hospital|infirmary|clinic|polyclinic|medical[ ]cent(?:er|re)|health[ ]cent(?:er|re)|surgery|practice|hospice"
+                  r"|nursing[ ]home|care[ ]home|medical[ ]group|health[ ]system|sanatorium")
+FACILITY_SCORE = 0.86  # a named facility is one place: it wins over a name read inside it ("St Brigid")
+FACILITY = re.compile(rf"(?P<name>(?:[A-Z][\w'’.-]*[ ]){{1,4}})(?i:{FACILITY_WORDS})\b")
 
 
 def place_spans(words: list[Word], text: str, lexicon: Lexicon) -> Iterable[tuple[int, int]]:
@@ -36,6 +43,16 @@ def place_spans(words: list[Word], text: str, lexicon: Lexicon) -> Iterable[tupl
         if length:
             yield words[i].start, words[i + length - 1].end
         i += max(length, 1)
+
+
+def facility_spans(text: str, lexicon: Lexicon) -> Iterable[tuple[int, int]]:
+    """(start, end) of each named care facility in `text`."""
+    for match in FACILITY.finditer(text):
+        words = re.findall(r"[A-Za-z]+", match.group("name"))
+        if words and words[0] == "The":
+            words = words[1:]
+        if any(w.lower() not in lexicon.clinical_words and w.title() not in ORG_WORDS and len(w) > 2 for w in words):
+            yield match.start() + (4 if match.group(0).startswith("The ") else 0), match.end()
 
 
 def _gazetteer_phrase(words: list[Word], i: int, text: str, lexicon: Lexicon) -> int:

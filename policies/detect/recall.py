@@ -9,7 +9,8 @@ What is not known-safe vocabulary is treated as an identifier:
   if spaCy reads it as a proper noun away from the start of a line, or it stands beside another name
   or after a cue ("called Grace", "Grace (wife)"); a lower-case name that is not English vocabulary
   ("agnieszka kowalczyk") (words.py);
-- a place: a gazetteer city or country, a place prefix with a name ("Lake Tina") (places.py);
+- a place: a gazetteer city or country, a place prefix with a name ("Lake Tina"), a named care
+  facility ("Northgate General Hospital") (places.py);
 - a number of six or more digits, or a code mixing letters and at least three digits, that is not a
   dose, measurement, range or sum ("8249813", "560-40-78-5", "MR744590", "EMP-36808", "ZBY/3186/26");
   a handle: unknown letters with digits ("cnasser76"), parts joined by "_", one of them no vocabulary ("kofi_san");
@@ -27,7 +28,7 @@ from spacy.tokens import Doc
 
 from ..findings import Finding
 from .lexicon import Lexicon
-from .places import place_spans
+from .places import FACILITY_SCORE, facility_spans, place_spans
 from .words import name_spans, word_units
 
 RECOGNIZER = "RecallFirstLayer"
@@ -45,6 +46,7 @@ DECIMAL = re.compile(r"^\d+\.\d{1,2}$")  # "12450.00", a sum
 SHORT_DATE = re.compile(r"(?<![\w/.:-])(?:0?[1-9]|1[0-2])/(?:\d{2})(?![\w/:-]|\.\d)")
 MONTH = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December"
                    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b")
+MAY = re.compile(r"(?i:\b(?:since|in|until|till|from|by|early|late|mid-?|last|next))[ \t]+(?P<month>May)\b")  # the month, not the verb
 # Dictation and initials lines under a note: "XGT:holmes", "GPP/church" (author initials / typist).
 DICTATION = re.compile(r"(?m)^[ \t]*(?P<initials>[A-Z]{2,4})[:/](?P<typist>[a-z]{2,15})[ \t]*$")
 DIGIT_RUN = re.compile(r"(?<![\w])\d(?:[ \-.]?\d){8,}(?![\w])")
@@ -56,11 +58,13 @@ def recall_findings(text: str, doc: Doc, lexicon: Lexicon) -> list[Finding]:
     words = word_units(text, doc)
     found = [Finding(s, e, "PERSON", SCORE, RECOGNIZER) for s, e in name_spans(words, text, lexicon)]
     found += [Finding(s, e, "LOCATION", SCORE, RECOGNIZER) for s, e in place_spans(words, text, lexicon)]
+    found += [Finding(s, e, "LOCATION", FACILITY_SCORE, RECOGNIZER) for s, e in facility_spans(text, lexicon)]
     found += [Finding(m.start(), m.end(), "UNKNOWN_IDENTIFIER", SCORE, RECOGNIZER) for m in CODE_RUN.finditer(text)
               if _identifier_like(m.group(0).lstrip("@"), lexicon)]
     found += [Finding(m.start(), m.end(), "DATE_TIME", SCORE, RECOGNIZER) for m in SHORT_DATE.finditer(text)
               if not text[m.end():m.end() + 1].isdigit() and not m.group(0).endswith("/10")]
     found += [Finding(m.start(), m.end(), "DATE_TIME", SCORE, RECOGNIZER) for m in MONTH.finditer(text)]
+    found += [Finding(*m.span("month"), "DATE_TIME", SCORE, RECOGNIZER) for m in MAY.finditer(text)]
     found += [Finding(*m.span(group), "PERSON", SCORE, RECOGNIZER) for m in DICTATION.finditer(text)
               for group in ("initials", "typist")]
     return found

@@ -26,8 +26,8 @@ from typing import Iterable
 from spacy.tokens import Doc
 
 from .lexicon import Lexicon
-from .recognizers.names import (CREDENTIALS, DOSE_AFTER, EPONYM_AFTER, LABELS, NOT_NAME_PHRASE, NOT_NAME_WORDS,
-                                ORG_WORDS, RELATIVES, TITLES)
+from .recognizers.names import (CREDENTIALS, DOSE_AFTER, EPONYM_AFTER, LABELS, NON_NAME_POS, NOT_NAME_PHRASE,
+                                NOT_NAME_WORDS, ORG_WORDS, RELATIVES, TITLES)
 
 COMMON_NAME_ZIPF = 4.0     # a name word rarer than this as English is always a name ("Donna", "Kaiser")
 VERY_COMMON_ZIPF = 5.0     # one more common than this only beside a name ("Start", "Will", "Church")
@@ -51,6 +51,8 @@ CREDENTIAL = re.compile(rf"(?:{CREDENTIALS})(?![A-Za-z])")
 WEAK_CUE_AFTER = re.compile(rf"^(?:[ \t]*\((?i:{RELATIVES}|{ROLES})\)|[ \t]+(?:{REPORT_VERBS})\b)")
 FIELD_LABEL_AFTER = re.compile(r"^(?:[ ]+[a-z]+){0,2}[ ]?:")  # "Cardholder name:", "Temp:"
 MEASURE_AFTER = re.compile(r"^[ ]?[=:]?[ ]?\d")  # "Temp 38.2": an English word before a number
+NOT_CUED_POS = NON_NAME_POS | {"ADJ", "INTJ"}  # "Agent: Is there ...", "Agent: Lovely."
+CALENDAR_WORDS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
 TITLES_AND_CREDENTIALS = frozenset(
     "dr mr mrs ms mx miss prof sr jr rn md do np pa lpn cna phd dds pharmd aprn fnp msw lcsw".split())
 
@@ -91,11 +93,15 @@ def name_spans(words: list[Word], text: str, lexicon: Lexicon) -> Iterable[tuple
     """(start, end) of each word unit (`word_units(text, doc)`) that is a name."""
     verdicts = [_verdict(w, text, lexicon) for w in words]
     for i, word in enumerate(words):
+        if word.pos in NOT_CUED_POS:
+            continue
         if verdicts[i] == "maybe" and (_strongly_cued(word, text) or _weakly_cued(word, text)):
             verdicts[i] = "name"
         elif verdicts[i] == "safe" and word.text[0].isupper() and _overridable(word, text, lexicon) and _strongly_cued(word, text):
             verdicts[i] = "name"
-    for i in [*_lower_case_pairs(words, text, lexicon), *_comma_pairs(words, verdicts, text, lexicon)]:
+    pairs = [*_lower_case_pairs(words, text, lexicon), *_comma_pairs(words, verdicts, text, lexicon),
+             *_first_last_pairs(words, verdicts, text, lexicon)]
+    for i in pairs:
         verdicts[i] = "name"
     _spread(words, verdicts, text)
     return [(w.start, w.end) for w, v in zip(words, verdicts) if v == "name"]
@@ -205,6 +211,20 @@ def _comma_pairs(words: list[Word], verdicts: list[str], text: str, lexicon: Lex
             yield from (i, i + 1)
 
 
+def _first_last_pairs(words: list[Word], verdicts: list[str], text: str, lexicon: Lexicon) -> Iterable[int]:
+    """Both words of "Ciaran Cross", "Ilse Love": a capitalised first name or unknown word that is not
+    known safe, one space, then a capitalised surname that is no label ("Cross", "Love" are surnames too)."""
+    for i in range(len(words) - 1):
+        first, second = words[i], words[i + 1]
+        if verdicts[i] == "safe" or verdicts[i + 1] == "name" or text[first.end:second.start] != " ":
+            continue
+        lower, after = first.text.lower(), text[second.end:second.end + 40]
+        if (first.text.istitle() and second.text.istitle() and second.text.lower() in lexicon.last_names
+                and (lower in lexicon.first_names or lower not in lexicon.safe_words) and second.pos not in NOT_CUED_POS
+                and FIELD_LABEL_AFTER.match(after) is None and second.text.lower() not in TITLES_AND_CREDENTIALS):
+            yield from (i, i + 1)
+
+
 def _vocabulary(word: Word, text: str, lexicon: Lexicon) -> bool:
     """Field labels ("Cardholder name:", "Temp:"), titles and credentials, roles and organisation words,
     eponyms and drugs before a clinical term or a dose."""
@@ -212,6 +232,7 @@ def _vocabulary(word: Word, text: str, lexicon: Lexicon) -> bool:
     title = word.text.title()
     return (FIELD_LABEL_AFTER.match(after) is not None or word.text.lower() in TITLES_AND_CREDENTIALS
             or CREDENTIAL.match(text, word.start) is not None  # "M.D.", "PA-C"
+            or word.text.lower() in CALENDAR_WORDS
             or EPONYM_AFTER.match(after) is not None or DOSE_AFTER.match(after) is not None  # "Babinski sign"
             or (MEASURE_AFTER.match(after) is not None and word.text.lower() in lexicon.safe_words)
             or title in NOT_NAME_WORDS or title in ORG_WORDS or NOT_NAME_PHRASE.fullmatch(word.text) is not None)

@@ -29,7 +29,7 @@ LICENSE_LABELS = (r"licen[cs]e(?!\s+plate)(?:\s*(?:#|number|no))?|lic\.?|DL|driv
                   r"|certificate(?:\s*(?:#|number|no))?|cert\.?\s*#|GMC|NMC|HCPC|board\s+certification"
                   r"|permit(?:\s*(?:#|number|no))?|registration\s+(?:#|number|no)")
 PLATE_LABELS = (r"(?:license|licence|number|registration|reg\.?)\s+plate|plate(?:\s*(?:#|number|no))?|(?<![Aa]sset\s)tag"
-                r"|vehicle\s+registration(?:\s+(?:number|no|mark))?|reg\.?\s+(?:no|number|mark)")
+                r"|vehicle\s+registration(?:\s+(?:number|no|mark))?|reg\.?\s+(?:no|number|mark)|vehicle(?!\s+identification)")
 VIN_LABELS = r"VIN|vehicle\s+identification\s+(?:number|no)|chassis\s+(?:number|no)"
 DEVICE_LABELS = (r"serial(?:\s*(?:#|number|no))?|S/N|SN|device\s*(?:ID|identifier|#|serial)|UDI|IMEI|MEID|ESN"
                  r"|asset\s*(?:tag|#|ID)|(?:wi-?fi\s+)?MAC(?:\s+address)?|bluetooth\s+(?:address|ID)|implant\s*(?:ID|#)"
@@ -104,6 +104,7 @@ def vehicle() -> RuleRecognizer:
         rule(rf"\b{vin}\b", _vin_score),
         labelled(VIN_LABELS, vin, _labelled_vin_score),
         labelled(PLATE_LABELS, r"[A-Z0-9]{1,8}(?:[- ](?!VIN\b)[A-Z0-9]{1,4}){0,2}", _plate_score),
+        rule(r"\b[A-Z]{2}\d{2}[ ]?[A-Z]{3}\b", 0.6),  # a UK registration mark: "RA33 GOW"
     ], "VehicleIdRecognizer")
 
 

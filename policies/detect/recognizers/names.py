@@ -66,7 +66,7 @@ NOT_NAME_WORDS = frozenset(
     "Rec No Med Acct Number Date Dob Mrn Ssn Sex Age Id Home Emergency Contact Social Security Employee Preferred "
     "Direct Deposit Report Form Request Prior Authorization Diagnosis Medication Triage Note Progress Chief Complaint "
     "Assessment Unknown None Male Female Signed Electronically New Hire Onboarding Primary Secondary Card Customer "
-    "Beneficiary Labs Plt Hct Hgb Rm Room Bed Suite "
+    "Beneficiary Labs Plt Hct Hgb Rm Room Bed Suite Ref Reference Vehicle Policy Claim Claimant Caller Agent "
     "Dutch Spanish German French Italian Polish British English Irish Scottish Welsh American Canadian Mexican".split()
 )
 # Words of organisations and services: a capitalised phrase holding one is not a person.
