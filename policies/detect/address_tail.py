@@ -35,7 +35,14 @@ def address_tails(text: str, findings: list[Finding]) -> list[Finding]:
             if match is None or (index == 0 and "," not in match.group("gap")):
                 break
             kind = match.lastgroup or ""
+            if kind == "region" and not _postal_follows(text, match.end()):
+                break  # a region code goes with a postcode ("SK S7K 1J5", "NSW 2500"); "NI number" is no region
             score = POSTAL_SCORE if kind == "postal" else SCORE
             tails.append(Finding(match.start(kind), match.end(kind), ENTITIES[kind], score, RECOGNIZER))
             position = match.end()
     return tails
+
+
+def _postal_follows(text: str, position: int) -> bool:
+    following = PART.match(text, position)
+    return following is not None and following.lastgroup == "postal"

@@ -87,7 +87,11 @@ def _identifier_like(value: str, lexicon: Lexicon) -> bool:
     if MEASUREMENT.match(value) or CODE.match(value) or SPINAL_LEVEL.match(value) or DECIMAL.match(value):
         return False
     if not letters:  # "560-40-78-5" is a record number, "104-118" a range, "142/88" a pressure
+        if "/" in value and all(len(p) <= 3 for p in re.split(r"[/.]", value)):
+            return False  # "7.31/48/62/24": a blood gas
         return digits >= 8 or (digits >= 6 and value.count("-") != 1 and "/" not in value)
+    if re.fullmatch(r"[A-Za-z]{1,3}-\d{1,4}", value):
+        return False  # a form or model number: "CMS-1500", "F-150"
     if digits >= 3 and len(value) >= 5:
         return True
     pieces = re.findall(r"[a-z]+", value.lower())

@@ -44,6 +44,7 @@ CONTACT_VERBS = (r"called|phoned|rang|paged|e-?mailed|texted|messaged|met|saw|to
                  r"|reached|(?:spoke|talked|met|discussed)[ \t]+(?:with|to)|per|cc|attn")
 REPORT_VERBS = (r"reports?|reported|states?|stated|says|said|denies|denied|notes|noted|complains|presents|presented|endorses"
                 r"|agrees|agreed|declines|declined|arrived|called|wrote|writes|asks|asked|is[ \t]+an?[ \t]+\d|was[ \t]+seen")
+LABEL_OR_ROLE = re.compile(rf"(?i:{LABELS}|{ROLES})")
 STRONG_CUE_BEFORE = re.compile(rf"(?:(?i:\b(?:{LABELS}|{RELATIVES})\b)[ \t]*[:,\-]?|\b{TITLES})[ \t]*$")
 WEAK_CUE_BEFORE = re.compile(rf"(?i:\b(?:{ROLES}|{CONTACT_VERBS}))[ \t]*:?[ \t]*$")
 CREDENTIAL_AFTER = re.compile(rf"^,?[ ]*(?:{CREDENTIALS})(?![A-Za-z])")
@@ -103,29 +104,38 @@ def name_spans(words: list[Word], text: str, lexicon: Lexicon) -> Iterable[tuple
              *_first_last_pairs(words, verdicts, text, lexicon)]
     for i in pairs:
         verdicts[i] = "name"
-    _spread(words, verdicts, text)
+    _spread(words, verdicts, text, lexicon)
     return [(w.start, w.end) for w, v in zip(words, verdicts) if v == "name"]
 
 
-def _spread(words: list[Word], verdicts: list[str], text: str) -> None:
+def _spread(words: list[Word], verdicts: list[str], text: str, lexicon: Lexicon) -> None:
     """A "maybe" next to a name (or apart from it by a particle: "van Dijk") is a name, and so is a
     particle between two names, until nothing changes."""
     def name_at(i: int, step: int) -> bool:
         j = i + step
         if not 0 <= j < len(words) or not _adjacent(*sorted((words[i], words[j]), key=lambda w: w.start), text):
             return False
-        return verdicts[j] == "name" or (words[j].text.lower() in PARTICLES and name_at(j, step))
+        if words[j].text.lower() in PARTICLES:
+            return name_at(j, step)
+        return verdicts[j] == "name" and _same_case(words[i], words[j], lexicon)
 
     changed = True
     while changed:
         changed = False
         for i, word in enumerate(words):
-            if verdicts[i] == "name" or (verdicts[i] != "maybe" and word.text.lower() not in PARTICLES):
+            if verdicts[i] == "name" or (verdicts[i] != "maybe" and word.text.lower() not in PARTICLES) or word.pos in NOT_CUED_POS:
                 continue
             left, right = name_at(i, -1), name_at(i, 1)
             if (left and right) or (verdicts[i] == "maybe" and (left or right)):
                 verdicts[i] = "name"
                 changed = True
+
+
+def _same_case(word: Word, name: Word, lexicon: Lexicon) -> bool:
+    """An abbreviation in capitals joins a capitalised name only if it is a name-table word longer than an
+    abbreviation ("Carter DEA", "Lopez RN" no)."""
+    return (not word.text.isupper() or name.text.isupper()
+            or (len(word.text) > SHORT_UNKNOWN_WORD - 1 and _is_name(word.text.lower(), lexicon)))
 
 
 def _adjacent(first: Word, second: Word, text: str) -> bool:
@@ -137,8 +147,8 @@ def _verdict(word: Word, text: str, lexicon: Lexicon) -> str:
     """"name" (an identifier), "maybe" (a name only beside a name or after a cue) or "safe"."""
     value, lower = word.text, word.text.lower()
     is_name = _is_name(lower, lexicon)
-    if _vocabulary(word, text, lexicon):
-        return "safe"
+    if _vocabulary(word, text, lexicon) or ("-" in lower and all(p in lexicon.safe_words for p in lower.split("-"))):
+        return "safe"  # ... and "Pick-up", "Post-op"
     if lower in lexicon.clinical_words:
         return "maybe" if is_name and value[0].isupper() else "safe"  # "Homer", "Fox": eponyms, and names
     if not value[0].isupper():
@@ -188,7 +198,8 @@ def _lower_case_pairs(words: list[Word], text: str, lexicon: Lexicon) -> Iterabl
         if not (first.text.islower() and second.text.isalpha() and second.text.islower() and len(second.text) > 2
                 and text[first.end:second.start] == " "):
             continue
-        if (not _is_name(first.text, lexicon) or first.text in PARTICLES or lexicon.frequency(first.text) >= VERY_COMMON_ZIPF
+        if (first.text.split("-", 1)[0] not in lexicon.first_names or first.text in PARTICLES
+                or lexicon.frequency(first.text) >= VERY_COMMON_ZIPF
                 or second.text in lexicon.clinical_words):
             continue
         unknown = [w for w in (first.text, second.text) if w not in lexicon.safe_words]
@@ -232,7 +243,7 @@ def _vocabulary(word: Word, text: str, lexicon: Lexicon) -> bool:
     title = word.text.title()
     return (FIELD_LABEL_AFTER.match(after) is not None or word.text.lower() in TITLES_AND_CREDENTIALS
             or CREDENTIAL.match(text, word.start) is not None  # "M.D.", "PA-C"
-            or word.text.lower() in CALENDAR_WORDS
+            or word.text.lower() in CALENDAR_WORDS or LABEL_OR_ROLE.fullmatch(word.text) is not None  # "Prescriber"
             or EPONYM_AFTER.match(after) is not None or DOSE_AFTER.match(after) is not None  # "Babinski sign"
             or (MEASURE_AFTER.match(after) is not None and word.text.lower() in lexicon.safe_words)
             or title in NOT_NAME_WORDS or title in ORG_WORDS or NOT_NAME_PHRASE.fullmatch(word.text) is not None)

@@ -15,6 +15,7 @@ from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .base import RuleRecognizer
+from .geo import US_STATE_CODES, US_STATE_NAMES
 
 CANDIDATE = re.compile(r"(?<![\w/.:-])\d{1,6}[A-Z]?[ ]+(?:[NSEW]\.?[ ]+)?[A-Z][A-Za-z'.-]*(?:[ ]+[A-Za-z0-9'.#-]+,?){0,9}")
 STOP = re.compile(r"(?:\.[ ]|;|\(|\)|[ ](?:and|with|for|to|on|at|in|who|which|since|from|was|is)[ ])")
@@ -89,4 +90,6 @@ def _plausible(label: str, token: str) -> bool:
     word = token.rstrip(",")
     if label == "ZipCode":
         return re.fullmatch(r"\d{5}(?:-\d{4})?", word) is not None
+    if label == "StateName":
+        return word.rstrip(".") in US_STATE_CODES or word in US_STATE_NAMES  # "..., NI number" is no state
     return word[:1].isupper()

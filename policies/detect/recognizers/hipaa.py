@@ -29,7 +29,7 @@ LICENSE_LABELS = (r"licen[cs]e(?!\s+plate)(?:\s*(?:#|number|no))?|lic\.?|DL|driv
                   r"|certificate(?:\s*(?:#|number|no))?|cert\.?\s*#|GMC|NMC|HCPC|board\s+certification"
                   r"|permit(?:\s*(?:#|number|no))?|registration\s+(?:#|number|no)")
 PLATE_LABELS = (r"(?:license|licence|number|registration|reg\.?)\s+plate|plate(?:\s*(?:#|number|no))?|(?<![Aa]sset\s)tag"
-                r"|vehicle\s+registration(?:\s+(?:number|no|mark))?|reg\.?\s+(?:no|number|mark)|vehicle(?!\s+identification)")
+                r"|vehicle\s+registration(?:\s+(?:number|no|mark))?|reg\.?\s+(?:no|number|mark)")
 VIN_LABELS = r"VIN|vehicle\s+identification\s+(?:number|no)|chassis\s+(?:number|no)"
 DEVICE_LABELS = (r"serial(?:\s*(?:#|number|no))?|S/N|SN|device\s*(?:ID|identifier|#|serial)|UDI|IMEI|MEID|ESN"
                  r"|asset\s*(?:tag|#|ID)|(?:wi-?fi\s+)?MAC(?:\s+address)?|bluetooth\s+(?:address|ID)|implant\s*(?:ID|#)"
@@ -63,6 +63,12 @@ def _labelled_vin_score(match: re.Match[str]) -> float:
 def _plate_score(match: re.Match[str]) -> float | None:
     value = compact(value_of(match))
     return 0.85 if len(value) >= 4 and any(c.isdigit() for c in value) else None
+
+
+def _mixed_plate_score(match: re.Match[str]) -> float | None:
+    """After "vehicle" only letters with digits count: "Vehicle: 2008 Toyota" is a model year."""
+    value = compact(value_of(match))
+    return 0.8 if any(c.isdigit() for c in value) and any(c.isalpha() for c in value) else None
 
 
 def mrn() -> RuleRecognizer:
@@ -105,6 +111,7 @@ def vehicle() -> RuleRecognizer:
         labelled(VIN_LABELS, vin, _labelled_vin_score),
         labelled(PLATE_LABELS, r"[A-Z0-9]{1,8}(?:[- ](?!VIN\b)[A-Z0-9]{1,4}){0,2}", _plate_score),
         rule(r"\b[A-Z]{2}\d{2}[ ]?[A-Z]{3}\b", 0.6),  # a UK registration mark: "RA33 GOW"
+        labelled(r"vehicle(?!\s+identification)", r"[A-Z0-9]{2,8}(?:[- ][A-Z0-9]{1,4})?", _mixed_plate_score),  # "Vehicle 7ABC123"
     ], "VehicleIdRecognizer")
 
 
