@@ -13,8 +13,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 
@@ -29,14 +29,12 @@ TARGETS = ("appliance", "llama-server", "llama-cpp-python-server")
 
 
 def appliance_config(threads: int, clients: int, max_tokens: int) -> str:
-    """appliance.toml: same threads, a queue deep enough for every client, and as many decoding
-    slots as clients when the engine has the `slots` setting (the batching engine)."""
-    lines = ["[engine]", f"threads = {threads}", f"max_queue = {max(clients, 8)}",
+    """appliance.toml: same threads, `SLOT_CONTEXT` per sequence, a queue deep enough for every
+    client, and as many decoding slots as clients when the engine batches (`engine.parallel`)."""
+    lines = ["[engine]", f"threads = {threads}", f"context_length = {SLOT_CONTEXT}", f"max_queue = {max(clients, 8)}",
              f"default_max_tokens = {max_tokens}"]
-    if "slots" in EngineConfig.model_fields:
-        lines += [f"slots = {clients}", f"context_length = {SLOT_CONTEXT * clients}"]
-    else:
-        lines.append(f"context_length = {SLOT_CONTEXT}")
+    if "parallel" in EngineConfig.model_fields:
+        lines.append(f"parallel = {clients}")
     return "\n".join(lines) + "\n"
 
 
