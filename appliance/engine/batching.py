@@ -40,14 +40,14 @@ class BatchWorker(Admission[QueuedWork]):
         self._slots: list[Sequence | None] = [None] * slots
         self._started = itertools.count()
         self._outbox = Outbox()
-        log.info("model %s: %d slots x %d tokens of context, KV cache %.1f MiB", model_id, slots, runtime.n_ctx,
-                 self._context.kv_bytes / 2**20)
+        log.info("model %s: %s", model_id, self.describe())
         self._thread = threading.Thread(target=self._run, name=f"engine-{model_id}", daemon=True)
         self._thread.start()
 
-    @property
-    def kv_bytes(self) -> int:
-        return self._context.kv_bytes
+    def describe(self) -> str:
+        """Slots, context and the KV memory they take (printed at start)."""
+        return (f"{len(self._slots)} slots x {self.runtime.n_ctx} tokens of context, "
+                f"KV cache {self._context.kv_bytes / 2**20:.1f} MiB")
 
     def _running(self) -> list[Sequence]:
         return [s for s in self._slots if s is not None]

@@ -14,6 +14,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
 from llama_cpp._internals import LlamaModel
+from llama_cpp._logger import set_verbose
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from appliance.engine import tool_prompt
@@ -66,6 +67,7 @@ class LlamaRuntime:
             self.model = self.llm._model
         else:
             llama_cpp.llama_backend_init()
+            set_verbose(False)  # llama.cpp logs errors only (what `Llama(verbose=False)` does)
             self.model = LlamaModel(path_model=str(model_path), params=LlamaModel.default_params(), verbose=False)
         self.n_ctx = n_ctx
         self.embedding = embedding

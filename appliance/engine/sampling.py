@@ -49,7 +49,7 @@ class TokenSampler:
             for entry, (token, bias) in zip(biases, params.logit_bias.items()):
                 entry.token, entry.bias = token, bias
             self._add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(biases), biases), "logit bias")
-        self._add(llama_cpp.llama_sampler_init_penalties(PENALTY_LAST_N, 1.0, params.frequency_penalty,
+        self._add(llama_cpp.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, 1.0, params.frequency_penalty,
                                                          params.presence_penalty), "penalties")
         if params.grammar:
             self._add(llama_cpp.llama_sampler_init_grammar(vocab, params.grammar.encode("utf-8"), b"root"), "grammar")

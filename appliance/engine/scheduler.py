@@ -96,6 +96,8 @@ class Worker(Protocol):
 
     def submit(self, job: QueuedWork) -> None: ...
 
+    def describe(self) -> str: ...
+
     def stop(self) -> None: ...
 
 
@@ -121,6 +123,9 @@ class ModelWorker(Admission[QueuedWork]):
                 finally:
                     self.finished()
                     job.deliver(DONE)
+
+    def describe(self) -> str:
+        return "embedding model, one job at a time"
 
     def stop(self) -> None:
         self.stop_admitting()
