@@ -20,7 +20,7 @@ from appliance.auditing import call_fields
 from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
-from appliance.engine.scheduler import QueueFull
+from appliance.engine.admission import QueueFull
 from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
@@ -255,7 +255,8 @@ class InferencePipeline:
         texts, stops = call.decision.texts[:call.message_count], call.decision.texts[call.message_count:]
         model = self.services.routes.backend_model(call.backend, call.requested_model)
         common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
-                      top_p=body.top_p, stop=stops, seed=body.seed, options=output_options(body, texts))
+                      top_p=body.top_p, stop=stops, seed=body.seed, options=output_options(body, texts),
+                      client=call.principal.key_id)
         if call.is_chat:
             return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)
