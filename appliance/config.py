@@ -94,8 +94,10 @@ class ServerConfig(_Section):
 class EngineConfig(_Section):
     default_model: str = "smollm2-135m-instruct"
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
-    context_length: int = Field(2048, ge=128, le=131072)
-    batch_size: int = Field(512, ge=1, le=8192)
+    context_length: int = Field(2048, ge=128, le=131072)  # per sequence: each slot has this much
+    parallel: int = Field(8, ge=1, le=256)  # sequences decoded together per chat model (slots)
+    prefill_chunk: int = Field(64, ge=8, le=8192)  # prompt tokens evaluated per decode step
+    batch_size: int = Field(512, ge=1, le=8192)  # embedding models: the most tokens one input may have
     max_queue: int = Field(8, ge=0, le=10_000)
     retry_after_seconds: int = Field(2, ge=1, le=3600)
     default_max_tokens: int = Field(256, ge=1)

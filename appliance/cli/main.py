@@ -87,6 +87,8 @@ def serve(
     scheme = "https" if services.tls is not None else "http"
     url = f"{scheme}://{settings.server.host}:{settings.server.port}/v1"
     typer.echo(f"serving {url} (mode {settings.egress.mode}, model {settings.engine.default_model})", err=True)
+    typer.echo(f"engine: {settings.engine.default_model}: "
+               f"{services.engine.load(settings.engine.default_model).describe()}", err=True)
     sys.stdout.flush()
     if not serve_app(create_app(services), uvicorn_options(settings.server), services.tls):
         raise typer.Exit(3)
