@@ -8,7 +8,7 @@ from appliance.auth import Principal
 from appliance.config import Settings
 from appliance.datadir import DataDir
 from appliance.engine.registry import ModelRegistry
-from audit.store import AuditStore
+from audit.log import AuditLog
 
 
 # The actor of records written by commands run on the appliance host (no API key involved).
@@ -36,11 +36,11 @@ def call_fields(request_id: str, principal: Principal | None, *, endpoint: str |
     return fields
 
 
-def open_audit(settings: Settings, *, accept_loss: bool = False) -> AuditStore:
+def open_audit(settings: Settings, *, accept_loss: bool = False) -> AuditLog:
     """The audit store; StartupError in one line when it cannot open (tail truncation included)."""
     data = DataDir(settings.data_dir)
     try:
-        return AuditStore.open(
+        return AuditLog.open(
             settings.audit_url, data.keys_dir,
             checkpoint_every=settings.audit.checkpoint_every, checkpoint_seconds=settings.audit.checkpoint_seconds,
             accept_loss=accept_loss,
@@ -49,7 +49,7 @@ def open_audit(settings: Settings, *, accept_loss: bool = False) -> AuditStore:
         raise StartupError(f"audit store cannot open ({type(exc).__name__}: {exc})") from None
 
 
-def audited_registry(data: DataDir, store: AuditStore) -> ModelRegistry:
+def audited_registry(data: DataDir, store: AuditLog) -> ModelRegistry:
     """The model registry; every import and removal is written to the audit log first."""
 
     def record(event: str, details: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ async def list_records(
 ) -> dict[str, Any]:
     await _accessed(pipeline, request, principal, "list", filter_kind=kind, filter_request_id=request_id,
                     filter_actor=actor)
-    records = await run_in_threadpool(services.audit.find, kind=kind, since=since, until=until,
+    records = await run_in_threadpool(services.audit.reader.find, kind=kind, since=since, until=until,
                                       request_id=request_id, actor=actor, limit=limit, offset=offset)
     return {"object": "list", "data": records, "limit": limit, "offset": offset}
 
@@ -54,14 +54,14 @@ async def get_record(seq: int, request: Request, services: ServicesDep, pipeline
                      principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """One record and its RFC 6962 inclusion proof in the tree of `tree_size` records (default: all)."""
     await _accessed(pipeline, request, principal, "record", record_seq=seq)
-    store = services.audit
-    size = await run_in_threadpool(store.size)
+    reader = services.audit.reader
+    size = await run_in_threadpool(reader.size)
     proof_size = tree_size or size
     if not 0 <= seq < proof_size <= size:
         raise ApiError(404, f"no audit record with seq {seq} in a tree of {proof_size} (the log has {size} records)",
                        type="not_found_error", code="record_not_found")
-    [record] = await run_in_threadpool(store.read_records, seq, seq)
-    proof = await run_in_threadpool(store.inclusion_proof, seq, proof_size)
+    [record] = await run_in_threadpool(reader.read_records, seq, seq)
+    proof = await run_in_threadpool(reader.inclusion_proof, seq, proof_size)
     return {"record": record, "tree_size": proof_size,
             "inclusion_proof": [base64.b64encode(h).decode() for h in proof]}
 
@@ -71,9 +71,9 @@ async def latest_checkpoint(request: Request, services: ServicesDep, pipeline: P
                             principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """A checkpoint signed now, covering every record so far (this access included)."""
     await _accessed(pipeline, request, principal, "checkpoint")
-    store = services.audit
-    note = await run_in_threadpool(store.write_checkpoint)
-    return {"checkpoint": note, "key_fingerprint": store.signing_fingerprint}
+    log = services.audit
+    note = await run_in_threadpool(log.write_checkpoint)
+    return {"checkpoint": note, "key_fingerprint": log.signing_fingerprint}
 
 
 @router.post("/exports")

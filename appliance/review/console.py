@@ -31,7 +31,6 @@ from appliance.review.reports import TITLES, ReportError, ReportRequest
 from appliance.review.service import Review
 from appliance.review.sessions import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, new_login_token, same_token
 from appliance.services import Services
-from audit.reader import latest_checkpoint_info, signing_keys
 
 router = APIRouter(prefix="/console", include_in_schema=False)  # HTML pages, not part of the OpenAI-style API
 SECURITY_HEADERS = {
@@ -190,7 +189,7 @@ async def record_page(seq: int, request: Request) -> Response:
     _, session = await _session(request)
     await _viewed(request, session, "record", record_seq=seq)
     review = app_review(request)
-    if not 0 <= seq < await run_in_threadpool(review.store.size):
+    if not 0 <= seq < await run_in_threadpool(review.store.reader.size):
         return _page("base.html", _context(request, session, f"No record {seq}"), status=404)
     proof, fields, linked = await run_in_threadpool(views.record, review.index, seq)
     return _page("record.html", _context(request, session, f"Record {seq} ({proof.record.get('kind')})",
@@ -211,10 +210,10 @@ async def overview_page(request: Request) -> Response:
 
 async def _verify_page(request: Request, session: Session, exported: Any = None, error: str = "",
                        status: int = 200) -> Response:
-    store = app_review(request).store
-    state = {"size": await run_in_threadpool(store.size),
-             "checkpoint": await run_in_threadpool(latest_checkpoint_info, store),
-             "signing_keys": await run_in_threadpool(signing_keys, store)}
+    reader = app_review(request).store.reader
+    state = {"size": await run_in_threadpool(reader.size),
+             "checkpoint": await run_in_threadpool(reader.latest_checkpoint_info),
+             "signing_keys": await run_in_threadpool(reader.signing_keys)}
     return _page("verify.html", _context(request, session, "Verification", state=state, exported=exported,
                                          error=error), status=status)
 
