@@ -23,7 +23,7 @@ from audit.capture import CaptureVault
 from audit.keys import CAPTURE_KEY_FILE, init_capture_key
 from audit.log import AuditLog
 from policies.detect import Detector
-from policies.engine import PolicyEngine
+from policies.policy_engine import PolicyEngine
 from policies.pack import load_packs
 
 
