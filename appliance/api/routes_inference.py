@@ -14,8 +14,8 @@ from appliance.api.schemas import ChatCompletionRequest, CompletionRequest
 from appliance.api.translate import request_audit_fields, scanned_texts
 from appliance.auth import Principal
 from appliance.pipeline import Call, InferencePipeline
-from appliance.services import Services
 from appliance.routing.router import parse_task_hint
+from appliance.services import Services
 from audit.capture import SUBJECT_ID_RULE, check_subject_id
 
 router = APIRouter()
