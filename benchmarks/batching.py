@@ -15,6 +15,7 @@ pointing PYTHONPATH at that checkout: the server is started from the checkout th
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shlex
@@ -93,7 +94,7 @@ def detection_stall(server: ApplianceServer) -> tuple[float, float, float]:
         thread.join()
     inside, outside = [], []
     for times in events:
-        for earlier, later in zip(times, times[1:]):
+        for earlier, later in itertools.pairwise(times):
             (inside if start <= later and earlier <= end else outside).append(later - earlier)
     return end - start, max(inside, default=0.0), statistics.median(outside) if outside else 0.0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -23,11 +23,11 @@ prefill_chunk = 32
 """
 QUESTIONS = [
     ("Name a colour.", 12),
-    ("Write a short paragraph about the sea, the harbour, the boats and the people who work there "
-     "every morning before the sun rises over the hills behind the old town.", 60),
+    (("Write a short paragraph about the sea, the harbour, the boats and the people who work there "
+      "every morning before the sun rises over the hills behind the old town."), 60),
     ("1, 2, 3, 4, 5,", 30),
-    ("Explain in two sentences why hands are washed before and after seeing each patient on a ward, "
-     "and what can happen when they are not. Keep it simple.", 45),
+    (("Explain in two sentences why hands are washed before and after seeing each patient on a ward, "
+      "and what can happen when they are not. Keep it simple."), 45),
     ("What is the boiling point of water?", 20),
     ("List three fruits.", 25),
 ]

@@ -8,12 +8,8 @@ temperature-0 answer byte-identical batched or alone.
 """
 from __future__ import annotations
 
-import logging
-
 import llama_cpp
 from llama_cpp._internals import LlamaContext, LlamaModel
-
-log = logging.getLogger(__name__)
 
 F16_BYTES = 2
 
