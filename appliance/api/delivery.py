@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator
 
 import anyio
@@ -93,8 +93,8 @@ def _sse(obj: Any) -> bytes:
 
 
 def _count_tokens(pipeline: InferencePipeline, call: Call, last: StreamDelta) -> None:
-    pipeline.s.metrics.tokens.labels(call.requested_model, "prompt").inc(last.prompt_tokens)
-    pipeline.s.metrics.tokens.labels(call.requested_model, "completion").inc(last.completion_tokens)
+    pipeline.services.metrics.tokens.labels(call.requested_model, "prompt").inc(last.prompt_tokens)
+    pipeline.services.metrics.tokens.labels(call.requested_model, "completion").inc(last.completion_tokens)
 
 
 async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
@@ -112,6 +112,10 @@ async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
     except PolicyBlocked as blocked:
         await pipeline.record_outcome(call, 400, error="response_blocked", answer_decision=answer.guard.decision)
         raise blocked_error(blocked.fired, "answer") from None
+    except ApiError as failed:  # the answer could not be checked (detector failed): withheld, and logged so
+        await pipeline.record_outcome(call, failed.status, error=failed.code, prompt_tokens=last.prompt_tokens,
+                                      completion_tokens=last.completion_tokens)
+        raise
     finally:
         await deltas.aclose()  # stops the generation if this task was cancelled (client gone)
     _count_tokens(pipeline, call, last)
@@ -143,18 +147,40 @@ async def until_done_or_disconnect(request: Request, work: Any, call: Call, pipe
             task.cancel()
 
 
+@dataclass
+class _Sent:
+    """What a streamed answer has sent so far, and how it ended: its outcome record, written once."""
+
+    last: StreamDelta
+    emitted: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    status: int = 200
+    error: str | None = None
+    recorded: bool = False
+
+    async def record(self, pipeline: InferencePipeline, call: Call, answer: AnswerCheck) -> None:
+        """Write the outcome record unless already attempted (a store that failed once is not retried)."""
+        if self.recorded:
+            return
+        self.recorded = True
+        await pipeline.record_outcome(
+            call, self.status, error=self.error, finish_reason=self.last.finish_reason,
+            prompt_tokens=self.last.prompt_tokens, completion_tokens=self.last.completion_tokens,
+            answer="".join(self.emitted), answer_decision=answer.guard.decision,
+            tools_called=[c.name for c in self.tool_calls],
+        )
+
+
 async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerCheck, first: StreamDelta,
                         deltas: AsyncIterator[StreamDelta], include_usage: bool) -> AsyncIterator[bytes]:
-    """Server-sent events: text as the guard releases it, tool calls and the finish at the end."""
-    last = first
-    emitted: list[str] = []
-    tool_calls: list[ToolCall] = []
-    status, error = 200, None
+    """Server-sent events: text as the guard releases it, tool calls, then the finish, sent only once the
+    outcome record is durable (a client that saw the finish has its call in the log)."""
+    sent = _Sent(first)
     framing = answer.framing
 
     def piece(delta: StreamDelta, safe: str, **extra: Any) -> bytes:
         answer.logprobs.add(delta.text, delta.logprobs)
-        emitted.append(safe)
+        sent.emitted.append(safe)
         return _sse(framing.chunk(safe, logprobs=answer.logprobs.release(safe), **extra))
 
     try:
@@ -165,34 +191,29 @@ async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerC
                 yield piece(delta, safe)
             else:
                 answer.logprobs.add(delta.text, delta.logprobs)
-            last = delta
-        tail, tool_calls = answer.finish(last.tool_calls)
-        if tail or tool_calls:
-            yield piece(StreamDelta(""), tail, tool_calls=tool_calls)
-        incomplete = answer.incomplete(last, "".join(emitted))
+            sent.last = delta
+        tail, sent.tool_calls = answer.finish(sent.last.tool_calls)
+        if tail or sent.tool_calls:
+            yield piece(StreamDelta(""), tail, tool_calls=sent.tool_calls)
+        incomplete = answer.incomplete(sent.last, "".join(sent.emitted))
         if incomplete:
-            status, error = incomplete.status, incomplete.code
-            yield _sse(incomplete.body())
-            return
-        yield _sse(framing.chunk(None, last.finish_reason or "stop"))
+            raise incomplete
+        await sent.record(pipeline, call, answer)
+        yield _sse(framing.chunk(None, sent.last.finish_reason or "stop"))
         if include_usage:
-            yield _sse(framing.usage_chunk(last.prompt_tokens, last.completion_tokens))
+            yield _sse(framing.usage_chunk(sent.last.prompt_tokens, sent.last.completion_tokens))
         yield b"data: [DONE]\n\n"
     except PolicyBlocked as blocked:
-        status, error = 400, "response_blocked"
+        sent.status, sent.error = 400, "response_blocked"
         yield _sse(blocked_error(blocked.fired, "answer").body())
     except ApiError as failed:
-        status, error = failed.status, failed.code
+        sent.status, sent.error = failed.status, failed.code
         yield _sse(failed.body())
     except BaseException:
-        status, error = 499, "client_disconnected"
+        sent.status, sent.error = 499, "client_disconnected"
         raise
     finally:
-        _count_tokens(pipeline, call, last)
+        _count_tokens(pipeline, call, sent.last)
         with anyio.CancelScope(shield=True):  # the client may be gone: still stop the job and log it
             await deltas.aclose()
-            await pipeline.record_outcome(
-                call, status, error=error, finish_reason=last.finish_reason, prompt_tokens=last.prompt_tokens,
-                completion_tokens=last.completion_tokens, answer="".join(emitted), answer_decision=answer.guard.decision,
-                tools_called=[c.name for c in tool_calls],
-            )
+            await sent.record(pipeline, call, answer)

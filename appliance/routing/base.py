@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal, Protocol
+from typing import Any, AsyncIterator, Protocol
 
-Zone = Literal["local", "internal", "external"]
+from policies.vocabulary import Zone
 
 
 @dataclass(frozen=True)
