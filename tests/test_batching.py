@@ -12,7 +12,7 @@ import pytest
 
 from tests.appliance_server import ApplianceServer, init_data_dir
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a shared 2-core machine can be slow
 MODEL = "smollm2-135m-instruct"
 CONFIG = """
 [engine]
