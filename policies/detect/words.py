@@ -166,7 +166,7 @@ def _verdict(word: Word, text: str, lexicon: Lexicon) -> str:
         return "safe"
     frequency = lexicon.frequency(lower)
     if frequency < COMMON_NAME_ZIPF:
-        return "name"
+        return "maybe" if initial and word.pos in ("NOUN", "VERB", "ADJ") else "name"  # "Billing ZIP ..."
     if frequency < VERY_COMMON_ZIPF and word.pos == "PROPN" and not initial and not value.isupper():
         return "name"
     return "maybe"
