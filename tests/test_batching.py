@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 
 from tests.appliance_server import ApplianceServer, init_data_dir
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a shared 2-core machine can be slow
 MODEL = "smollm2-135m-instruct"
 CONFIG = """
 [engine]
@@ -22,14 +22,14 @@ max_queue = 8
 prefill_chunk = 32
 """
 QUESTIONS = [
-    ("Name a colour.", 12),
-    ("Write a short paragraph about the sea, the harbour, the boats and the people who work there "
-     "every morning before the sun rises over the hills behind the old town.", 60),
-    ("1, 2, 3, 4, 5,", 30),
-    ("Explain in two sentences why hands are washed before and after seeing each patient on a ward, "
-     "and what can happen when they are not. Keep it simple.", 45),
-    ("What is the boiling point of water?", 20),
-    ("List three fruits.", 25),
+    ("Name a colour.", 8),
+    (("Write a short paragraph about the sea, the harbour, the boats and the people who work there "
+      "every morning before the sun rises over the hills behind the old town."), 40),
+    ("1, 2, 3, 4, 5,", 24),
+    (("Explain in two sentences why hands are washed before and after seeing each patient on a ward, "
+      "and what can happen when they are not. Keep it simple."), 32),
+    ("What is the boiling point of water?", 16),
+    ("List three fruits.", 20),
 ]
 
 
@@ -107,7 +107,7 @@ def test_concurrent_answers_equal_the_answers_alone(batched: ApplianceServer) ->
 
 
 def test_a_request_joining_mid_generation_changes_no_answer(batched: ApplianceServer) -> None:
-    long_request = body("Tell a long story about a lighthouse keeper and a storm at sea.", 120)
+    long_request = body("Tell a long story about a lighthouse keeper and a storm at sea.", 80)
     joiners = [body(q, n) for q, n in QUESTIONS[:3]]
     expected_long, *expected_joiners = alone(batched, [long_request, *joiners])
     running = Streaming(batched, long_request)

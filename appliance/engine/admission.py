@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
 
@@ -39,7 +40,7 @@ class FairQueue(Generic[W]):
     def __len__(self) -> int:
         return self._count
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[W]:
         return (job for jobs in self._by_client.values() for job in jobs)
 
     def push(self, job: W) -> None:

@@ -8,18 +8,16 @@ temperature-0 answer byte-identical batched or alone.
 """
 from __future__ import annotations
 
-import logging
-
 import llama_cpp
 from llama_cpp._internals import LlamaContext, LlamaModel
 
-log = logging.getLogger(__name__)
+from appliance.routing.base import BackendError
 
 F16_BYTES = 2
 
 
-class DecodeFailed(RuntimeError):
-    """llama.cpp could not evaluate a batch."""
+class DecodeFailed(BackendError):
+    """llama.cpp could not evaluate a batch (the requests in it get a 502 with their outcome record)."""
 
 
 class BatchContext:

@@ -23,6 +23,7 @@ from appliance.engine.outbox import Outbox
 from appliance.engine.runtime import LlamaRuntime
 from appliance.engine.scheduler import Job, QueuedWork
 from appliance.engine.sequence import Sequence
+from appliance.routing.base import BackendError
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +58,20 @@ class BatchWorker(Admission[QueuedWork]):
             while self._admit():
                 self._step()
                 self._outbox.flush()
+        except Exception:
+            log.exception("the batch worker of model %s failed", self.model_id)
+            raise
         finally:
+            self.stop_admitting()  # nothing runs jobs any more: refuse them rather than let them wait
+            for job in self.take(self.capacity, wait=False) or []:
+                self._finish_unstarted(job, BackendError("the engine stopped"))
             for sequence in self._running():
-                self._end(sequence, RuntimeError("the engine stopped"))
+                self._end(sequence, BackendError("the engine stopped before the answer was complete"))
             self._outbox.flush()
             self._context.close()
 
     def _admit(self) -> bool:
         """Start waiting jobs in free slots; False once stopping with nothing left to run."""
-        if self.stopping:
-            for sequence in self._running():
-                sequence.job.cancel()
         free = [slot for slot, s in enumerate(self._slots) if s is None]
         jobs = self.take(len(free), wait=len(free) == len(self._slots))
         if jobs is None and not self._running():
@@ -85,9 +89,9 @@ class BatchWorker(Admission[QueuedWork]):
             self._slots[slot] = Sequence(job, slot, self.runtime, next(self._started))
         except Exception as exc:  # e.g. a grammar llama.cpp refuses: that request fails, the others go on
             log.exception("could not start a generation on model %s", self.model_id)
-            self._finish_unstarted(job, exc)
+            self._finish_unstarted(job, BackendError(f"could not start the generation: {exc}"))
 
-    def _finish_unstarted(self, job: QueuedWork, error: Exception | None) -> None:
+    def _finish_unstarted(self, job: QueuedWork, error: BackendError | None) -> None:
         self._outbox.end(job, error)
         self.finished()
 
@@ -138,7 +142,7 @@ class BatchWorker(Admission[QueuedWork]):
             self._outbox.add(sequence.job, sequence.take_output(self._context.ctx, output))
         except Exception as exc:
             log.exception("sampling failed on model %s", self.model_id)
-            self._end(sequence, exc)
+            self._end(sequence, BackendError(f"sampling failed: {exc}"))
             return
         if sequence.finish:
             self._end(sequence)
@@ -152,6 +156,6 @@ class BatchWorker(Admission[QueuedWork]):
         self.finished()
 
     def stop(self) -> None:
-        """Refuse new jobs, cancel the running and waiting ones, and wait for the thread to end them."""
+        """Refuse new jobs, cancel the waiting ones, and give the running ones up to 30 s to finish."""
         self.stop_admitting()
         self._thread.join(timeout=30)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import threading
 
 from appliance.config import EngineConfig
+from appliance.engine.batching import BatchWorker
 from appliance.engine.registry import ModelEntry, ModelRegistry
 from appliance.engine.runtime import LlamaRuntime
-from appliance.engine.batching import BatchWorker
 from appliance.engine.scheduler import ModelWorker, Worker
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import AsyncIterator, Protocol
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 from appliance.engine.admission import Admission
 from appliance.engine.runtime import LlamaRuntime, PreparedPrompt, SamplingParams
