@@ -8,8 +8,8 @@ its keys are moved over with `appliance keys migrate`, so no key silently stops 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Iterator
 
 from sqlalchemy import Column, Engine, MetaData, String, Table, create_engine, insert, select, update
 from sqlalchemy.engine import make_url

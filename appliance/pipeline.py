@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from appliance.api.errors import ApiError
+from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
-from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
@@ -29,7 +30,6 @@ from policies.decision import Decision, FiredRule
 from policies.detect import Scan
 from policies.findings import Finding
 from policies.stream import StreamGuard
-
 
 # Streamed answers are re-scanned every this many new characters (plus the guard's hold-back window):
 # larger steps cost less detection CPU, which competes with decoding, at the price of burstier output.

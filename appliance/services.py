@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from appliance.auditing import StartupError, audited_registry, open_audit
 from appliance.auth import ApiKeyStore

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from audit.models import AuditCheckpoint, AuditRecord
 from audit.record import canonical_json, key_fingerprint
 from audit.store import AuditStore, heads_in_time_range
 from audit.verify import (
-    LogSlice,
     CHECKPOINT_FILE,
     FINGERPRINT_FILE,
     FORMAT,
@@ -36,6 +35,7 @@ from audit.verify import (
     RECORDS_FILE,
     ROTATION_KIND,
     ROTATIONS_FILE,
+    LogSlice,
     sha256_file,
 )
 
@@ -124,7 +124,7 @@ def export_audit(
     manifest = _json({
         "format": FORMAT,
         "origin": store.origin,
-        "created": datetime.now(timezone.utc).strftime(TS_FORMAT),
+        "created": datetime.now(UTC).strftime(TS_FORMAT),
         "first_seq": first,
         "last_seq": last,
         "records": summary.records,
@@ -161,7 +161,7 @@ def _bound(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise ValueError("export bounds must carry a time zone")
-    return value.astimezone(timezone.utc).strftime(TS_FORMAT)
+    return value.astimezone(UTC).strftime(TS_FORMAT)
 
 
 def _head(head: dict[str, Any]) -> dict[str, Any]:

@@ -15,9 +15,9 @@ import json
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.exceptions import InvalidSignature
 
 GENESIS_PREV = "0" * 64
 HEAD_DOMAIN = b"appliance-audit-head/v1\n"

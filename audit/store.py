@@ -27,9 +27,10 @@ import logging
 import threading
 import time
 import urllib.parse
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, Engine, Subquery, create_engine, event, func, insert, inspect, select, text, update
@@ -118,7 +119,7 @@ class _ChainedGroup(NamedTuple):
 
 def utc_timestamp() -> str:
     """Now as RFC 3339 UTC with microseconds, e.g. 2025-01-31T12:00:00.123456Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class AuditStore:
@@ -239,9 +240,8 @@ class AuditStore:
             tree = self._sync_tree()
             size, root = tree.size, tree.root()
         note = sign_checkpoint(self.origin, size, root, self._signing_key, self.origin)
-        with self._db_errors():
-            with self.engine.begin() as conn:
-                conn.execute(insert(_checkpoints).values(size=size, root=root.hex(), note=note, ts=utc_timestamp()))
+        with self._db_errors(), self.engine.begin() as conn:
+            conn.execute(insert(_checkpoints).values(size=size, root=root.hex(), note=note, ts=utc_timestamp()))
         self._keep_checkpoint(note)
         self._checkpoint_size, self._checkpoint_time = size, time.monotonic()
         return note
@@ -721,7 +721,7 @@ def _timestamp_bound(value: str | datetime) -> str:
             raise ValueError(f"not an RFC 3339 timestamp: {value!r}") from None
     if value.tzinfo is None:
         raise ValueError("timestamp bounds must carry a time zone")
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _unavailable(exc: Exception) -> AuditUnavailable:

@@ -21,10 +21,11 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import make_url
@@ -104,7 +105,7 @@ class TailWitnesses:
         earlier = self.pending_incident()
         if earlier is not None and earlier.expected_size >= expected_size:
             return
-        detected = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        detected = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"detected_at": detected, "reason": reason, "expected_size": expected_size}
         _write_private(self.incident_path, json.dumps(body).encode())
 

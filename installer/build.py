@@ -8,7 +8,7 @@ import tarfile
 import tempfile
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from installer import install
@@ -80,7 +80,7 @@ def _collect(bundle: Path, version: str, models: list[tuple[str, Path]], baselin
         "version": version, "requirement": f"compliance-appliance=={version}", "pythons": pythons,
         "pip_wheel": next(wheels.glob("pip-*.whl")).name, "model_wheels": [path.name for path in model_wheels],
         "models": [model.as_json() for model in bundled], "cpu_baseline": baseline,
-        "llama_cmake_args": cmake_args(baseline), "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "llama_cmake_args": cmake_args(baseline), "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (bundle / install.BUNDLE_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return info

@@ -21,7 +21,7 @@ a placeholder cut by a chunk boundary is held until it is complete.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from policies.decision import ACTION_RANK, Decision, FiredRule, Zone
 from policies.engine import PolicyEngine

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any, AsyncIterator
+from typing import Any
 
 import anyio
 from fastapi import Request
@@ -36,7 +37,7 @@ class AnswerCheck:
     structured: str | None  # the structured form the answer must complete ("tool call", "JSON answer")
 
     @classmethod
-    def for_call(cls, call: Call, guard: StreamGuard, options: OutputOptions) -> "AnswerCheck":
+    def for_call(cls, call: Call, guard: StreamGuard, options: OutputOptions) -> AnswerCheck:
         framing = AnswerFraming(call.is_chat, call.request_id, call.requested_model)
         return cls(framing, guard, LogprobRelease(options.top_logprobs is not None), _structured_form(options))
 

@@ -1,7 +1,7 @@
 """Authentication and role checks as FastAPI dependencies; every refusal is audited."""
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool

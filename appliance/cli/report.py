@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,7 +35,7 @@ def report_command(
     fmt: Annotated[str, typer.Option("--format", help="html, csv or json.")] = "html",
     since: Annotated[str, typer.Option(help="Records at or after this time (ISO 8601, UTC if no zone).")] = "",
     until: Annotated[str, typer.Option(help="Records before this time (ISO 8601).")] = "",
-    subject: Annotated[Optional[str], typer.Option(
+    subject: Annotated[str | None, typer.Option(
         help="subject report: the data subject's identifier, or '-' to read it from standard input.")] = None,
     price: Annotated[list[str], typer.Option(help="cost report: NAME=INPUT:OUTPUT in $ per million tokens (repeat).")] = [],
     purchase: Annotated[float, typer.Option(help="cost report: hardware purchase price, $.")] = 80_000.0,

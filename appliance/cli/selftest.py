@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from appliance.egress import EgressBlocked
 from appliance.routing.base import ChatMessage, GenerationRequest

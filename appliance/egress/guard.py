@@ -13,8 +13,9 @@ import sys
 import sysconfig
 import threading
 from collections import deque
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from appliance.egress.offline import apply_offline_environment
 from appliance.egress.policy import EgressPolicy, is_loopback, is_resolver, normalize_host, parse_ip
@@ -226,7 +227,7 @@ class EgressGuard:
             self._blocked[kind] += 1
             event = {
                 "type": "egress.blocked",
-                "at": datetime.now(timezone.utc).isoformat(),
+                "at": datetime.now(UTC).isoformat(),
                 "kind": kind,
                 "target": target,
                 "module": module,

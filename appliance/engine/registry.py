@@ -27,7 +27,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -395,7 +395,7 @@ def _entry(model_id: str, path: Path, digest: str, header: GGUFHeader) -> ModelE
         architecture=header.architecture,
         context_length=header.context_length,
         name=header.name,
-        added_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        added_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 

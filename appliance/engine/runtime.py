@@ -5,9 +5,10 @@ are not thread-safe and nothing else touches them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama, LlamaGrammar, StoppingCriteriaList

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from appliance.engine.runtime import LlamaRuntime, PreparedPrompt, SamplingParams
 from appliance.routing.base import StreamDelta

@@ -22,7 +22,15 @@ from appliance.review.filters import FilterError, Filters, parse_moment
 from appliance.review.render import FORMATS, MEDIA_TYPES, TEMPLATES, render
 from appliance.review.reports import TITLES, ReportError, ReportRequest
 from appliance.review.service import Review
-from appliance.review.sessions import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, new_login_token, same_token
+from appliance.review.sessions import (
+    COOKIE_PATH,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    Session,
+    SessionStore,
+    new_login_token,
+    same_token,
+)
 from audit.reader import latest_checkpoint_info, signing_keys
 
 router = APIRouter(prefix="/console", include_in_schema=False)  # HTML pages, not part of the OpenAI-style API

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from appliance.review import rollup
 from audit.reader import StoredRow, read_rows

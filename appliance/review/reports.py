@@ -6,8 +6,9 @@ assessor pack in exports; `appliance.review.render` writes a Report as HTML, CSV
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from appliance.review.cost import CostInputs, cost_tables
 from appliance.review.filters import Filters

@@ -1,8 +1,9 @@
 """The one interface every backend (local llama.cpp, internal upstream, external cloud) implements."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Zone = Literal["local", "internal", "external"]
 

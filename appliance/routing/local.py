@@ -1,8 +1,8 @@
 """The local backend: generation on this machine's llama.cpp engine (zone `local`)."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import AsyncIterator
 
 from appliance.engine.constraints import called_tools, grammar_for
 from appliance.engine.engine import Engine

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,7 +32,7 @@ class CertInfo:
     not_after: datetime
 
     def days_to_expiry(self, now: datetime | None = None) -> float:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return (self.not_after - now).total_seconds() / 86400
 
     def fields(self) -> dict[str, object]:
@@ -85,7 +85,7 @@ def _alt_names(hosts: Sequence[str], ips: Sequence[str]) -> x509.SubjectAlternat
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key: PublicKey, days: int) -> x509.CertificateBuilder:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=days))

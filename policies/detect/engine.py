@@ -5,8 +5,7 @@ import re
 from dataclasses import dataclass
 
 from presidio_analyzer import AnalyzerEngine, Pattern, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
-from presidio_analyzer.nlp_engine import NerModelConfiguration
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer, UrlRecognizer
 from spacy.language import Language
 

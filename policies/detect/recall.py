@@ -18,14 +18,23 @@ and any long encoded run (decoded or not), unless a typed finding already covers
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from spacy.tokens import Doc, Token
 
 from ..findings import Finding
 from .lexicon import Lexicon
-from .recognizers.names import (CREDENTIALS, DOSE_AFTER, EPONYM_AFTER, LABELS, NOT_NAME_PHRASE, NOT_NAME_WORDS,
-                                ORG_WORDS, RELATIVES, TITLES)
+from .recognizers.names import (
+    CREDENTIALS,
+    DOSE_AFTER,
+    EPONYM_AFTER,
+    LABELS,
+    NOT_NAME_PHRASE,
+    NOT_NAME_WORDS,
+    ORG_WORDS,
+    RELATIVES,
+    TITLES,
+)
 
 RECOGNIZER = "RecallFirstLayer"
 EXTERNAL_RECOGNIZER = "ExternalZoneRule"

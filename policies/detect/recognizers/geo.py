@@ -1,8 +1,6 @@
 """Geographic subdivisions smaller than a state: street addresses, ZIP/postal codes, "City, ST"."""
 from __future__ import annotations
 
-import re
-
 from .base import RuleRecognizer, labelled, rule
 
 US_STATE_CODES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "

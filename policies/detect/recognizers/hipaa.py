@@ -90,7 +90,7 @@ def npi() -> RuleRecognizer:
         rule(r"\b[12]\d{9}\b", checked(cs.is_valid_npi, 0.45)),
         labelled(r"NPI|national\s+provider\s+identifier", r"[12]\d{9}", checked(cs.is_valid_npi, 0.95)),
         # a valid NPI with its label earlier on the same line: "NPI (type 1, individual) 1234567893"
-        rule(rf"(?i:\bNPI\b)[^\n]{{0,60}}?\b(?P<value>[12]\d{{9}})\b", checked(cs.is_valid_npi, 0.9)),
+        rule(r"(?i:\bNPI\b)[^\n]{0,60}?\b(?P<value>[12]\d{9})\b", checked(cs.is_valid_npi, 0.9)),
     ], "NpiRecognizer")
 
 
