@@ -14,6 +14,8 @@ import os
 import re
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,6 +135,7 @@ class ApiKeyStore(ABC):
             return None
         return entry.principal()
 
+    @abstractmethod
     def close(self) -> None:
         """Release what the store holds open."""
 
@@ -182,11 +185,16 @@ class KeyStore(ApiKeyStore):
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
-    def _locked(self):
+    def close(self) -> None:
+        """Nothing to release: every read and write opens the file for just that step."""
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the key file's exclusive lock (a sibling .lock file) for the block."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path.with_suffix(".lock"), "a")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return lock
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _add(self, entry: StoredKey) -> None:
         with self._locked():

@@ -412,12 +412,14 @@ class AuditStore:
                     f"the audit store at {self.engine.url.render_as_string()} has an older layout (no column "
                     f"{', '.join(sorted(missing))}); export and verify it with the version that wrote it, then start a new store"
                 )
-            registered = {fp: retired for fp, retired in conn.execute(select(_signing_keys.c.fingerprint, _signing_keys.c.retired))}
+            registered = {fp: retired for fp, retired
+                          in conn.execute(select(_signing_keys.c.fingerprint, _signing_keys.c.retired))}
             if staged is not None and key_fingerprint(staged.public_key()) in registered:
                 self._use_key(staged)
             fingerprint = self.signing_fingerprint
             if registered.get(fingerprint):
-                raise keys.KeyFileError(f"signing key {fingerprint} was retired at {registered[fingerprint]}; use the current key")
+                raise keys.KeyFileError(
+                    f"signing key {fingerprint} was retired at {registered[fingerprint]}; use the current key")
             if fingerprint not in registered:
                 conn.execute(insert(_signing_keys).values(**_key_row(self._signing_key.public_key())))
             latest = conn.execute(select(func.max(_checkpoints.c.size))).scalar()
@@ -653,7 +655,8 @@ class AuditStore:
         fingerprint = key_fingerprint(key.public_key())
         row = conn.execute(select(_signing_keys.c.retired).where(_signing_keys.c.fingerprint == fingerprint)).first()
         if row is None or row.retired is not None:
-            raise AuditUnavailable(f"signing key {self._fingerprint} was retired by another node and {self.key_dir} holds no current key")
+            raise AuditUnavailable(
+                f"signing key {self._fingerprint} was retired by another node and {self.key_dir} holds no current key")
         self._use_key(key)
 
     def _key_registered(self, fingerprint: str) -> bool | None:

@@ -272,7 +272,8 @@ def _walk_records(
                 raise VerifyError("not a JSON object", seq)
             found = record.get("seq")
             if found != seq or type(found) is not int:
-                raise VerifyError(f"found seq {found!r} where seq {seq} belongs: records were deleted, inserted or reordered", seq)
+                raise VerifyError(
+                    f"found seq {found!r} where seq {seq} belongs: records were deleted, inserted or reordered", seq)
             leaf = sha256(b"\x00" + line).digest()
             linked = previous is None or record.get("prev") == previous.hex()
             if suspect is not None:

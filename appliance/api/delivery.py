@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -144,56 +144,75 @@ async def until_done_or_disconnect(request: Request, work: Any, call: Call, pipe
             task.cancel()
 
 
+@dataclass
+class _StreamProgress:
+    """What a streamed answer has sent so far, and how it ended: the facts of its outcome record."""
+
+    answer: AnswerCheck
+    last: StreamDelta
+    emitted: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    status: int = 200
+    error: str | None = None
+
+    def piece(self, delta: StreamDelta, safe: str, **extra: Any) -> bytes:
+        """Text the guard released, as one chunk event with the logprobs that may go with it."""
+        self.answer.logprobs.add(delta.text, delta.logprobs)
+        self.emitted.append(safe)
+        return _sse(self.answer.framing.chunk(safe, logprobs=self.answer.logprobs.release(safe), **extra))
+
+    def closing_events(self, include_usage: bool) -> list[bytes]:
+        """After the text: the error of a structured answer left incomplete, or the finish, usage and [DONE]."""
+        framing, last = self.answer.framing, self.last
+        incomplete = self.answer.incomplete(last, "".join(self.emitted))
+        if incomplete:
+            self.status, self.error = incomplete.status, incomplete.code
+            return [_sse(incomplete.body())]
+        events = [_sse(framing.chunk(None, last.finish_reason or "stop"))]
+        if include_usage:
+            events.append(_sse(framing.usage_chunk(last.prompt_tokens, last.completion_tokens)))
+        return [*events, b"data: [DONE]\n\n"]
+
+
 async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerCheck, first: StreamDelta,
                         deltas: AsyncIterator[StreamDelta], include_usage: bool) -> AsyncIterator[bytes]:
     """Server-sent events: text as the guard releases it, tool calls and the finish at the end."""
-    last = first
-    emitted: list[str] = []
-    tool_calls: list[ToolCall] = []
-    status, error = 200, None
-    framing = answer.framing
-
-    def piece(delta: StreamDelta, safe: str, **extra: Any) -> bytes:
-        answer.logprobs.add(delta.text, delta.logprobs)
-        emitted.append(safe)
-        return _sse(framing.chunk(safe, logprobs=answer.logprobs.release(safe), **extra))
-
+    sent = _StreamProgress(answer, first)
     try:
-        yield piece(first, answer.guard.feed(first.text), first=True)
+        yield sent.piece(first, answer.guard.feed(first.text), first=True)
         async for delta in deltas:
             safe = answer.guard.feed(delta.text)
             if safe:
-                yield piece(delta, safe)
+                yield sent.piece(delta, safe)
             else:
                 answer.logprobs.add(delta.text, delta.logprobs)
-            last = delta
-        tail, tool_calls = answer.finish(last.tool_calls)
-        if tail or tool_calls:
-            yield piece(StreamDelta(""), tail, tool_calls=tool_calls)
-        incomplete = answer.incomplete(last, "".join(emitted))
-        if incomplete:
-            status, error = incomplete.status, incomplete.code
-            yield _sse(incomplete.body())
-            return
-        yield _sse(framing.chunk(None, last.finish_reason or "stop"))
-        if include_usage:
-            yield _sse(framing.usage_chunk(last.prompt_tokens, last.completion_tokens))
-        yield b"data: [DONE]\n\n"
+            sent.last = delta
+        tail, sent.tool_calls = answer.finish(sent.last.tool_calls)
+        if tail or sent.tool_calls:
+            yield sent.piece(StreamDelta(""), tail, tool_calls=sent.tool_calls)
+        for event in sent.closing_events(include_usage):
+            yield event
     except PolicyBlocked as blocked:
-        status, error = 400, "response_blocked"
+        sent.status, sent.error = 400, "response_blocked"
         yield _sse(blocked_error(blocked.fired, "answer").body())
     except ApiError as failed:
-        status, error = failed.status, failed.code
+        sent.status, sent.error = failed.status, failed.code
         yield _sse(failed.body())
     except BaseException:
-        status, error = 499, "client_disconnected"
+        sent.status, sent.error = 499, "client_disconnected"
         raise
     finally:
-        _count_tokens(pipeline, call, last)
+        _count_tokens(pipeline, call, sent.last)
         with anyio.CancelScope(shield=True):  # the client may be gone: still stop the job and log it
             await deltas.aclose()
-            await pipeline.record_outcome(
-                call, status, error=error, finish_reason=last.finish_reason, prompt_tokens=last.prompt_tokens,
-                completion_tokens=last.completion_tokens, answer="".join(emitted), answer_decision=answer.guard.decision,
-                tools_called=[c.name for c in tool_calls],
-            )
+            await _record_streamed(pipeline, call, sent)
+
+
+async def _record_streamed(pipeline: InferencePipeline, call: Call, sent: _StreamProgress) -> None:
+    """The outcome record of a streamed answer: what was sent, how it ended, the tools it called."""
+    last = sent.last
+    await pipeline.record_outcome(
+        call, sent.status, error=sent.error, finish_reason=last.finish_reason, prompt_tokens=last.prompt_tokens,
+        completion_tokens=last.completion_tokens, answer="".join(sent.emitted),
+        answer_decision=sent.answer.guard.decision, tools_called=[c.name for c in sent.tool_calls],
+    )

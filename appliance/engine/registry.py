@@ -239,11 +239,13 @@ class ModelRegistry:
         """Yield a private copy (0600, its own inode) of `source` in models_dir, to check and then keep."""
         staged = self.models_dir / f".{model_id}.{secrets.token_hex(8)}.partial"
         try:
-            with open(source, "rb") as original:
-                with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy:
-                    shutil.copyfileobj(original, copy, HASH_CHUNK)
-                    copy.flush()
-                    os.fsync(copy.fileno())
+            with (
+                open(source, "rb") as original,
+                open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy,
+            ):
+                shutil.copyfileobj(original, copy, HASH_CHUNK)
+                copy.flush()
+                os.fsync(copy.fileno())
             yield staged
         finally:
             staged.unlink(missing_ok=True)

@@ -291,7 +291,8 @@ def _report_request(request: Request, kind: str, form: dict[str, str]) -> Report
     if kind == "cost":
         prices = {name: (float(form.get(f"price_in_{i}", pin)), float(form.get(f"price_out_{i}", pout)))
                   for i, (name, (pin, pout)) in enumerate(DEFAULT_PRICES.items())}
-        cost = CostInputs(prices, float(form.get("purchase", cost.purchase)), int(form.get("amortise_months", cost.amortise_months)),
+        cost = CostInputs(prices, float(form.get("purchase", cost.purchase)),
+                          int(form.get("amortise_months", cost.amortise_months)),
                           float(form.get("power_watts", cost.power_watts)), float(form.get("kwh_price", cost.kwh_price)),
                           float(form.get("maintenance", cost.maintenance)))
     return ReportRequest(kind, since, until, digest, cost)

@@ -119,7 +119,8 @@ def issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, public_
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def make_csr(key: ec.EllipticCurvePrivateKey, host: str, ips: Sequence[str], organization: str = "") -> x509.CertificateSigningRequest:
+def make_csr(key: ec.EllipticCurvePrivateKey, host: str, ips: Sequence[str],
+             organization: str = "") -> x509.CertificateSigningRequest:
     """A certificate signing request for the hospital CA: CN and DNS name `host`, plus IP addresses."""
     return (x509.CertificateSigningRequestBuilder().subject_name(_name(host, organization))
             .add_extension(_alt_names([host], ips), critical=False)

@@ -117,7 +117,8 @@ def _to_json(lexicon: Lexicon) -> dict:
 
 
 def _from_json(data: dict) -> Lexicon:
-    return Lexicon(frozenset(data["safe"]), frozenset(data["clinical"]), frozenset(data["first"]), frozenset(data["last"]), data["zipf"])
+    return Lexicon(frozenset(data["safe"]), frozenset(data["clinical"]), frozenset(data["first"]), frozenset(data["last"]),
+                   data["zipf"])
 
 
 if __name__ == "__main__":
