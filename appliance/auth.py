@@ -6,6 +6,7 @@ database instead (`appliance.key_database`), so every node accepts the same keys
 """
 from __future__ import annotations
 
+import builtins
 import fcntl
 import hashlib
 import hmac
@@ -147,7 +148,7 @@ class ApiKeyStore(ABC):
         """Mark the key revoked at `when` unless it already is; ApiKeyError for an unknown id."""
 
     @abstractmethod
-    def _all(self) -> list[StoredKey]: ...
+    def _all(self) -> builtins.list[StoredKey]: ...  # `list` in this class is the method above
 
     @abstractmethod
     def _find(self, key_id: str) -> StoredKey | None: ...

@@ -22,7 +22,7 @@ from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.engine.scheduler import QueueFull
-from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
+from appliance.routing.base import Backend, BackendError, DeltaStream, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
 from audit.store import AuditUnavailable
@@ -246,7 +246,7 @@ class InferencePipeline:
             return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)
 
-    async def open_stream(self, call: Call, request: GenerationRequest) -> tuple[StreamDelta, AsyncIterator[StreamDelta]]:
+    async def open_stream(self, call: Call, request: GenerationRequest) -> tuple[StreamDelta, DeltaStream]:
         """Admit the generation and wait for its first delta, so errors still get a proper status."""
         assert call.backend is not None
         async with self.backend_errors(call):
@@ -331,7 +331,7 @@ class InferencePipeline:
         await self.audit("outcome", fields)
 
 
-async def _empty() -> AsyncIterator[StreamDelta]:
+async def _empty() -> DeltaStream:
     return
     yield  # pragma: no cover - makes this an async generator
 

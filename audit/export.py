@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from audit import keys
 from audit.checkpoint import verify_checkpoint
@@ -183,7 +184,8 @@ def _seq_range(store: AuditStore, since: datetime | None, until: datetime | None
 def _rotations_outside(store: AuditStore, heads: list[dict[str, Any]], first: int, last: int, size: int) -> bytes:
     """Key rotations outside the slice, each with the head (signed by the previous key) covering it."""
     head_at = {head["last_seq"]: head for head in heads}
-    query = select(AuditRecord.seq).where(AuditRecord.kind == ROTATION_KIND, AuditRecord.seq < size).order_by(AuditRecord.seq)
+    seq_column = col(AuditRecord.seq)
+    query = select(seq_column).where(col(AuditRecord.kind) == ROTATION_KIND, seq_column < size).order_by(seq_column)
     with store.engine.connect() as conn:
         seqs = [seq for seq in conn.execute(query).scalars() if not first <= seq <= last]
     lines = []
@@ -203,7 +205,7 @@ def _proofs(store: AuditStore, first: int, last: int, size: int, full: bool) -> 
     if full:
         return {"tree_size": size, "inclusion": {}, "consistency": {}}
     with store.engine.connect() as conn:
-        sizes = conn.execute(select(AuditCheckpoint.size).where(AuditCheckpoint.size < size).distinct()).scalars().all()
+        sizes = conn.execute(select(col(AuditCheckpoint.size)).where(col(AuditCheckpoint.size) < size).distinct()).scalars().all()
     return {
         "tree_size": size,
         "inclusion": {str(seq): _b64_list(store.inclusion_proof(seq, size)) for seq in sorted({first, last})},

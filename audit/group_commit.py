@@ -121,7 +121,7 @@ class GroupCommitter:
                 return None if self._closing else []
             if self._queue[0].exclusive is not None:
                 return [self._queue.popleft()]
-            batch = []
+            batch: list[_Pending] = []
             while self._queue and len(batch) < self._max_batch and self._queue[0].exclusive is None:
                 batch.append(self._queue.popleft())
             return batch

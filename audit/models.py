@@ -91,6 +91,6 @@ class Capture(SQLModel, table=True):
 
 
 AUDIT_TABLES: list[Table] = [
-    model.__table__  # type: ignore[attr-defined]
+    model.__table__  # type: ignore[union-attr]  # sqlmodel types table classes by their metaclass
     for model in (AuditRecord, AuditCheckpoint, AuditSigningKey, CaptureKey, Capture)
 ]

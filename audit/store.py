@@ -585,7 +585,7 @@ class AuditStore:
         with self._write_transaction() as conn:
             cursor = conn.connection.cursor()
             cursor.execute(self._sql.tail_and_key, (self._fingerprint,))
-            tail_seq, tail_leaf, retired = cursor.fetchone()
+            ((tail_seq, tail_leaf, retired),) = cursor.fetchall()  # one row, always
             if retired is not None:
                 self._adopt_rotated_key(conn)
             chained = self._chain(groups, (-1, GENESIS_PREV) if tail_seq is None else (tail_seq, tail_leaf))

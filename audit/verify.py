@@ -628,7 +628,7 @@ def _load_public_key(directory: Path) -> Ed25519PublicKey:
 
 
 def _load_heads(directory: Path, first_seq: int, last_seq: int) -> list[dict[str, Any]]:
-    heads = []
+    heads: list[dict[str, Any]] = []
     for number, head in _json_lines(directory, HEADS_FILE):
         seq = head.get("last_seq")
         if type(seq) is not int or not first_seq <= seq <= last_seq or (heads and seq <= heads[-1]["last_seq"]):

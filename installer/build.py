@@ -10,6 +10,9 @@ import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from installer import install
 from installer.keys import load_private_key, public_pem, raw_public_bytes
@@ -86,7 +89,7 @@ def _collect(bundle: Path, version: str, models: list[tuple[str, Path]], baselin
     return info
 
 
-def _seal(bundle: Path, key, version: str, info: dict) -> str:
+def _seal(bundle: Path, key: Ed25519PrivateKey, version: str, info: dict[str, Any]) -> str:
     """SBOM, MANIFEST (sha256 + size of every file), its Ed25519 signature and the public key."""
     (bundle / install.PUBLIC_KEY).write_bytes(public_pem(key))
     entries = _hash_all(bundle)

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 try:
     from installer.progress import Progress
 except ImportError:  # run from a bundle, where progress.py sits beside this file
-    from progress import Progress  # type: ignore[no-redef]
+    from progress import Progress  # type: ignore[no-redef,import-not-found]
 
 MANIFEST = "MANIFEST"
 SIGNATURE = "MANIFEST.sig"

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from appliance.api.answers import AnswerFraming, LogprobRelease
 from appliance.api.errors import ApiError
 from appliance.pipeline import Call, InferencePipeline, blocked_error
-from appliance.routing.base import OutputOptions, StreamDelta, ToolCall
+from appliance.routing.base import DeltaStream, OutputOptions, StreamDelta, ToolCall
 from policies.stream import PolicyBlocked, StreamGuard
 
 DISCONNECT_POLL_SECONDS = 0.2
@@ -99,7 +99,7 @@ def _count_tokens(pipeline: InferencePipeline, call: Call, last: StreamDelta) ->
 
 
 async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
-                   first: StreamDelta, deltas: AsyncIterator[StreamDelta]) -> JSONResponse:
+                   first: StreamDelta, deltas: DeltaStream) -> JSONResponse:
     """The whole answer as one response, scanned once whole."""
     raw: list[str] = [first.text]
     answer.logprobs.add(first.text, first.logprobs)
@@ -175,7 +175,7 @@ class _StreamProgress:
 
 
 async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerCheck, first: StreamDelta,
-                        deltas: AsyncIterator[StreamDelta], include_usage: bool) -> AsyncIterator[bytes]:
+                        deltas: DeltaStream, include_usage: bool) -> AsyncIterator[bytes]:
     """Server-sent events: text as the guard releases it, tool calls and the finish at the end."""
     sent = _StreamProgress(answer, first)
     try:

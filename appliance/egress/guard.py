@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 from appliance.egress.offline import apply_offline_environment
@@ -280,7 +281,7 @@ def calling_module() -> str:
     """The module that asked for the network: the first frame outside the guard and the standard
     library (e.g. `anyio._backends._asyncio`), else the first outside the guard and `socket` (e.g.
     `concurrent.futures.thread` for a lookup asyncio runs in its thread pool)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     fallback = None
     while frame is not None:
         name = frame.f_globals.get("__name__", "?")

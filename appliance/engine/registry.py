@@ -15,6 +15,7 @@ service user can write. The cost is the model's size in memory, which a mapped m
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -175,7 +176,7 @@ class ModelRegistry:
             return model_id, False, str(exc)
         return model_id, True, "ok"
 
-    def verify_all(self) -> list[tuple[str, bool, str]]:
+    def verify_all(self) -> builtins.list[tuple[str, bool, str]]:  # `list` here is the method above
         """``check`` of every registered model, by id."""
         return [self.check(entry.id) for entry in self.list()]
 

@@ -8,11 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama, LlamaGrammar, StoppingCriteriaList
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_types import (
+    ChatCompletionRequestMessage,
+    ChatCompletionTool,
+    CompletionLogprobs,
+    CreateCompletionStreamResponse,
+)
 
 from appliance.engine import tool_prompt
 from appliance.routing.base import ChatMessage, StreamDelta, TokenLogprob
@@ -109,10 +115,13 @@ class LlamaRuntime:
         """Format messages (and offered tools) with the model's own chat template and tokenize them."""
         if self._chat_formatter is None:
             raise ContextLengthExceeded("this model has no chat template; use /v1/completions")
-        if self.template_handles_tools:
-            formatted = self._chat_formatter(messages=tool_prompt.native_messages(messages), tools=list(tools) or None)
+        if self.template_handles_tools:  # our OpenAI-shaped dicts are what llama.cpp's message types describe
+            formatted = self._chat_formatter(messages=cast(list[ChatCompletionRequestMessage],
+                                                           tool_prompt.native_messages(messages)),
+                                             tools=cast(list[ChatCompletionTool], list(tools)) or None)
         else:
-            formatted = self._chat_formatter(messages=tool_prompt.prompted_messages(messages, tools))
+            formatted = self._chat_formatter(messages=cast(list[ChatCompletionRequestMessage],
+                                                           tool_prompt.prompted_messages(messages, tools)))
         tokens = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
         stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
         return self._fit(tokens, stop, max_tokens)
@@ -142,7 +151,7 @@ class LlamaRuntime:
             # the request before it.
             self.llm.reset()
         self._keep_all_logits(sampling.top_logprobs is not None)
-        chunks = self.llm.create_completion(
+        chunks = cast(Iterator[CreateCompletionStreamResponse], self.llm.create_completion(  # stream=True: chunks
             prompt.tokens,
             max_tokens=prompt.max_tokens,
             temperature=sampling.temperature,
@@ -156,14 +165,14 @@ class LlamaRuntime:
             presence_penalty=sampling.presence_penalty,
             frequency_penalty=sampling.frequency_penalty,
             logit_bias=sampling.logit_bias or None,
-        )
+        ))
         for chunk in chunks:
             choice = chunk["choices"][0]
             if choice["text"]:
                 yield StreamDelta(text=choice["text"], logprobs=_token_logprobs(choice.get("logprobs"),
                                                                                 sampling.top_logprobs))
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
+            if reason := choice.get("finish_reason"):
+                finish = reason
         if cancelled():
             finish = "cancelled"
         yield StreamDelta(
@@ -197,12 +206,13 @@ class LlamaRuntime:
         return [list(map(float, v)) for v in vectors], sum(counts)
 
 
-def _token_logprobs(raw: dict[str, Any] | None, top: int | None) -> list[TokenLogprob]:
+def _token_logprobs(raw: CompletionLogprobs | None, top: int | None) -> list[TokenLogprob]:
     """llama-cpp-python's completion logprobs as one TokenLogprob per token, alternatives best first."""
     if not raw or top is None:
         return []
     entries = []
     for token, logprob, alternatives in zip(raw["tokens"], raw["token_logprobs"], raw["top_logprobs"]):
+        assert logprob is not None  # only an echoed prompt's first token lacks one; generated tokens never do
         ranked = sorted((alternatives or {}).items(), key=lambda item: -item[1])[:top]
         entries.append(TokenLogprob(token, float(logprob), tuple((t, float(p)) for t, p in ranked)))
     return entries

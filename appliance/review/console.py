@@ -153,11 +153,11 @@ async def login(request: Request) -> Response:
     store: SessionStore = request.app.state.console_sessions
     token, session = store.create(principal)
     await _viewed(request, session, "sign_in")
-    response = RedirectResponse("/console/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path=COOKIE_PATH,
+    redirect = RedirectResponse("/console/", status_code=303)
+    redirect.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path=COOKIE_PATH,
                         max_age=store.lifetime, secure=request.url.scheme == "https")
-    response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
-    return response
+    redirect.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
+    return redirect
 
 
 @router.post("/logout")

@@ -19,6 +19,7 @@ from appliance.egress import EgressBlocked, Endpoint
 from appliance.routing.base import (
     BackendError,
     ChatMessage,
+    DeltaStream,
     Generation,
     GenerationRequest,
     OutputOptions,
@@ -98,7 +99,7 @@ class HttpBackend:
             except MalformedReply as exc:
                 raise self._error(str(exc)) from exc
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]:
+    async def stream(self, request: GenerationRequest) -> DeltaStream:
         decoder = self.wire.decoder(request)
         async with self._client() as client:
             try:

@@ -113,7 +113,7 @@ def issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, public_
     builder = (_builder(_name(common_name), ca_cert.subject, public_key, days)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False))
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
     if hosts or ips:
         builder = builder.add_extension(_alt_names(hosts, ips), critical=False)
     return builder.sign(ca_key, hashes.SHA256())

@@ -70,6 +70,8 @@ def with_digits(minimum: int, score: float) -> Scorer:
 class RuleRecognizer(EntityRecognizer):
     """A presidio recognizer for one entity type made of `Rule`s (no NLP artifacts needed)."""
 
+    name: str  # set by presidio's constructor, which does not annotate it
+
     def __init__(self, entity: str, rules: Iterable[Rule], name: str) -> None:
         self.rules = tuple(rules)
         super().__init__(supported_entities=[entity], name=name, supported_language="en")

@@ -9,7 +9,7 @@ import phonenumbers
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from .base import RuleRecognizer, rule
+from .base import RuleRecognizer, Scorer, rule
 
 NANP = r"(?<![\w+])(?:\+?1[\s.\-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[\s.\-])[2-9]\d{2}[\s.\-]\d{4}(?!\d)"
 INTERNATIONAL = r"(?<![\w+])(?:\+|00)(?:[1-9]\d{0,2})(?:[\s.\-]?\(?\d{1,4}\)?){2,6}(?![\w])"  # +44 ..., 0044 ...
@@ -24,7 +24,7 @@ LENIENT_SCORE, CONTEXT_SCORE = 0.55, 0.7
 REGIONS = ("US", "GB")
 
 
-def _digit_count(low: int, high: int, score: float):
+def _digit_count(low: int, high: int, score: float) -> Scorer:
     def scorer(match: re.Match[str]) -> float | None:
         digits = sum(c.isdigit() for c in match.group(0))
         return score if low <= digits <= high else None
