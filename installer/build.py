@@ -64,7 +64,7 @@ def build(key_path: Path, out: Path, models: list[tuple[str, Path]], baseline: s
     return BuildResult(final, tarball, manifest_sha, fingerprint, _sizes(final, tarball))
 
 
-def _collect(bundle: Path, version: str, models: list[tuple[str, Path]], baseline: str) -> dict:
+def _collect(bundle: Path, version: str, models: list[tuple[str, Path]], baseline: str) -> dict[str, Any]:
     """Wheels for the target, the models, the packs and the installer itself; returns bundle.json's content."""
     wheels = bundle / "wheels"
     with tempfile.TemporaryDirectory(prefix="appliance-local-wheels-") as scratch:

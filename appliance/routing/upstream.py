@@ -331,7 +331,7 @@ def require_field(payload: Any, key: str, kind: type) -> Any:
     return value
 
 
-def _first_choice(payload: Any) -> dict:
+def _first_choice(payload: Any) -> dict[str, Any]:
     choices = require_field(payload, "choices", list)
     if not choices or not isinstance(choices[0], dict):
         raise MalformedReply("answered JSON with no choices")
@@ -346,7 +346,7 @@ def text_value(value: Any) -> str:
     return value
 
 
-def _openai_usage(payload: dict) -> tuple[int, int]:
+def _openai_usage(payload: dict[str, Any]) -> tuple[int, int]:
     usage = payload.get("usage") or {}
     return token_count(usage, "prompt_tokens"), token_count(usage, "completion_tokens")
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 COMMON_ZIPF = 3.0  # about once per 10^6 words: everyday English
 LEXICON_FORMAT = 2
@@ -111,12 +112,12 @@ def _first_names() -> set[str]:
     return international | _census("dist.female.first") | _census("dist.male.first")
 
 
-def _to_json(lexicon: Lexicon) -> dict:
+def _to_json(lexicon: Lexicon) -> dict[str, Any]:
     return {"safe": sorted(lexicon.safe_words), "clinical": sorted(lexicon.clinical_words), "first": sorted(lexicon.first_names),
             "last": sorted(lexicon.last_names), "zipf": lexicon.zipf}
 
 
-def _from_json(data: dict) -> Lexicon:
+def _from_json(data: dict[str, Any]) -> Lexicon:
     return Lexicon(frozenset(data["safe"]), frozenset(data["clinical"]), frozenset(data["first"]), frozenset(data["last"]),
                    data["zipf"])
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from .base import RuleRecognizer
 from .geo import US_STATE_CODES
@@ -185,7 +185,7 @@ class NameRecognizer(RuleRecognizer):
         ]
 
     @staticmethod
-    def _ner_spans(text: str, doc: Doc, ents: Iterable) -> Iterable[tuple[int, int, str, float]]:
+    def _ner_spans(text: str, doc: Doc, ents: Iterable[Span]) -> Iterable[tuple[int, int, str, float]]:
         for ent in ents:
             if ent.label_ not in ("PERSON", "LOCATION"):
                 continue
