@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from policies.pack import PURPOSES
+from policies.vocabulary import PURPOSES
 
 Role = Literal["clinical", "auditor", "admin"]
 ROLES: tuple[str, ...] = ("clinical", "auditor", "admin")

@@ -22,10 +22,10 @@ from appliance.routing.table import RouteTable
 from appliance.tls.serving import ServingTls
 from audit.capture import CaptureVault
 from audit.keys import CAPTURE_KEY_FILE, init_capture_key
-from audit.store import AuditStore
+from audit.log import AuditLog
 from policies.detect import Detector
-from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from policies.policy_engine import PolicyEngine
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ class Services:
     engine: Engine
     routes: RouteTable
     policy: PolicyEngine
-    audit: AuditStore
+    audit: AuditLog
     metrics: Metrics
     detector: Detector | None
     egress: EgressGuard | None
@@ -100,7 +100,7 @@ def _step(what: str, run: Callable[[], T]) -> T:
         raise StartupError(f"{what}: {exc}") from None
 
 
-def _guard_egress(egress: EgressGuard, settings: Settings, audit: AuditStore) -> None:
+def _guard_egress(egress: EgressGuard, settings: Settings, audit: AuditLog) -> None:
     """Let the guard through to the configured backends only, and record every connection it refuses."""
     egress.configure(EgressPolicy.for_backend_urls(
         settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback))
@@ -126,7 +126,8 @@ def _metrics(engine: Engine, egress: EgressGuard | None, tls: ServingTls | None)
     return metrics
 
 
-def open_capture(audit: AuditStore) -> CaptureVault:
+
+def open_capture(audit: AuditLog) -> CaptureVault:
     """The encrypted capture vault (operator opt-in), creating its master key on first use."""
     if not (audit.key_dir / CAPTURE_KEY_FILE).exists():
         init_capture_key(audit.key_dir)

@@ -94,3 +94,4 @@ AUDIT_TABLES: list[Table] = [
     model.__table__  # type: ignore[union-attr]  # sqlmodel types table classes by their metaclass
     for model in (AuditRecord, AuditCheckpoint, AuditSigningKey, CaptureKey, Capture)
 ]
+RECORDS, CHECKPOINTS, SIGNING_KEYS, CAPTURE_KEYS, CAPTURES = AUDIT_TABLES  # the tables, for Core queries

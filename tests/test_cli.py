@@ -10,7 +10,7 @@ import pytest
 
 from appliance.auth import KeyStore
 from appliance.datadir import DataDir
-from audit.store import AuditStore
+from audit.log import AuditLog
 from tests.appliance_server import init_data_dir, run_cli
 
 
@@ -22,9 +22,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def audit_kinds(data_dir: Path) -> list[tuple[str, dict]]:
-    store = AuditStore.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys")
+    store = AuditLog.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys")
     try:
-        return [(r["kind"], r) for r in store.read_records()]
+        return [(r["kind"], r) for r in store.reader.read_records()]
     finally:
         store.close()
 

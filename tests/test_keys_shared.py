@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from appliance.key_database import DatabaseKeyStore
-from audit.store import AuditStore
+from audit.log import AuditLog
 from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
 from tests.conftest_audit import fresh_pg_schema
 
@@ -83,7 +83,7 @@ def test_a_json_key_file_is_migrated_once_and_refused_until_then(pg_url: str, tm
         assert keys.authenticate(tokens["auditor"]) is None  # still revoked
     finally:
         keys.close()
-    with AuditStore.open(pg_url, data_dir / "keys") as store:
-        [record] = [r for r in store.find(kind="key_change") if r.get("action") == "migrate"]
+    with AuditLog.open(pg_url, data_dir / "keys") as store:
+        [record] = [r for r in store.reader.find(kind="key_change") if r.get("action") == "migrate"]
         assert sorted(record["key_ids"]) == sorted(key_id(t) for t in tokens.values())
     assert "nothing to migrate" in run_cli("keys", "migrate", data_dir=data_dir, check=False).stderr

@@ -37,9 +37,9 @@ def scan_command(
 ) -> None:
     """Detect PII/PHI/PCI in a text and show what the policy packs decide."""
     from policies.detect import Detector
-    from policies.detect.engine import ZONES
-    from policies.engine import PolicyEngine
     from policies.pack import load_packs
+    from policies.policy_engine import PolicyEngine
+    from policies.vocabulary import ZONES
 
     if jsonl == (text is not None):
         fail("give either TEXT or --jsonl")
@@ -53,7 +53,7 @@ def scan_command(
         engine = PolicyEngine(load_packs(packs_dir))
         assert text is not None
         scanned = detector.scan(text, zone or "local")
-        decision = engine.decide([scanned.text], [scanned.findings], purpose=purpose, zone=zone or "local",  # type: ignore[arg-type]
+        decision = engine.decide([scanned.text], [scanned.findings], purpose=purpose, zone=zone or "local",
                                  direction=direction)  # type: ignore[arg-type]
     typer.echo(json.dumps({
         "findings": [f.as_json() for f in scanned.original_findings],

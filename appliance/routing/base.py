@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-Zone = Literal["local", "internal", "external"]
+from policies.vocabulary import Zone
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecogniz
 from spacy.language import Language
 
 from ..findings import Finding
+from ..vocabulary import ENTITY_TYPES, ZONES
 from .lexicon import Lexicon, load_lexicon
 from .normalise import Normalised, normalise
 from .offline import load_spacy_pipeline, spacy_engine, use_bundled_suffix_list
@@ -17,7 +18,6 @@ from .overlaps import resolve_overlaps
 from .recall import external_findings, recall_findings
 from .recognizers import our_recognizers
 from .recognizers.base import LABEL_START_KEY
-from .vocabulary import ENTITY_TYPES
 
 SCORE_THRESHOLD = 0.5
 # Nothing reads dependency parses; skipping the parser saves ~15% of the spaCy pass.
@@ -36,7 +36,6 @@ class DetectorUnavailable(RuntimeError):
     """The detector cannot run (spaCy model or presidio missing or broken): callers must fail closed."""
 
 
-ZONES = ("local", "internal", "external")
 SPLIT_NUMBER = re.compile(r"(?:\d[-./]|[-./]\d)")  # "219-09" + "-9998": the messages join without a space
 
 
