@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +20,9 @@ from appliance.api.errors import ApiError
 from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.auditing import call_fields
 from appliance.auth import Principal
+from appliance.engine.admission import QueueFull
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
-from appliance.engine.scheduler import QueueFull
 from appliance.routing.base import Backend, BackendError, DeltaStream, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
@@ -101,6 +101,24 @@ def audit_unavailable(exc: AuditUnavailable) -> ApiError:
                     code="audit_unavailable")
 
 
+def detector_failed(exc: Exception, consequence: str) -> ApiError:
+    """The detector raised: fail closed, naming only the exception's type (its message may quote the text)."""
+    return ApiError(503, f"PII/PHI detector failed ({type(exc).__name__}); {consequence} (fail closed)",
+                    type="server_error", code="detector_unavailable")
+
+
+def failing_closed(detect: Callable[[str], list[Finding]]) -> Callable[[str], list[Finding]]:
+    """`detect` for the answer guard: a detector failure withholds the answer as a 503 error."""
+
+    def checked(text: str) -> list[Finding]:
+        try:
+            return detect(text)
+        except Exception as exc:
+            raise detector_failed(exc, "answer withheld") from None
+
+    return checked
+
+
 def blocked_error(fired: list[FiredRule], direction: str) -> ApiError:
     """A refusal naming the blocking rules and their citations, never the sensitive value."""
     deciding = [r for r in fired if r.action == "block"] or fired
@@ -157,8 +175,7 @@ class InferencePipeline:
         try:
             return await run_in_threadpool(detector.scan_messages, texts, zone)
         except Exception as exc:
-            raise ApiError(503, f"PII/PHI detector failed ({type(exc).__name__}); request refused (fail closed)",
-                           type="server_error", code="detector_unavailable") from None
+            raise detector_failed(exc, "request refused") from None
 
     def decide(self, call: Call, scans: list[Scan], backend: Backend) -> Decision:
         """The packs' decision on the prompt (as scanned for `backend`'s zone); 503 if the engine fails."""
@@ -238,7 +255,8 @@ class InferencePipeline:
         texts, stops = call.decision.texts[:call.message_count], call.decision.texts[call.message_count:]
         model = self.services.routes.backend_model(call.backend, call.requested_model)
         common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
-                      top_p=body.top_p, stop=stops, seed=body.seed, options=output_options(body, texts))
+                      top_p=body.top_p, stop=stops, seed=body.seed, options=output_options(body, texts),
+                      client=call.principal.key_id)
         if call.is_chat:
             return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)
@@ -297,7 +315,7 @@ class InferencePipeline:
         if detector is None:
             raise ApiError(503, "PII/PHI detector is not loaded", type="server_error", code="detector_unavailable")
         return StreamGuard(
-            detector.analyze, self.services.policy, purpose=call.principal.purpose, zone=call.backend.zone,
+            failing_closed(detector.analyze), self.services.policy, purpose=call.principal.purpose, zone=call.backend.zone,
             placeholders=dict(call.decision.placeholders), restore=self.services.policy.restores(call.decision),
             scan_step_chars=ANSWER_SCAN_STEP_CHARS,
         )

@@ -72,6 +72,7 @@ class ApplianceServer:
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     prefix: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=lambda: list(APPLIANCE))  # what runs `serve` (a test harness may wrap it)
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     log_path: Path | None = None
@@ -92,7 +93,7 @@ class ApplianceServer:
         self.log_path = self.data_dir / f"serve-{self.port}.log"
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [*self.prefix, *APPLIANCE, "serve", "--data-dir", str(self.data_dir), "--host", self.host,
+            [*self.prefix, *self.command, "serve", "--data-dir", str(self.data_dir), "--host", self.host,
              "--port", str(self.port)],
             stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**os.environ, **self.env},
         )

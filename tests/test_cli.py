@@ -133,6 +133,17 @@ def test_doctor_prints_mode_allow_list_and_counters(data_dir: Path) -> None:
     assert report["audit_url"].startswith("sqlite:///")
 
 
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql+psycopg://audit:Wr0ng-h0rse@127.0.0.1:5432/test", "postgresql+psycopg://audit:***@127.0.0.1:5432/test"),
+    ("postgresql+psycopg://audit@127.0.0.1/test?sslmode=disable&password=Wr0ng-h0rse",
+     "postgresql+psycopg://audit@127.0.0.1/test?sslmode=disable&password=***"),
+])
+def test_doctor_never_prints_the_audit_database_password(tmp_path: Path, url: str, shown: str) -> None:
+    result = run_cli("doctor", data_dir=tmp_path, env={"APPLIANCE_AUDIT_URL": url})
+    assert "Wr0ng-h0rse" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["audit_url"] == shown
+
+
 def test_serve_refuses_a_default_model_whose_bytes_changed(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     init_data_dir(data_dir)

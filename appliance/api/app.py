@@ -67,3 +67,13 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(RequestFraming, metrics=services.metrics,
                        limits=BodyLimits(server.max_body_bytes, server.body_timeout_seconds))
     return app
+
+
+def create_readiness_app(services: Services) -> FastAPI:
+    """Only /healthz, /readyz and /metrics over `services`: for the selftest's HTTPS probe, with no
+    console, background tasks or lifespan (nothing written to the data directory, nothing closed)."""
+    app = FastAPI(title="Compliance inference appliance (readiness)", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(routes_ops.router)
+    return app

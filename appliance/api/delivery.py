@@ -113,6 +113,10 @@ async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
     except PolicyBlocked as blocked:
         await pipeline.record_outcome(call, 400, error="response_blocked", answer_decision=answer.guard.decision)
         raise blocked_error(blocked.fired, "answer") from None
+    except ApiError as failed:  # the answer could not be checked (detector failed): withheld, and logged so
+        await pipeline.record_outcome(call, failed.status, error=failed.code, prompt_tokens=last.prompt_tokens,
+                                      completion_tokens=last.completion_tokens)
+        raise
     finally:
         await deltas.aclose()  # stops the generation if this task was cancelled (client gone)
     _count_tokens(pipeline, call, last)
@@ -145,53 +149,61 @@ async def until_done_or_disconnect(request: Request, work: Any, call: Call, pipe
 
 
 @dataclass
-class _StreamProgress:
-    """What a streamed answer has sent so far, and how it ended: the facts of its outcome record."""
+class _Sent:
+    """What a streamed answer has sent so far, and how it ended: its outcome record, written once."""
 
-    answer: AnswerCheck
     last: StreamDelta
     emitted: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     status: int = 200
     error: str | None = None
+    recorded: bool = False
 
-    def piece(self, delta: StreamDelta, safe: str, **extra: Any) -> bytes:
-        """Text the guard released, as one chunk event with the logprobs that may go with it."""
-        self.answer.logprobs.add(delta.text, delta.logprobs)
-        self.emitted.append(safe)
-        return _sse(self.answer.framing.chunk(safe, logprobs=self.answer.logprobs.release(safe), **extra))
-
-    def closing_events(self, include_usage: bool) -> list[bytes]:
-        """After the text: the error of a structured answer left incomplete, or the finish, usage and [DONE]."""
-        framing, last = self.answer.framing, self.last
-        incomplete = self.answer.incomplete(last, "".join(self.emitted))
-        if incomplete:
-            self.status, self.error = incomplete.status, incomplete.code
-            return [_sse(incomplete.body())]
-        events = [_sse(framing.chunk(None, last.finish_reason or "stop"))]
-        if include_usage:
-            events.append(_sse(framing.usage_chunk(last.prompt_tokens, last.completion_tokens)))
-        return [*events, b"data: [DONE]\n\n"]
+    async def record(self, pipeline: InferencePipeline, call: Call, answer: AnswerCheck) -> None:
+        """Write the outcome record unless already attempted (a store that failed once is not retried)."""
+        if self.recorded:
+            return
+        self.recorded = True
+        await pipeline.record_outcome(
+            call, self.status, error=self.error, finish_reason=self.last.finish_reason,
+            prompt_tokens=self.last.prompt_tokens, completion_tokens=self.last.completion_tokens,
+            answer="".join(self.emitted), answer_decision=answer.guard.decision,
+            tools_called=[c.name for c in self.tool_calls],
+        )
 
 
 async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerCheck, first: StreamDelta,
                         deltas: DeltaStream, include_usage: bool) -> AsyncIterator[bytes]:
-    """Server-sent events: text as the guard releases it, tool calls and the finish at the end."""
-    sent = _StreamProgress(answer, first)
+    """Server-sent events: text as the guard releases it, tool calls, then the finish, sent only once the
+    outcome record is durable (a client that saw the finish has its call in the log)."""
+    sent = _Sent(first)
+    framing = answer.framing
+
+    def piece(delta: StreamDelta, safe: str, **extra: Any) -> bytes:
+        answer.logprobs.add(delta.text, delta.logprobs)
+        sent.emitted.append(safe)
+        return _sse(framing.chunk(safe, logprobs=answer.logprobs.release(safe), **extra))
+
     try:
-        yield sent.piece(first, answer.guard.feed(first.text), first=True)
+        yield piece(first, answer.guard.feed(first.text), first=True)
         async for delta in deltas:
             safe = answer.guard.feed(delta.text)
             if safe:
-                yield sent.piece(delta, safe)
+                yield piece(delta, safe)
             else:
                 answer.logprobs.add(delta.text, delta.logprobs)
             sent.last = delta
         tail, sent.tool_calls = answer.finish(sent.last.tool_calls)
         if tail or sent.tool_calls:
-            yield sent.piece(StreamDelta(""), tail, tool_calls=sent.tool_calls)
-        for event in sent.closing_events(include_usage):
-            yield event
+            yield piece(StreamDelta(""), tail, tool_calls=sent.tool_calls)
+        incomplete = answer.incomplete(sent.last, "".join(sent.emitted))
+        if incomplete:
+            raise incomplete
+        await sent.record(pipeline, call, answer)
+        yield _sse(framing.chunk(None, sent.last.finish_reason or "stop"))
+        if include_usage:
+            yield _sse(framing.usage_chunk(sent.last.prompt_tokens, sent.last.completion_tokens))
+        yield b"data: [DONE]\n\n"
     except PolicyBlocked as blocked:
         sent.status, sent.error = 400, "response_blocked"
         yield _sse(blocked_error(blocked.fired, "answer").body())
@@ -205,14 +217,4 @@ async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerC
         _count_tokens(pipeline, call, sent.last)
         with anyio.CancelScope(shield=True):  # the client may be gone: still stop the job and log it
             await deltas.aclose()
-            await _record_streamed(pipeline, call, sent)
-
-
-async def _record_streamed(pipeline: InferencePipeline, call: Call, sent: _StreamProgress) -> None:
-    """The outcome record of a streamed answer: what was sent, how it ended, the tools it called."""
-    last = sent.last
-    await pipeline.record_outcome(
-        call, sent.status, error=sent.error, finish_reason=last.finish_reason, prompt_tokens=last.prompt_tokens,
-        completion_tokens=last.completion_tokens, answer="".join(sent.emitted),
-        answer_decision=sent.answer.guard.decision, tools_called=[c.name for c in sent.tool_calls],
-    )
+            await sent.record(pipeline, call, answer)

@@ -75,6 +75,7 @@ class GenerationRequest:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     options: OutputOptions = field(default_factory=OutputOptions)
+    client: str = ""  # who asks (the API key id): the local engine takes turns between clients
 
 
 @dataclass
