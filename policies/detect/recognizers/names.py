@@ -211,16 +211,7 @@ class NameRecognizer(RuleRecognizer):
         for pattern in _CUES_ANY_WORD:
             for match in pattern.finditer(text):
                 yield match.start("value"), match.end("value"), 0.9
-        for pattern in _CUES_PROPER_NOUN:
-            for match in pattern.finditer(text):
-                start, end = match.span("value")
-                value = text[start:end]
-                if (value.split(",")[0].split()[0] in NOT_NAME_WORDS or _clinical_context(text, start, end)
-                        or any(word in ORG_WORDS for word in _words(value))):
-                    continue
-                pos = _pos_at(doc, start)
-                if pos == "PROPN" or (pos not in NON_NAME_POS and len(value.split()) > 1):
-                    yield start, end, 0.85
+        yield from _proper_nouns_after_cues(text, doc)
         for pattern in _CUES_CAPS:
             for match in pattern.finditer(text):
                 start, end = match.span("value")
@@ -253,6 +244,21 @@ class NameRecognizer(RuleRecognizer):
         alternatives = "|".join(sorted(escaped, key=len, reverse=True))
         for match in re.finditer(rf"(?<![\w'-])(?:{alternatives})(?![\w-])", text):
             yield match.start(), match.end()
+
+
+def _proper_nouns_after_cues(text: str, doc: Doc) -> Iterable[tuple[int, int, float]]:
+    """Names after a label or a relative, when spaCy agrees they start with a proper noun (or, with more than
+    one word, at least not with a word that is never a name) and they are no label, clinical term or organisation."""
+    for pattern in _CUES_PROPER_NOUN:
+        for match in pattern.finditer(text):
+            start, end = match.span("value")
+            value = text[start:end]
+            if (value.split(",")[0].split()[0] in NOT_NAME_WORDS or _clinical_context(text, start, end)
+                    or any(word in ORG_WORDS for word in _words(value))):
+                continue
+            pos = _pos_at(doc, start)
+            if pos == "PROPN" or (pos not in NON_NAME_POS and len(value.split()) > 1):
+                yield start, end, 0.85
 
 
 def _words(value: str) -> list[str]:
