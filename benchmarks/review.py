@@ -8,7 +8,7 @@ policy blocks, refused routes and auth failures in between), starts the real app
 signs in to the console as the auditor and times each page over HTTP on loopback: the first timeline
 view (which builds the review index from the log), then `--rounds` views of every page (median, p95,
 max). Each page view also appends an `audit_access` record, as in production. Also times one full
-log check (`audit.reader.check_stored_log`, what every report and "verify now" runs) and one report.
+log check (`audit.log_check.check_stored_log`, what every report and "verify now" runs) and one report.
 Target: every console page under 300 ms at 100,000 records.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: this file must not shadow the 
 
 import httpx
 
-from audit.reader import check_stored_log
+from audit.log_check import check_stored_log
 from audit.log import AuditLog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,7 +143,7 @@ def main() -> None:
             process.wait(timeout=60)
         with AuditLog.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys") as store:
             started = time.perf_counter()
-            check = check_stored_log(store)
+            check = check_stored_log(store.reader)
             print(f"full log check: {check.size:,} records in {time.perf_counter() - started:.2f} s ({check.verdict})")
         started = time.perf_counter()
         subprocess.run([*APPLIANCE, "report", "pci-events", "--data-dir", str(data_dir), "--format", "csv", "--out",

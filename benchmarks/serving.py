@@ -96,14 +96,13 @@ def ratio_line(clients: int, runs: dict[str, Run]) -> str | None:
     return f"ratio {clients:2d} clients: " + "; ".join(parts)
 
 
-def load_runs(args: argparse.Namespace, workdir: Path) -> list[str]:
-    """Every (client count, server target) run, printed as it ends; returns the ratio lines."""
+def load_runs(args: argparse.Namespace, workdir: Path) -> None:
+    """Every (client count, server target) run, printed as it ends; the ratios after each client count."""
     servers = [name for name in args.targets if name in serving_targets.TARGETS]
     binary = ensure_llama_server() if "llama-server" in servers else None
     if binary:
         print(f"llama-server: {binary}")
     print(COLUMNS, flush=True)
-    ratios = []
     for clients in args.clients:
         runs: dict[str, Run] = {}
         for name in servers:
@@ -116,8 +115,7 @@ def load_runs(args: argparse.Namespace, workdir: Path) -> list[str]:
             print(run_line(name, runs[name]), flush=True)
         line = ratio_line(clients, runs)
         if line:
-            ratios.append(line)
-    return ratios
+            print(line, flush=True)
 
 
 def main() -> None:
@@ -128,8 +126,7 @@ def main() -> None:
     print(f"model {DEFAULT_MODEL_ID} ({locate_default_model().name}), threads {args.threads}, "
           f"max_tokens {args.max_tokens}, temperature 0, {len(PROMPTS)} prompts, {length}", flush=True)
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
-        for line in load_runs(args, Path(tmp)):
-            print(line)
+        load_runs(args, Path(tmp))
     if "bare" in args.targets and 1 in args.clients:
         for line in single_stream(args.threads, args.max_tokens, args.repeats):
             print(line)

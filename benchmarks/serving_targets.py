@@ -9,7 +9,9 @@ All load the same GGUF with the same thread count.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +20,6 @@ from pathlib import Path
 
 import httpx
 
-from appliance.config import EngineConfig
 from appliance.engine.default_model import DEFAULT_MODEL_ID, locate_default_model
 from benchmarks.serving_load import Target
 from tests.appliance_server import ApplianceServer, free_port, init_data_dir
@@ -26,16 +27,14 @@ from tests.appliance_server import ApplianceServer, free_port, init_data_dir
 SLOT_CONTEXT = 1024  # tokens per concurrent sequence: prompt + max_tokens fit with room to spare
 HOST = "127.0.0.1"
 TARGETS = ("appliance", "llama-server", "llama-cpp-python-server")
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def appliance_config(threads: int, clients: int, max_tokens: int) -> str:
-    """appliance.toml: same threads, `SLOT_CONTEXT` per sequence, a queue deep enough for every
-    client, and as many decoding slots as clients when the engine batches (`engine.parallel`)."""
-    lines = ["[engine]", f"threads = {threads}", f"context_length = {SLOT_CONTEXT}", f"max_queue = {max(clients, 8)}",
-             f"default_max_tokens = {max_tokens}"]
-    if "parallel" in EngineConfig.model_fields:
-        lines.append(f"parallel = {clients}")
-    return "\n".join(lines) + "\n"
+    """appliance.toml: same threads, as many decoding slots as clients (as llama-server's
+    `--parallel`) of `SLOT_CONTEXT` tokens each, and a queue deep enough for every client."""
+    return (f"[engine]\nthreads = {threads}\nparallel = {clients}\ncontext_length = {SLOT_CONTEXT}\n"
+            f"max_queue = {max(clients, 8)}\ndefault_max_tokens = {max_tokens}\n")
 
 
 @contextlib.contextmanager
@@ -83,7 +82,8 @@ def starter(name: str, workdir: Path, threads: int, max_tokens: int,
 def _process(command: list[str], log_path: Path, ready_url: str, timeout: float = 300) -> Iterator[None]:
     """Run `command` (output to `log_path`) until the block ends; ready once `ready_url` answers 200."""
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
+                                   preexec_fn=_die_with_parent)
     try:
         _wait_ready(process, ready_url, log_path, timeout)
         yield
@@ -94,6 +94,11 @@ def _process(command: list[str], log_path: Path, ready_url: str, timeout: float 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the benchmark process dies, even by SIGKILL."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float) -> None:

@@ -52,7 +52,7 @@ def test_tls_benchmark_reports_tls_against_plain_for_1_and_8_clients() -> None:
 def test_serving_benchmark_reports_closed_loop_figures_and_ratios_for_1_and_2_clients() -> None:
     # The smoke leaves out llama-server (built from source: too long for CI) and the single-stream part;
     # the full run is `benchmarks/serving.py` with its defaults (docs/evidence.md).
-    lines = run_benchmark("serving.py", "--clients", "1,2", "--requests", "2", "--max-tokens", "12",
+    lines = run_benchmark("serving.py", "--clients", "1,2", "--requests", "2", "--max-tokens", "12", "--threads", "1",
                           "--targets", "appliance,llama-cpp-python-server")
     for clients in (1, 2):
         for name in ("appliance", "llama-cpp-python-server"):

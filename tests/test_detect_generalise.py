@@ -91,3 +91,30 @@ def test_scan_text_for_the_external_zone_prints_what_would_be_sent() -> None:
     report = json.loads(result.stdout)
     assert report["decision"]["action"] == "redact"
     assert "kowalczyk" not in report["decision"]["text"] and "219099998" not in report["decision"]["text"]
+
+
+def test_recall_layer_generalises_to_international_text(detector: Detector) -> None:
+    """Places from the gazetteer, address tails of other countries, codes and handles, common-word surnames."""
+    text = ("Hi, I'm Seo-yeon van Dijk, I moved from Thessaloniki to Kastanienweg 58, 04558 Regensburg. "
+            "Login setxeberria88, employee EMP-36808. Third party: Ciaran Cross, seen at Northgate General Hospital.\n"
+            "CHURCH,DMITRI   8249813")
+    found = values(detector, text, "external")
+    for expected in ("Seo-yeon", "van", "Dijk", "Thessaloniki", "Kastanienweg 58", "04558", "Regensburg", "setxeberria88",
+                     "EMP-36808", "Ciaran", "Cross", "Northgate General Hospital", "CHURCH", "DMITRI"):
+        assert any(expected in value for value in found), (expected, found)
+
+
+def test_address_tails_of_other_countries_are_found_in_every_zone(detector: Detector) -> None:
+    text = "Send it to 4497 Queen Street N, Saskatoon, SK S7K 1J5 or 12 Elm Road, Leeds LS6 2AB, NI number later."
+    found = values(detector, text, "local")
+    assert {"4497 Queen Street N", "S7K 1J5", "LS6 2AB"} <= found
+    assert "NI" not in found, "a region code goes with a postcode"
+
+
+@pytest.mark.parametrize("text", [
+    "The depot closes early on Friday; collections resume on Monday. Reply STOP to opt out.",
+    "Spinal fusion T12-L1; ABG 7.31/48/62/24; CLAIM FORM (CMS-1500); total EUR 12450.00; variable max_tokens.",
+    "Agent: Is there anything else? Caller: No, thanks. Agent: Lovely.",
+])
+def test_general_vocabulary_stays_safe_outside(detector: Detector, text: str) -> None:
+    assert values(detector, text, "external") == set()

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from .lexicon import Lexicon
 from .recognizers.names import ORG_WORDS
-from .words import VERY_COMMON_ZIPF, Word
+from .words import COMMON_NAME_ZIPF, VERY_COMMON_ZIPF, Word
 
 MAX_WORDS = 4
 PLACE_PREFIXES = frozenset("lake port mount mt fort ft new east west north south san santa saint st glen point cape isle "
@@ -88,11 +88,12 @@ def _counts(phrase: list[Word], text: str, lexicon: Lexicon) -> bool:
 
 
 def _prefixed_place(words: list[Word], i: int, text: str, lexicon: Lexicon) -> int:
-    """2 for "Lake Tina", "Port Reginald": a place prefix and a name, an unknown word or a place."""
+    """2 for "Lake Tina", "Port Reginald": a place prefix and a name rare as English, an unknown word or a place."""
     if i + 1 >= len(words) or words[i].text.lower() not in PLACE_PREFIXES or not words[i].text[0].isupper():
         return 0
     following = words[i + 1]
     if not following.text[0].isupper() or text[words[i].end:following.start] not in (" ", ". "):
         return 0
     lower = following.text.lower()
-    return 2 if (lexicon.is_name(lower) or lower in lexicon.places or lower not in lexicon.safe_words) else 0
+    rare_name = lexicon.is_name(lower) and lexicon.frequency(lower) < COMMON_NAME_ZIPF  # "Tina", not "HIRE"
+    return 2 if (rare_name or lower in lexicon.places or lower not in lexicon.safe_words) else 0

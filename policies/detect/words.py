@@ -186,13 +186,13 @@ def _verdict(word: Word, text: str, lexicon: Lexicon) -> str:
 
 
 def _dictionary_word_verdict(word: Word, is_name: bool, initial: bool, lexicon: Lexicon) -> str:
-    """A capitalised everyday word: "safe" unless also a name, then "name" when rare as a word (or a proper
-    noun mid-sentence that is not very common), else "maybe"."""
+    """A capitalised everyday word: "safe" unless also a name, then "name" when rare as a word (unless it
+    opens a sentence as a noun, verb or adjective) or a proper noun mid-sentence not very common, else "maybe"."""
     if not is_name:
         return "safe"
     frequency = lexicon.frequency(word.text.lower())
     if frequency < COMMON_NAME_ZIPF:
-        return "name"
+        return "maybe" if initial and word.pos in ("NOUN", "VERB", "ADJ") else "name"  # "Billing ZIP ..."
     if frequency < VERY_COMMON_ZIPF and word.pos == "PROPN" and not initial and not word.text.isupper():
         return "name"
     return "maybe"
