@@ -9,7 +9,7 @@ PORT   ?= 8080
 # baseline and flags (installer/llama_wheel.py); `python -m installer build` reuses the same wheel.
 CPU_BASELINE ?= x86-64-v3
 
-.PHONY: run test install system-deps
+.PHONY: run test lint install system-deps
 
 $(VENV)/.installed: pyproject.toml requirements/models.txt
 	python3 -m venv $(VENV)
@@ -35,5 +35,10 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-test: install system-deps
+# Lint and types on the four packages (rules in pyproject.toml); seconds, so CI fails fast on them.
+lint: install
+	$(VENV)/bin/ruff check appliance policies audit installer
+	$(VENV)/bin/mypy
+
+test: install system-deps lint
 	$(PY) -m pytest

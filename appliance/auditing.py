@@ -2,14 +2,14 @@
 wrappers of what changes state."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from appliance.auth import Principal
 from appliance.config import Settings
 from appliance.datadir import DataDir
 from appliance.engine.registry import ModelRegistry
 from audit.log import AuditLog
-
 
 # The actor of records written by commands run on the appliance host (no API key involved).
 LOCAL_CLI_ACTOR: dict[str, str] = {"actor": "local-cli", "actor_role": "admin"}

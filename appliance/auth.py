@@ -6,6 +6,7 @@ database instead (`appliance.key_database`), so every node accepts the same keys
 """
 from __future__ import annotations
 
+import builtins
 import fcntl
 import hashlib
 import hmac
@@ -14,8 +15,10 @@ import os
 import re
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -76,7 +79,7 @@ class StoredKey:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _digest(secret: str) -> str:
@@ -133,6 +136,7 @@ class ApiKeyStore(ABC):
             return None
         return entry.principal()
 
+    @abstractmethod
     def close(self) -> None:
         """Release what the store holds open."""
 
@@ -144,7 +148,7 @@ class ApiKeyStore(ABC):
         """Mark the key revoked at `when` unless it already is; ApiKeyError for an unknown id."""
 
     @abstractmethod
-    def _all(self) -> list[StoredKey]: ...
+    def _all(self) -> builtins.list[StoredKey]: ...  # `list` in this class is the method above
 
     @abstractmethod
     def _find(self, key_id: str) -> StoredKey | None: ...
@@ -182,11 +186,16 @@ class KeyStore(ApiKeyStore):
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
-    def _locked(self):
+    def close(self) -> None:
+        """Nothing to release: every read and write opens the file for just that step."""
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the key file's exclusive lock (a sibling .lock file) for the block."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path.with_suffix(".lock"), "a")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return lock
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _add(self, entry: StoredKey) -> None:
         with self._locked():

@@ -10,8 +10,9 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -79,7 +80,7 @@ class ServerConfig(_Section):
         return entries
 
     @model_validator(mode="after")
-    def _no_plain_http_off_loopback(self) -> "ServerConfig":
+    def _no_plain_http_off_loopback(self) -> ServerConfig:
         if self.tls is not None or is_loopback_host(self.host):
             return self
         if not self.plain_http_behind_proxy:
@@ -173,7 +174,7 @@ class Settings(_Section):
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @model_validator(mode="after")
-    def _tls_paths_under_data_dir(self) -> "Settings":
+    def _tls_paths_under_data_dir(self) -> Settings:
         """Relative `[server.tls]` paths name files in the data directory, wherever the process starts."""
         tls = self.server.tls
         if tls is not None:
@@ -184,7 +185,7 @@ class Settings(_Section):
         return self
 
     @model_validator(mode="after")
-    def _backends_consistent(self) -> "Settings":
+    def _backends_consistent(self) -> Settings:
         names = [b.name for b in self.backends]
         if len(names) != len(set(names)):
             raise ValueError("backends: duplicate backend name")
@@ -203,7 +204,7 @@ class Settings(_Section):
         return self
 
     @model_validator(mode="after")
-    def _audit_url_within_mode(self) -> "Settings":
+    def _audit_url_within_mode(self) -> Settings:
         if self.egress.mode == "air-gapped":
             outside = [h for h in database_hosts(self.audit.url, os.environ) if not h.startswith("/") and not is_loopback(h)]
             if outside:

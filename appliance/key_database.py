@@ -9,11 +9,23 @@ with it. A node that still has a JSON key file refuses to start until its keys a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Iterator
 
-from sqlalchemy import (Column, Connection, Engine, MetaData, String, Table, Text, create_engine, insert, inspect, select,
-                        update)
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 

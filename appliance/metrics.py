@@ -1,7 +1,7 @@
 """Prometheus metrics of one appliance process (own registry, so several apps can live in tests)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from appliance.api.errors import ApiError
+from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.auditing import call_fields
 from appliance.auth import Principal
+from appliance.engine.admission import QueueFull
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
-from appliance.engine.admission import QueueFull
-from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
-from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
+from appliance.routing.base import Backend, BackendError, DeltaStream, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
 from audit.errors import AuditUnavailable
@@ -30,7 +31,6 @@ from policies.decision import Decision, FiredRule
 from policies.detect import Scan
 from policies.findings import Finding
 from policies.stream import StreamGuard
-
 
 # Streamed answers are re-scanned every this many new characters (plus the guard's hold-back window):
 # larger steps cost less detection CPU, which competes with decoding, at the price of burstier output.
@@ -261,7 +261,7 @@ class InferencePipeline:
             return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)
 
-    async def open_stream(self, call: Call, request: GenerationRequest) -> tuple[StreamDelta, AsyncIterator[StreamDelta]]:
+    async def open_stream(self, call: Call, request: GenerationRequest) -> tuple[StreamDelta, DeltaStream]:
         """Admit the generation and wait for its first delta, so errors still get a proper status."""
         assert call.backend is not None
         async with self.backend_errors(call):
@@ -346,7 +346,7 @@ class InferencePipeline:
         await self.audit("outcome", fields)
 
 
-async def _empty() -> AsyncIterator[StreamDelta]:
+async def _empty() -> DeltaStream:
     return
     yield  # pragma: no cover - makes this an async generator
 

@@ -7,8 +7,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     import uvicorn
 
 
-def uvicorn_config(app: FastAPI, options: dict[str, Any], tls: ServingTls | None) -> "uvicorn.Config":
+def uvicorn_config(app: FastAPI, options: dict[str, Any], tls: ServingTls | None) -> uvicorn.Config:
     """uvicorn's configuration for `app`; with TLS, serving our SSL context (the one SIGHUP renews) and
     putting the peer certificate into each request's scope."""
     import uvicorn

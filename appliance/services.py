@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any, TypeVar
 
 from appliance.auditing import StartupError, audited_registry, open_audit
 from appliance.auth import ApiKeyStore
@@ -23,8 +24,10 @@ from audit.capture import CaptureVault
 from audit.keys import CAPTURE_KEY_FILE, init_capture_key
 from audit.log import AuditLog
 from policies.detect import Detector
-from policies.policy_engine import PolicyEngine
 from policies.pack import load_packs
+from policies.policy_engine import PolicyEngine
+
+T = TypeVar("T")
 
 
 def egress_fields(event: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +58,8 @@ class Services:
 
 
 def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
-    """Check the TLS files, open the audit store (so everything after it is recorded), then packs,
-    detector, model."""
+    """Check the TLS files, open the audit store (so everything after it is recorded), then keys, egress
+    guard, packs, detector, model, routes and metrics, and record the start; a failing step closes the stores."""
     data = DataDir(settings.data_dir)
     if not data.initialised:
         raise StartupError(f"data directory {data.root} is not initialised: run `appliance init --data-dir {data.root}`")
@@ -64,40 +67,19 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
     audit = open_audit(settings)
     keys: ApiKeyStore | None = None
     try:
-        try:
-            keys = open_key_store(settings)
-        except Exception as exc:
-            raise StartupError(f"API keys: {exc}") from None
+        keys = _step("API keys", lambda: open_key_store(settings))
         if egress is not None:
-            egress.configure(EgressPolicy.for_backend_urls(
-                settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback))
-            egress.attach_sink(lambda event: audit.append("egress_block", egress_fields(event)))
+            _guard_egress(egress, settings, audit)
         packs_dir = Path(settings.policy.packs_dir) if settings.policy.packs_dir else None
-        try:
-            policy = PolicyEngine(load_packs(packs_dir))
-        except Exception as exc:
-            raise StartupError(f"policy packs refused: {exc}") from None
-        try:
-            detector = Detector.load()
-        except Exception as exc:
-            raise StartupError(f"PII/PHI detector cannot load: {exc}") from None
+        policy = _step("policy packs refused", lambda: PolicyEngine(load_packs(packs_dir)))
+        detector = _step("PII/PHI detector cannot load", Detector.load)
         registry = audited_registry(data, audit)
         engine = Engine(registry, settings.engine)
-        try:
-            engine.load(settings.engine.default_model)
-        except Exception as exc:
-            raise StartupError(f"default model {settings.engine.default_model!r} refused: {exc}") from None
-        local = LocalBackend(engine, settings.engine.default_max_tokens)
-        router = build_router(settings, local) if settings.backends or settings.routing.aliases else None
-        routes = RouteTable(registry, local, router, {b.name: b.model for b in settings.backends},
-                            air_gapped=settings.egress.mode == "air-gapped")
+        _step(f"default model {settings.engine.default_model!r} refused",
+              lambda: engine.load(settings.engine.default_model))
+        routes = _route_table(settings, registry, engine)
         capture = open_capture(audit) if settings.audit.capture else None
-        metrics = Metrics()
-        metrics.track_engine(engine.queue_depth, engine.active_jobs)
-        if egress is not None:
-            metrics.track_egress(lambda: sum(egress.report()["counters"]["blocked"].values()))
-        if tls is not None:
-            metrics.track_tls(tls.days_to_expiry)
+        metrics = _metrics(engine, egress, tls)
         audit.append("service_start", {"pid": os.getpid(), "mode": settings.egress.mode,
                                        "packs": policy.packs_info(), "default_model": settings.engine.default_model,
                                        "tls": tls.report() if tls is not None else None})
@@ -108,6 +90,41 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
         raise
     return Services(settings, data, keys, registry, engine, routes, policy, audit, metrics, detector, egress, capture,
                     tls)
+
+
+def _step(what: str, run: Callable[[], T]) -> T:
+    """Run one start-up step; any failure becomes a StartupError saying which step (cause not chained)."""
+    try:
+        return run()
+    except Exception as exc:
+        raise StartupError(f"{what}: {exc}") from None
+
+
+def _guard_egress(egress: EgressGuard, settings: Settings, audit: AuditLog) -> None:
+    """Let the guard through to the configured backends only, and record every connection it refuses."""
+    egress.configure(EgressPolicy.for_backend_urls(
+        settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback))
+    egress.attach_sink(lambda event: audit.append("egress_block", egress_fields(event)))
+
+
+def _route_table(settings: Settings, registry: ModelRegistry, engine: Engine) -> RouteTable:
+    """Where each requested model goes: the local engine, or a configured backend through the router."""
+    local = LocalBackend(engine, settings.engine.default_max_tokens)
+    router = build_router(settings, local) if settings.backends or settings.routing.aliases else None
+    return RouteTable(registry, local, router, {b.name: b.model for b in settings.backends},
+                      air_gapped=settings.egress.mode == "air-gapped")
+
+
+def _metrics(engine: Engine, egress: EgressGuard | None, tls: ServingTls | None) -> Metrics:
+    """The Prometheus metrics, with the gauges read live from the engine, the guard and the certificate."""
+    metrics = Metrics()
+    metrics.track_engine(engine.queue_depth, engine.active_jobs)
+    if egress is not None:
+        metrics.track_egress(lambda: sum(egress.report()["counters"]["blocked"].values()))
+    if tls is not None:
+        metrics.track_tls(tls.days_to_expiry)
+    return metrics
+
 
 
 def open_capture(audit: AuditLog) -> CaptureVault:

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from appliance.auditing import audited_registry, open_audit
 from appliance.auth import ROLES
 from appliance.cli.keys import mint_key
 from appliance.config import load_settings
 from appliance.datadir import DataDir
 from appliance.engine.default_model import ensure_default_model
-from appliance.auditing import audited_registry, open_audit
 from appliance.key_database import open_key_store
 from audit.keys import ensure_keys
 
@@ -55,7 +55,7 @@ def initialise(data_dir: Path, *, if_missing: bool = False) -> Initialised | Non
         fingerprint = store.signing_fingerprint
     finally:
         store.close()
-    data.marker.write_text(datetime.now(timezone.utc).isoformat() + "\n")
+    data.marker.write_text(datetime.now(UTC).isoformat() + "\n")
     data.version_file.write_text(appliance_version() + "\n")
     return Initialised(fingerprint, entry.id, tokens)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -94,12 +94,12 @@ def format_timestamp(moment: datetime) -> str:
     """`moment` (which must carry a time zone) in the stored format; ValueError for a naive one."""
     if moment.tzinfo is None:
         raise ValueError(f"a timestamp must carry a time zone, {moment.isoformat()!r} does not")
-    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
 
 
 def utc_timestamp() -> str:
     """Now, in the stored format."""
-    return datetime.now(timezone.utc).strftime(TIMESTAMP_FORMAT)
+    return datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
 
 
 # ---- export layout -----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class GroupCommitter:
                 return None if self._closing else []
             if self._queue[0].exclusive is not None:
                 return [self._queue.popleft()]
-            batch = []
+            batch: list[_Pending] = []
             while self._queue and len(batch) < self._max_batch and self._queue[0].exclusive is None:
                 batch.append(self._queue.popleft())
             return batch

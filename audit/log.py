@@ -25,8 +25,9 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, func, insert, inspect, select, update
@@ -218,7 +219,7 @@ class AuditLog:
 
     def _submit(self, skeletons: list[RecordSkeleton]) -> list[AppendedRecord]:
         with self._open_committer() as committer:
-            return committer.submit(skeletons)  # type: ignore[no-any-return]
+            return committer.submit(skeletons)
 
     def _submit_future(self, skeletons: list[RecordSkeleton]) -> asyncio.Future[list[AppendedRecord]]:
         with self._open_committer() as committer:

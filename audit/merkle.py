@@ -8,7 +8,7 @@ Standard library only: the offline verifier imports this module.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from audit.format import EMPTY_ROOT, HASH_SIZE, node_hash
 
@@ -169,6 +169,18 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
 
 def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]) -> None:
     """Check that the tree (size2, root2) extends the tree (size1, root1) (RFC 9162 2.1.4.2)."""
+    _check_consistency_request(size1, size2, root1, root2, proof)
+    if size1 == size2:
+        return
+    fr, sr = _consistency_roots(size1, size2, root1, proof)
+    if fr != root1:
+        raise ProofError("consistency proof does not match the earlier root")
+    if sr != root2:
+        raise ProofError("consistency proof does not match the later root")
+
+
+def _check_consistency_request(size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]) -> None:
+    """The sizes are in order and the proof fits them; equal sizes need an empty proof and equal roots."""
     if size1 < 0 or size2 < size1:
         raise ProofError(f"tree size {size2} is smaller than earlier size {size1}")
     if size1 == 0:
@@ -178,9 +190,12 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
             raise ProofError("sizes are equal but the consistency proof is not empty")
         if root1 != root2:
             raise ProofError("sizes are equal but the roots differ")
-        return
-    if not proof:
+    elif not proof:
         raise ProofError("consistency proof is empty")
+
+
+def _consistency_roots(size1: int, size2: int, root1: bytes, proof: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """The earlier and later roots the proof leads to (RFC 9162 2.1.4.2 steps 1-7, sizes 0 < size1 < size2)."""
     path = list(proof)
     if size1 & (size1 - 1) == 0:
         path.insert(0, root1)
@@ -200,7 +215,4 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
         raise ProofError("consistency proof is shorter than expected")
-    if fr != root1:
-        raise ProofError("consistency proof does not match the earlier root")
-    if sr != root2:
-        raise ProofError("consistency proof does not match the later root")
+    return fr, sr

@@ -6,8 +6,6 @@ destroying a subject's key changes no record hash.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Table, Text, text
 from sqlmodel import Field, SQLModel
 
@@ -36,13 +34,13 @@ class AuditRecord(SQLModel, table=True):
     seq: int = Field(sa_column=Column(SeqNumber, primary_key=True, autoincrement=False))
     ts: str
     kind: str = Field(index=True)
-    request_id: Optional[str] = Field(default=None, index=True)
-    actor: Optional[str] = Field(default=None, index=True)
+    request_id: str | None = Field(default=None, index=True)
+    actor: str | None = Field(default=None, index=True)
     body: str = Field(sa_column=Column(Text, nullable=False))
     leaf: str = Field(max_length=64)
-    group_first_seq: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    key_fingerprint: Optional[str] = Field(default=None, max_length=64)
-    signature: Optional[str] = None
+    group_first_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    key_fingerprint: str | None = Field(default=None, max_length=64)
+    signature: str | None = None
 
 
 class AuditCheckpoint(SQLModel, table=True):
@@ -50,7 +48,7 @@ class AuditCheckpoint(SQLModel, table=True):
 
     __tablename__ = "audit_checkpoints"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     size: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     root: str = Field(max_length=64)
     note: str = Field(sa_column=Column(Text, nullable=False))
@@ -65,7 +63,7 @@ class AuditSigningKey(SQLModel, table=True):
     fingerprint: str = Field(primary_key=True, max_length=64)
     public_key: str
     created: str
-    retired: Optional[str] = None
+    retired: str | None = None
 
 
 class CaptureKey(SQLModel, table=True):
@@ -75,9 +73,9 @@ class CaptureKey(SQLModel, table=True):
 
     key_id: str = Field(primary_key=True, max_length=32)
     subject: str = Field(index=True, max_length=64)
-    wrapped_key: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    wrapped_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created: str
-    erased: Optional[str] = None
+    erased: str | None = None
 
 
 class Capture(SQLModel, table=True):
@@ -93,7 +91,7 @@ class Capture(SQLModel, table=True):
 
 
 AUDIT_TABLES: list[Table] = [
-    model.__table__  # type: ignore[attr-defined]
+    model.__table__  # type: ignore[union-attr]  # sqlmodel types table classes by their metaclass
     for model in (AuditRecord, AuditCheckpoint, AuditSigningKey, CaptureKey, Capture)
 ]
 RECORDS, CHECKPOINTS, SIGNING_KEYS, CAPTURE_KEYS, CAPTURES = AUDIT_TABLES  # the tables, for Core queries

@@ -10,7 +10,7 @@ str-subclass keys by their own rules). Everything else takes the standard librar
 """
 from __future__ import annotations
 
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 import orjson

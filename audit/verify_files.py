@@ -9,8 +9,9 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from audit.format import HEADS_FILE, PROOFS_FILE, ROTATIONS_FILE
 

@@ -13,10 +13,11 @@ import multiprocessing
 import os
 import sys
 import threading
+from collections.abc import Generator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any
 
 from audit.format import GENESIS_PREV, HASH_SIZE, RECORDS_FILE, leaf_hash_of_bytes
 from audit.merkle import MerkleTree

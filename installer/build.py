@@ -8,8 +8,11 @@ import tarfile
 import tempfile
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from installer import install
 from installer.keys import load_private_key, public_pem, raw_public_bytes
@@ -61,7 +64,7 @@ def build(key_path: Path, out: Path, models: list[tuple[str, Path]], baseline: s
     return BuildResult(final, tarball, manifest_sha, fingerprint, _sizes(final, tarball))
 
 
-def _collect(bundle: Path, version: str, models: list[tuple[str, Path]], baseline: str) -> dict:
+def _collect(bundle: Path, version: str, models: list[tuple[str, Path]], baseline: str) -> dict[str, Any]:
     """Wheels for the target, the models, the packs and the installer itself; returns bundle.json's content."""
     wheels = bundle / "wheels"
     with tempfile.TemporaryDirectory(prefix="appliance-local-wheels-") as scratch:
@@ -80,13 +83,13 @@ def _collect(bundle: Path, version: str, models: list[tuple[str, Path]], baselin
         "version": version, "requirement": f"compliance-appliance=={version}", "pythons": pythons,
         "pip_wheel": next(wheels.glob("pip-*.whl")).name, "model_wheels": [path.name for path in model_wheels],
         "models": [model.as_json() for model in bundled], "cpu_baseline": baseline,
-        "llama_cmake_args": cmake_args(baseline), "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "llama_cmake_args": cmake_args(baseline), "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (bundle / install.BUNDLE_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
-def _seal(bundle: Path, key, version: str, info: dict) -> str:
+def _seal(bundle: Path, key: Ed25519PrivateKey, version: str, info: dict[str, Any]) -> str:
     """SBOM, MANIFEST (sha256 + size of every file), its Ed25519 signature and the public key."""
     (bundle / install.PUBLIC_KEY).write_bytes(public_pem(key))
     entries = _hash_all(bundle)

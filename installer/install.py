@@ -27,12 +27,13 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 try:
     from installer.progress import Progress
 except ImportError:  # run from a bundle, where progress.py sits beside this file
-    from progress import Progress  # type: ignore[no-redef]
+    from progress import Progress  # type: ignore[no-redef,import-not-found]
 
 MANIFEST = "MANIFEST"
 SIGNATURE = "MANIFEST.sig"
@@ -164,7 +165,7 @@ def _bundle_files(bundle: Path) -> set[str]:
     return files
 
 
-def verify_bundle(bundle: Path, trust: str | None, manifest_sha256: str | None) -> dict:
+def verify_bundle(bundle: Path, trust: str | None, manifest_sha256: str | None) -> dict[str, Any]:
     """All checks, reading only; returns bundle.json once everything it says is trusted."""
     if not trust and not manifest_sha256:
         raise Refused("pass --trust FINGERPRINT (publisher key) or --manifest-sha256 HASH")
@@ -195,7 +196,7 @@ def _run(command: list[str], what: str) -> None:
         raise RuntimeError(f"{what} failed (exit {result.returncode})")
 
 
-def install_version(bundle: Path, info: dict, prefix: Path) -> Path:
+def install_version(bundle: Path, info: dict[str, Any], prefix: Path) -> Path:
     """P/versions/<version>/: a virtual environment with the appliance from the bundle's wheels only."""
     target = prefix / "versions" / info["version"]
     if (target / ".complete").is_file():
@@ -236,7 +237,7 @@ def activate(prefix: Path, version: str) -> None:
     point(prefix / "bin" / "appliance", "../current/bin/appliance")
 
 
-def prepare_data(prefix: Path, data_dir: Path, models: list[dict], bundle: Path) -> None:
+def prepare_data(prefix: Path, data_dir: Path, models: list[dict[str, Any]], bundle: Path) -> None:
     """`appliance init` (first install: keys 0600, dir 0700, API keys printed once; later: the
     version change recorded in the audit log), then the bundle's extra models imported by hash."""
     appliance = str(prefix / "bin" / "appliance")
@@ -262,7 +263,7 @@ key_file = "tls/server.key"
 """
 
 
-def _read_settings(config: Path) -> dict:
+def _read_settings(config: Path) -> dict[str, Any]:
     if not config.is_file():
         return {}
     try:

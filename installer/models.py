@@ -8,7 +8,7 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from installer.progress import Progress
 
@@ -60,7 +60,7 @@ def extra_model(model_id: str, source_path: Path, bundle: Path) -> BundledModel:
     return BundledModel(model_id, target.relative_to(bundle).as_posix(), sha, size)
 
 
-def _copy(source: BinaryIO, target: Path, size: int, label: str) -> str:
+def _copy(source: IO[bytes], target: Path, size: int, label: str) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     progress = Progress(f"copying {label}", total=size)

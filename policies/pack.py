@@ -296,7 +296,7 @@ def load_pack(path: str | Path) -> Pack:
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"line (\d+)", str(exc))
         reason = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(exc))
-        line = found.group(1) if found else text.count("\n") + 1
+        line = int(found.group(1)) if found else text.count("\n") + 1
         raise PackError(f"{path}:{line}: invalid TOML: {reason}") from None
     return _Validator(str(path), text).pack(data, hashlib.sha256(raw).hexdigest())
 

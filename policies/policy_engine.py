@@ -10,8 +10,8 @@ reach the external zone in clear, and an allow rule can never outvote a redact o
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from policies.decision import ACTION_RANK, Decision, FiredRule
 from policies.findings import Finding

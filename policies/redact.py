@@ -6,8 +6,8 @@ Placeholders look like `[PERSON_1]`. The same value always gets the same placeho
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 PLACEHOLDER = re.compile(r"\[[A-Z][A-Z0-9_]*_\d+\]")
 _PARTIAL_PLACEHOLDER = re.compile(r"\[[A-Z0-9_]{0,40}$")

@@ -10,9 +10,9 @@ identifier no longer than `holdback_chars` that starts before the cut is therefo
 the scanned window; one that starts after it stays held. Released text goes through the policy
 engine (direction "response"), so it is emitted redacted or masked, or the guard raises
 `PolicyBlocked`. Each scan covers at most context + holdback + step + one delta (+ one identifier
-that straddled the cut) characters, so the cost grows linearly with the answer, not quadratically. A scan costs the detector's fixed overhead
-(about 20 ms here) more than its length, so the default step of 64 characters trades a little
-burstiness for half the scans of a 32-character step.
+that straddled the cut) characters, so the cost grows linearly with the answer, not quadratically.
+A scan costs the detector's fixed overhead (about 20 ms here) more than its length, so the default
+step of 64 characters trades a little burstiness for half the scans of a 32-character step.
 
 With `restore` (the prompt decision's restorable placeholders, see `PolicyEngine.restores`) the
 model's placeholders are put back before scanning, so the answer policy judges what the client sees;
@@ -21,7 +21,7 @@ a placeholder cut by a chunk boundary is held until it is complete.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from policies.decision import ACTION_RANK, Decision, FiredRule
 from policies.findings import Finding
@@ -143,7 +143,7 @@ def _safe_cut(spans: list[tuple[int, int, Finding]], cut: int) -> int:
     moved = True
     while moved and cut > 0:
         moved = False
-        for start, end, finding in spans:
+        for _start, end, finding in spans:
             held_from = finding.held_from - offset[id(finding)]
             if held_from < cut < end:
                 cut, moved = held_from, True

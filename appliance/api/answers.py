@@ -3,7 +3,8 @@ tool calls and logprobs."""
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from appliance.routing.base import TokenLogprob, ToolCall
 

@@ -1,8 +1,8 @@
 """The FastAPI application: routes, the OpenAI error shape and the request framing middleware."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import AsyncIterator
 
 import anyio
 from fastapi import FastAPI

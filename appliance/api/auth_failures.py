@@ -7,9 +7,10 @@ Records carry the route template (`/v1/audit/records/{seq}`), never the raw path
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 FailureKey = tuple[str, str, str, str, str]  # client, reason, method, route template, key id
 OVERFLOW_CLIENT = "(other clients)"
@@ -25,7 +26,7 @@ class _Window:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class AuthFailureWindows:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator
+from typing import Any
 
 import anyio
 from fastapi import Request
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse
 from appliance.api.answers import AnswerFraming, LogprobRelease
 from appliance.api.errors import ApiError
 from appliance.pipeline import Call, InferencePipeline, blocked_error
-from appliance.routing.base import OutputOptions, StreamDelta, ToolCall
+from appliance.routing.base import DeltaStream, OutputOptions, StreamDelta, ToolCall
 from policies.stream import PolicyBlocked, StreamGuard
 
 DISCONNECT_POLL_SECONDS = 0.2
@@ -36,7 +37,7 @@ class AnswerCheck:
     structured: str | None  # the structured form the answer must complete ("tool call", "JSON answer")
 
     @classmethod
-    def for_call(cls, call: Call, guard: StreamGuard, options: OutputOptions) -> "AnswerCheck":
+    def for_call(cls, call: Call, guard: StreamGuard, options: OutputOptions) -> AnswerCheck:
         framing = AnswerFraming(call.is_chat, call.request_id, call.requested_model)
         return cls(framing, guard, LogprobRelease(options.top_logprobs is not None), _structured_form(options))
 
@@ -98,7 +99,7 @@ def _count_tokens(pipeline: InferencePipeline, call: Call, last: StreamDelta) ->
 
 
 async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
-                   first: StreamDelta, deltas: AsyncIterator[StreamDelta]) -> JSONResponse:
+                   first: StreamDelta, deltas: DeltaStream) -> JSONResponse:
     """The whole answer as one response, scanned once whole."""
     raw: list[str] = [first.text]
     answer.logprobs.add(first.text, first.logprobs)
@@ -172,7 +173,7 @@ class _Sent:
 
 
 async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerCheck, first: StreamDelta,
-                        deltas: AsyncIterator[StreamDelta], include_usage: bool) -> AsyncIterator[bytes]:
+                        deltas: DeltaStream, include_usage: bool) -> AsyncIterator[bytes]:
     """Server-sent events: text as the guard releases it, tool calls, then the finish, sent only once the
     outcome record is durable (a client that saw the finish has its call in the log)."""
     sent = _Sent(first)

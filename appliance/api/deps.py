@@ -1,7 +1,8 @@
 """FastAPI dependencies: the app's parts, typed; the caller's identity; role checks. Every refusal is audited."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +16,6 @@ from appliance.review.service import Review
 from appliance.review.sessions import SessionStore
 from appliance.services import Services
 from appliance.tls.peer import client_certificate
-
 
 # -- the app's parts (put on app.state by create_app and install_console; read only through these) --
 

@@ -9,19 +9,14 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
 
 import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.api.errors import ApiError
 from appliance.metrics import Metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def new_request_id() -> str:

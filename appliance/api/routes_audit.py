@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -32,11 +32,11 @@ async def list_records(
     request: Request,
     services: ServicesDep,
     pipeline: PipelineDep,
-    kind: Optional[str] = None,
-    since: Optional[datetime] = None,
-    until: Optional[datetime] = None,
-    request_id: Optional[str] = None,
-    actor: Optional[str] = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    request_id: str | None = None,
+    actor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(auditor),
@@ -50,7 +50,7 @@ async def list_records(
 
 @router.get("/records/{seq}")
 async def get_record(seq: int, request: Request, services: ServicesDep, pipeline: PipelineDep,
-                     tree_size: Optional[int] = Query(None, ge=1),
+                     tree_size: int | None = Query(None, ge=1),
                      principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """One record and its RFC 6962 inclusion proof in the tree of `tree_size` records (default: all)."""
     await _accessed(pipeline, request, principal, "record", record_seq=seq)
@@ -78,7 +78,7 @@ async def latest_checkpoint(request: Request, services: ServicesDep, pipeline: P
 
 @router.post("/exports")
 async def start_export(request: Request, services: ServicesDep, pipeline: PipelineDep, review: ReviewDep,
-                       since: Optional[datetime] = None, until: Optional[datetime] = None,
+                       since: datetime | None = None, until: datetime | None = None,
                        principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """Write an export (with the assessor pack) under DATA_DIR/exports/<request id>/ and say where it is and what it holds."""
     from audit.export import ExportError

@@ -21,7 +21,6 @@ from appliance.api.openai_fields import (
 )
 from policies.vocabulary import PURPOSES, Direction, Zone
 
-
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -42,7 +41,7 @@ class Message(Strict):
     function_call: None = None
 
     @model_validator(mode="after")
-    def _tool_fields_fit_the_role(self) -> "Message":
+    def _tool_fields_fit_the_role(self) -> Message:
         if self.role == "tool" and not self.tool_call_id:
             raise ValueError("a tool message needs the tool_call_id of the call it answers")
         if self.tool_calls and self.role != "assistant":
@@ -109,7 +108,7 @@ class ChatCompletionRequest(_SamplingFields):
     top_logprobs: int | None = Field(None, ge=0, le=20)
 
     @model_validator(mode="after")
-    def _consistent_options(self) -> "ChatCompletionRequest":
+    def _consistent_options(self) -> ChatCompletionRequest:
         if self.top_logprobs is not None and not self.logprobs:
             raise ValueError("top_logprobs needs logprobs: true")
         if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from appliance.api.openai_fields import NamedToolChoice
 from appliance.api.schemas import ChatCompletionRequest, CompletionRequest, Message
 from appliance.routing.base import ChatMessage, OutputOptions, ToolCall, UnsupportedOption
 
@@ -23,7 +24,7 @@ _JSON_PUNCTUATION = re.compile(r'[{}\[\]":,_]')
 def scanned_texts(body: ChatCompletionRequest) -> tuple[list[str], list[str]]:
     """(texts, roles) to scan: every message, every tool call's arguments, every offered tool."""
     texts = [m.text for m in body.messages]
-    roles = [m.role for m in body.messages]
+    roles: list[str] = [m.role for m in body.messages]
     for message in body.messages:
         for call in message.tool_calls or []:
             texts.append(call.function.arguments)
@@ -81,7 +82,7 @@ def output_options(body: ChatCompletionRequest | CompletionRequest, texts: list[
     return OutputOptions(
         response_format=body.response_format.model_dump(by_alias=True, exclude_none=True) if body.response_format else None,
         tools=offered_tools(body, texts),
-        tool_choice=body.tool_choice.model_dump() if hasattr(body.tool_choice, "model_dump") else body.tool_choice,
+        tool_choice=body.tool_choice.model_dump() if isinstance(body.tool_choice, NamedToolChoice) else body.tool_choice,
         top_logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         **common,
     )

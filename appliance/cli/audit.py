@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ audit_app = typer.Typer(help="Export, verify and erase in the audit log.", no_ar
                         pretty_exceptions_enable=False)
 
 
-def _when(value: Optional[str], flag: str) -> Optional[datetime]:
+def _when(value: str | None, flag: str) -> datetime | None:
     if value is None:
         return None
     try:
@@ -27,12 +27,12 @@ def _when(value: Optional[str], flag: str) -> Optional[datetime]:
 def export(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the export into (must not exist or be empty).")],
     data_dir: DataDirOption = Path("data"),
-    since: Annotated[Optional[str], typer.Option(help="Only records at or after this time (ISO 8601).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Only records before this time (ISO 8601).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only records at or after this time (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only records before this time (ISO 8601).")] = None,
 ) -> None:
     """Write records, checkpoint, public key, proofs, the assessor pack (report.html, VERIFY.txt) and a signed manifest to OUT."""
-    from appliance.config import load_settings
     from appliance.auditing import open_audit
+    from appliance.config import load_settings
     from appliance.review.service import Review
 
     start, end = _when(since, "--since"), _when(until, "--until")
@@ -54,9 +54,9 @@ def export(
 @audit_app.command("verify")
 def verify(
     export_dir: Annotated[Path, typer.Argument(help="An export directory.")],
-    trusted_checkpoint: Annotated[Optional[Path], typer.Option("--trusted-checkpoint",
+    trusted_checkpoint: Annotated[Path | None, typer.Option("--trusted-checkpoint",
                                   help="A checkpoint kept from an earlier export: this one must extend it.")] = None,
-    trusted_fingerprint: Annotated[Optional[str], typer.Option(
+    trusted_fingerprint: Annotated[str | None, typer.Option(
         "--trusted-fingerprint", help="The audit key fingerprint recorded at set-up (`appliance init` prints it).")] = None,
 ) -> None:
     """Verify an export offline and print a summary (records, range, kinds, checkpoint, keys, verdict); exit 1
@@ -96,8 +96,8 @@ def erase(
     data_dir: DataDirOption = Path("data"),
 ) -> None:
     """Destroy a data subject's capture key (GDPR Art. 17); the log still verifies."""
-    from appliance.config import load_settings
     from appliance.auditing import open_audit
+    from appliance.config import load_settings
     from audit.capture import CaptureVault
 
     with one_line_errors():

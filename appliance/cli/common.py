@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Iterator, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -73,9 +73,9 @@ def create(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
     purpose: Annotated[str, typer.Option(help="Purpose of use the policy packs see (e.g. treatment, research).")] = "treatment",
-    client_cert: Annotated[Optional[Path], typer.Option(
+    client_cert: Annotated[Path | None, typer.Option(
         "--client-cert", help="Bind the key to this client certificate (PEM): it works only over mutual TLS with it.")] = None,
-    client_subject: Annotated[Optional[str], typer.Option(
+    client_subject: Annotated[str | None, typer.Option(
         "--client-subject", help="Bind the key to client certificates with this subject (RFC 4514, e.g. 'CN=ward-7').")] = None,
     data_dir: DataDirOption = Path("data"),
 ) -> None:

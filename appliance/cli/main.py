@@ -9,7 +9,7 @@ import json  # noqa: E402  (after the guard on purpose)
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Annotated, Optional  # noqa: E402
+from typing import Annotated  # noqa: E402
 
 import typer  # noqa: E402
 
@@ -33,7 +33,7 @@ app.command("report")(report_command)
 
 os.umask(0o077)  # everything the appliance writes (store, keys, exports) is private to its user
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="TOML config file (default: DATA_DIR/appliance.toml).")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file (default: DATA_DIR/appliance.toml).")]
 
 
 @app.command()
@@ -63,8 +63,8 @@ def init(data_dir: DataDirOption = Path("data"),
 def serve(
     data_dir: DataDirOption = Path("data"),
     config: ConfigOption = None,
-    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     dev_key: Annotated[bool, typer.Option("--dev-key", help="Mint a fresh clinical key named 'dev' and print it.")] = False,
 ) -> None:
     """Serve the OpenAI-compatible API (HTTPS when [server.tls] is configured)."""
@@ -109,11 +109,11 @@ def uvicorn_options(server: ServerConfig) -> dict[str, object]:
 def selftest(
     data_dir: DataDirOption = Path("data"),
     config: ConfigOption = None,
-    ca_file: Annotated[Optional[Path], typer.Option(
+    ca_file: Annotated[Path | None, typer.Option(
         "--ca-file", help="CA certificate clients trust (default: DATA_DIR/tls/ca.pem, the local CA).")] = None,
-    client_cert: Annotated[Optional[Path], typer.Option(
+    client_cert: Annotated[Path | None, typer.Option(
         "--client-cert", help="Client certificate (PEM, key beside it as .key) when mutual TLS is on.")] = None,
-    url: Annotated[Optional[str], typer.Option(
+    url: Annotated[str | None, typer.Option(
         "--url", help="Probe this running service (https://HOST:PORT) instead of serving briefly on loopback.")] = None,
 ) -> None:
     """Check this installation end to end: model, detector, audit log, egress guard, HTTPS. Exit 1 on a failure."""

@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,9 +29,9 @@ def open_registry(data_dir: Path) -> ModelRegistry:
 def changing_registry(data_dir: Path) -> Iterator[ModelRegistry]:
     """The registry for a change. In an initialised data directory every change is written to the
     audit log first, and refused if the log cannot take it."""
+    from appliance.auditing import audited_registry, open_audit
     from appliance.config import load_settings
     from appliance.datadir import DataDir
-    from appliance.auditing import audited_registry, open_audit
 
     data = DataDir(data_dir)
     if not data.initialised:
@@ -57,7 +57,7 @@ def import_command(
     path: Annotated[Path, typer.Argument(help="GGUF file to import.")],
     model_id: Annotated[str, typer.Option("--id", help="Id to register the model under.")],
     sha256: Annotated[
-        Optional[str], typer.Option("--sha256", help="Refuse the file unless it has this hash.")
+        str | None, typer.Option("--sha256", help="Refuse the file unless it has this hash.")
     ] = None,
     kind: Annotated[
         str, typer.Option("--kind", help="chat (chat and text completions) or embedding (/v1/embeddings).")
@@ -65,9 +65,8 @@ def import_command(
     data_dir: DataDirOption = Path("data"),
 ) -> None:
     """Check a GGUF file, hash it and copy it into the registry."""
-    with one_line_errors():
-        with changing_registry(data_dir) as registry:
-            entry = registry.import_model(path, model_id, expected_sha256=sha256, kind=kind)
+    with one_line_errors(), changing_registry(data_dir) as registry:
+        entry = registry.import_model(path, model_id, expected_sha256=sha256, kind=kind)
     typer.echo(f"imported {_describe(entry)}")
 
 
@@ -91,7 +90,7 @@ def list_command(
 @models_app.command("verify")
 def verify_command(
     model_id: Annotated[
-        Optional[str], typer.Argument(help="Model to verify (default: all).")
+        str | None, typer.Argument(help="Model to verify (default: all).")
     ] = None,
     data_dir: DataDirOption = Path("data"),
 ) -> None:
@@ -116,9 +115,8 @@ def remove_command(
     data_dir: DataDirOption = Path("data"),
 ) -> None:
     """Unregister a model and delete its stored copy."""
-    with one_line_errors():
-        with changing_registry(data_dir) as registry:
-            entry = registry.remove(model_id)
+    with one_line_errors(), changing_registry(data_dir) as registry:
+        entry = registry.remove(model_id)
     typer.echo(f"removed {entry.id}")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,9 +35,10 @@ def report_command(
     fmt: Annotated[str, typer.Option("--format", help="html, csv or json.")] = "html",
     since: Annotated[str, typer.Option(help="Records at or after this time (ISO 8601, UTC if no zone).")] = "",
     until: Annotated[str, typer.Option(help="Records before this time (ISO 8601).")] = "",
-    subject: Annotated[Optional[str], typer.Option(
+    subject: Annotated[str | None, typer.Option(
         help="subject report: the data subject's identifier, or '-' to read it from standard input.")] = None,
-    price: Annotated[list[str], typer.Option(help="cost report: NAME=INPUT:OUTPUT in $ per million tokens (repeat).")] = [],
+    price: Annotated[list[str] | None, typer.Option(
+        help="cost report: NAME=INPUT:OUTPUT in $ per million tokens (repeat).")] = None,
     purchase: Annotated[float, typer.Option(help="cost report: hardware purchase price, $.")] = 80_000.0,
     amortise_months: Annotated[int, typer.Option(help="cost report: months to amortise the hardware over.")] = 36,
     power_watts: Annotated[float, typer.Option(help="cost report: continuous power draw, W.")] = 1_600.0,
@@ -59,7 +60,7 @@ def report_command(
         fail("the subject report needs --subject IDENTIFIER (or --subject - to read it from standard input)")
     identifier = sys.stdin.readline().strip() if subject == "-" else (subject or "")
     with one_line_errors():
-        cost = CostInputs(parse_prices(price), purchase, amortise_months, power_watts, kwh_price, maintenance)
+        cost = CostInputs(parse_prices(price or []), purchase, amortise_months, power_watts, kwh_price, maintenance)
         settings = load_settings(data_dir=data_dir)
         store = open_audit(settings)
         review = Review(store, settings.data_dir)

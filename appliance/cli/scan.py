@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,20 +26,20 @@ def _jsonl(detector: object, zone: str) -> None:
 
 
 def scan_command(
-    text: Annotated[Optional[str], typer.Argument(help="Text to scan (omit with --jsonl).")] = None,
+    text: Annotated[str | None, typer.Argument(help="Text to scan (omit with --jsonl).")] = None,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Read one JSON string per stdin line; print findings per line.")] = False,
-    zone: Annotated[Optional[str], typer.Option(
+    zone: Annotated[str | None, typer.Option(
         help="Destination zone: local, internal or external (default: local for TEXT; external, the recall-first "
              "detector, for --jsonl).")] = None,
     purpose: Annotated[str, typer.Option(help="Purpose of use.")] = "treatment",
     direction: Annotated[str, typer.Option(help="prompt or response.")] = "prompt",
-    packs_dir: Annotated[Optional[Path], typer.Option("--packs-dir", help="Policy packs directory (default: bundled).")] = None,
+    packs_dir: Annotated[Path | None, typer.Option("--packs-dir", help="Policy packs directory (default: bundled).")] = None,
 ) -> None:
     """Detect PII/PHI/PCI in a text and show what the policy packs decide."""
     from policies.detect import Detector
-    from policies.vocabulary import ZONES
-    from policies.policy_engine import PolicyEngine
     from policies.pack import load_packs
+    from policies.policy_engine import PolicyEngine
+    from policies.vocabulary import ZONES
 
     if jsonl == (text is not None):
         fail("give either TEXT or --jsonl")
@@ -53,7 +53,7 @@ def scan_command(
         engine = PolicyEngine(load_packs(packs_dir))
         assert text is not None
         scanned = detector.scan(text, zone or "local")
-        decision = engine.decide([scanned.text], [scanned.findings], purpose=purpose, zone=zone or "local",  # type: ignore[arg-type]
+        decision = engine.decide([scanned.text], [scanned.findings], purpose=purpose, zone=zone or "local",
                                  direction=direction)  # type: ignore[arg-type]
     typer.echo(json.dumps({
         "findings": [f.as_json() for f in scanned.original_findings],

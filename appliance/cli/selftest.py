@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from appliance.cli.selftest_tls import TlsProbe, https_readiness
 from appliance.egress import EgressBlocked
@@ -87,8 +87,10 @@ STEPS: list[tuple[str, Callable[[Services], str]]] = [
 ]
 
 
-def run_selftest(services: Services, probe: TlsProbe = TlsProbe()) -> list[StepResult]:
-    """Every step, in order (`tls` last, with `probe`); a failing step is reported and the next ones still run."""
+def run_selftest(services: Services, probe: TlsProbe | None = None) -> list[StepResult]:
+    """Every step, in order (`tls` last, with `probe`, default: the data directory's CA, the service started
+    here); a failing step is reported and the next ones still run."""
+    probe = probe or TlsProbe()
     results = []
     for name, step in [*STEPS, ("tls", lambda services: https_readiness(services, probe))]:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, List, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +16,7 @@ tls_app = typer.Typer(help="TLS certificates for serving on the network.", no_ar
                       pretty_exceptions_enable=False)
 
 HostOption = Annotated[str, typer.Option("--host", help="DNS name clients use to reach the appliance.")]
-IpOption = Annotated[Optional[List[str]], typer.Option("--ip", help="IP address clients may use (repeatable).")]
+IpOption = Annotated[list[str] | None, typer.Option("--ip", help="IP address clients may use (repeatable).")]
 
 
 def tls_dir(data_dir: Path) -> Path:

@@ -13,8 +13,10 @@ import sys
 import sysconfig
 import threading
 from collections import deque
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
 
 from appliance.egress.offline import apply_offline_environment
 from appliance.egress.policy import EgressPolicy, is_loopback, is_resolver, normalize_host, parse_ip
@@ -30,7 +32,7 @@ ALLOWED_FAMILIES = INET_FAMILIES | {socket.AF_UNIX}
 BUFFER_LIMIT = 1000
 RECENT_LIMIT = 10
 
-EventSink = Callable[[dict], Any]
+EventSink = Callable[[dict[str, Any]], Any]
 
 
 class EgressBlocked(PermissionError):
@@ -56,15 +58,15 @@ class EgressGuard:
         self._pinned: set[tuple[str, int | None]] = set()
         self._allowed = dict.fromkeys(KINDS, 0)
         self._blocked = dict.fromkeys(KINDS, 0)
-        self._pending: deque[dict] = deque()
-        self._recent: deque[dict] = deque(maxlen=RECENT_LIMIT)
+        self._pending: deque[dict[str, Any]] = deque()
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_LIMIT)
         self._dropped = 0
         self._sink: EventSink | None = None
         self._sink_errors = 0
         self._last_sink_error: str | None = None
         self._spawning_refused = False
         # audit event -> (kind it is counted as, handler); see the CPython audit events table
-        self._handlers: dict[str, tuple[str, Callable[[tuple], None]]] = {
+        self._handlers: dict[str, tuple[str, Callable[[tuple[Any, ...]], None]]] = {
             "socket.__new__": ("socket", self._on_new),
             "socket.connect": ("connect", self._on_connect),
             "socket.sendto": ("send", self._on_send),
@@ -97,7 +99,7 @@ class EgressGuard:
             self._sink = sink
         self._deliver()
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         """Mode, allow-list, counters and the latest blocks, for `appliance doctor`."""
         with self._lock:
             return {
@@ -116,7 +118,7 @@ class EgressGuard:
 
     # -- judging socket events ---------------------------------------------------------------
 
-    def judge(self, event: str, args: tuple) -> None:
+    def judge(self, event: str, args: tuple[Any, ...]) -> None:
         """Decide one `socket.*` audit event; raises EgressBlocked when the policy refuses it."""
         entry = self._handlers.get(event)
         if entry is None or getattr(self._local, "pinning", False):
@@ -129,29 +131,29 @@ class EgressGuard:
         except Exception as exc:  # an event the guard cannot judge is refused, never waved through
             self._block(kind, event, f"the guard could not judge it ({type(exc).__name__})")
 
-    def judge_spawn(self, event: str, args: tuple) -> None:
+    def judge_spawn(self, event: str, args: tuple[Any, ...]) -> None:
         """Refuse a program start or fork once `refuse_spawning` was called; name the program only
         (its arguments may carry data)."""
         if self._spawning_refused:
             self._block("spawn", _program_of(event, args), "the serving process may not start programs")
 
-    def _on_new(self, args: tuple) -> None:
+    def _on_new(self, args: tuple[Any, ...]) -> None:
         family = args[1]
         if family in ALLOWED_FAMILIES:
             self._count_allowed("socket")
         else:
             self._block("socket", f"family {family}", "only IP and Unix sockets may be created")
 
-    def _on_connect(self, args: tuple) -> None:
+    def _on_connect(self, args: tuple[Any, ...]) -> None:
         self._check_endpoint("connect", args[0], args[1])
 
-    def _on_send(self, args: tuple) -> None:
+    def _on_send(self, args: tuple[Any, ...]) -> None:
         if args[1] is None:  # sendmsg on a connected socket: its connect was checked
             self._count_allowed("send")
         else:
             self._check_endpoint("send", args[0], args[1])
 
-    def _on_resolve(self, args: tuple) -> None:
+    def _on_resolve(self, args: tuple[Any, ...]) -> None:
         host = args[0]
         port = args[1] if len(args) > 1 else None
         if isinstance(host, bytes):
@@ -164,7 +166,7 @@ class EgressGuard:
         self._count_allowed("resolve")
         self._pin(host, port)
 
-    def _on_reverse(self, args: tuple) -> None:
+    def _on_reverse(self, args: tuple[Any, ...]) -> None:
         address = args[0]
         host, port = (address[0], address[1]) if isinstance(address, tuple) else (address, None)
         if not isinstance(host, str) or not self._permits(normalize_host(host), port):
@@ -226,7 +228,7 @@ class EgressGuard:
             self._blocked[kind] += 1
             event = {
                 "type": "egress.blocked",
-                "at": datetime.now(timezone.utc).isoformat(),
+                "at": datetime.now(UTC).isoformat(),
                 "kind": kind,
                 "target": target,
                 "module": module,
@@ -279,7 +281,7 @@ def calling_module() -> str:
     """The module that asked for the network: the first frame outside the guard and the standard
     library (e.g. `anyio._backends._asyncio`), else the first outside the guard and `socket` (e.g.
     `concurrent.futures.thread` for a lookup asyncio runs in its thread pool)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     fallback = None
     while frame is not None:
         name = frame.f_globals.get("__name__", "?")
@@ -310,7 +312,7 @@ def _refusal(policy: EgressPolicy, host: str, port: int | None) -> str:
     return "not on the allow-list"
 
 
-def _program_of(event: str, args: tuple) -> str:
+def _program_of(event: str, args: tuple[Any, ...]) -> str:
     """The program an audit event starts, as its base name (never its arguments), else the event."""
     if event == "subprocess.Popen":  # (executable, args, cwd, env); executable None: args[0] is it
         program = args[0] if args[0] is not None else args[1]
@@ -333,12 +335,12 @@ def _describe(address: Any) -> str:
     return address if isinstance(address, str) else repr(address)
 
 
-def _audit_hook(guard: EgressGuard) -> Callable[[str, tuple], None]:
+def _audit_hook(guard: EgressGuard) -> Callable[[str, tuple[Any, ...]], None]:
     """The hook CPython calls for every audit event (imports, opens, ...): a plain function (cheaper
     to call than a bound method) that passes only `socket.*` events on to the guard."""
     judge, judge_spawn = guard.judge, guard.judge_spawn
 
-    def hook(event: str, args: tuple) -> None:
+    def hook(event: str, args: tuple[Any, ...]) -> None:
         if event.startswith("socket."):
             judge(event, args)
         elif event in SPAWN_EVENTS:

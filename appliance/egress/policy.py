@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 Mode = Literal["air-gapped", "connected"]
@@ -144,5 +144,5 @@ class EgressPolicy:
     def _listed(self, host: str, port: int | None) -> bool:
         return any(e.matches(host, port) for e in self.allow)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "loopback": self.loopback, "allow": [str(e) for e in self.allow]}

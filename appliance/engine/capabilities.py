@@ -26,7 +26,9 @@ def _capabilities(path: Path, sha256: str, kind: str) -> dict[str, Any]:
         return {"chat": False, "completions": False, "embeddings": True, "tools": False, "json_schema": False,
                 "dimensions": width}
     template = metadata.get("tokenizer.chat_template")
-    chat = isinstance(template, str) and bool(template)
+    if not isinstance(template, str):
+        template = ""
+    chat = bool(template)
     tool_format = ("template" if template_handles_tools(template) else "appliance-prompt") if chat else None
     return {"chat": chat, "completions": True, "embeddings": False, "tools": chat, "tool_format": tool_format,
             "json_schema": True}

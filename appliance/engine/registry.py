@@ -15,6 +15,7 @@ service user can write. The cost is the model's size in memory, which a mapped m
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -27,7 +28,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,7 @@ class ModelRegistry:
             return model_id, False, str(exc)
         return model_id, True, "ok"
 
-    def verify_all(self) -> list[tuple[str, bool, str]]:
+    def verify_all(self) -> builtins.list[tuple[str, bool, str]]:  # `list` here is the method above
         """``check`` of every registered model, by id."""
         return [self.check(entry.id) for entry in self.list()]
 
@@ -239,11 +240,13 @@ class ModelRegistry:
         """Yield a private copy (0600, its own inode) of `source` in models_dir, to check and then keep."""
         staged = self.models_dir / f".{model_id}.{secrets.token_hex(8)}.partial"
         try:
-            with open(source, "rb") as original:
-                with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy:
-                    shutil.copyfileobj(original, copy, HASH_CHUNK)
-                    copy.flush()
-                    os.fsync(copy.fileno())
+            with (
+                open(source, "rb") as original,
+                open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy,
+            ):
+                shutil.copyfileobj(original, copy, HASH_CHUNK)
+                copy.flush()
+                os.fsync(copy.fileno())
             yield staged
         finally:
             staged.unlink(missing_ok=True)
@@ -395,7 +398,7 @@ def _entry(model_id: str, path: Path, digest: str, header: GGUFHeader) -> ModelE
         architecture=header.architecture,
         context_length=header.context_length,
         name=header.name,
-        added_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        added_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import llama_cpp
 from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
 from llama_cpp._internals import LlamaModel
 from llama_cpp._logger import set_verbose
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_types import ChatCompletionRequestMessage, ChatCompletionTool
 
 from appliance.engine import tool_prompt
 from appliance.routing.base import ChatMessage
@@ -119,10 +120,13 @@ class LlamaRuntime:
         """Format messages (and offered tools) with the model's own chat template and tokenize them."""
         if self._chat_formatter is None:
             raise ContextLengthExceeded("this model has no chat template; use /v1/completions")
-        if self.template_handles_tools:
-            formatted = self._chat_formatter(messages=tool_prompt.native_messages(messages), tools=list(tools) or None)
+        if self.template_handles_tools:  # our OpenAI-shaped dicts are what llama.cpp's message types describe
+            formatted = self._chat_formatter(messages=cast(list[ChatCompletionRequestMessage],
+                                                           tool_prompt.native_messages(messages)),
+                                             tools=cast(list[ChatCompletionTool], list(tools)) or None)
         else:
-            formatted = self._chat_formatter(messages=tool_prompt.prompted_messages(messages, tools))
+            formatted = self._chat_formatter(messages=cast(list[ChatCompletionRequestMessage],
+                                                           tool_prompt.prompted_messages(messages, tools)))
         tokens = self.model.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
         stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
         return self._fit(tokens, stop, max_tokens)

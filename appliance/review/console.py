@@ -29,7 +29,15 @@ from appliance.review.filters import FilterError, Filters, parse_moment
 from appliance.review.render import FORMATS, MEDIA_TYPES, TEMPLATES, render
 from appliance.review.reports import TITLES, ReportError, ReportRequest
 from appliance.review.service import Review
-from appliance.review.sessions import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, new_login_token, same_token
+from appliance.review.sessions import (
+    COOKIE_PATH,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    Session,
+    SessionStore,
+    new_login_token,
+    same_token,
+)
 from appliance.services import Services
 
 router = APIRouter(prefix="/console", include_in_schema=False)  # HTML pages, not part of the OpenAI-style API
@@ -149,11 +157,11 @@ async def login(request: Request, services: ServicesDep, store: ConsoleSessionsD
         return response
     token, session = store.create(principal)
     await _viewed(request, session, "sign_in")
-    response = RedirectResponse("/console/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path=COOKIE_PATH,
+    redirect = RedirectResponse("/console/", status_code=303)
+    redirect.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path=COOKIE_PATH,
                         max_age=store.lifetime, secure=request.url.scheme == "https")
-    response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
-    return response
+    redirect.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
+    return redirect
 
 
 @router.post("/logout")
@@ -287,7 +295,8 @@ def _report_request(request: Request, kind: str, form: dict[str, str]) -> Report
     if kind == "cost":
         prices = {name: (float(form.get(f"price_in_{i}", pin)), float(form.get(f"price_out_{i}", pout)))
                   for i, (name, (pin, pout)) in enumerate(DEFAULT_PRICES.items())}
-        cost = CostInputs(prices, float(form.get("purchase", cost.purchase)), int(form.get("amortise_months", cost.amortise_months)),
+        cost = CostInputs(prices, float(form.get("purchase", cost.purchase)),
+                          int(form.get("amortise_months", cost.amortise_months)),
                           float(form.get("power_watts", cost.power_watts)), float(form.get("kwh_price", cost.kwh_price)),
                           float(form.get("maintenance", cost.maintenance)))
     return ReportRequest(kind, since, until, digest, cost)

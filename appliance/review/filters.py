@@ -1,9 +1,10 @@
 """Record filters shared by the console's timeline and the reports: parsing and the SQL they become."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from audit.format import format_timestamp
 
@@ -87,7 +88,7 @@ def parse_moment(value: str, name: str) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise FilterError(f"{name}: {value!r} is not an ISO 8601 date or time (e.g. 2026-11-25 or 2026-11-25T08:00)") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _stored_ts(value: str, name: str) -> str | None:

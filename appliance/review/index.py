@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from appliance.review import rollup
-from audit.reader import StoredRow
 from audit.log import AuditLog
+from audit.reader import StoredRow
 
 SCHEMA_VERSION = 2
 EVENT_COLUMNS = (

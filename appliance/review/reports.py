@@ -6,8 +6,9 @@ assessor pack in exports; `appliance.review.render` writes a Report as HTML, CSV
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from appliance.review.cost import CostInputs, cost_tables
 from appliance.review.filters import Filters
@@ -157,7 +158,8 @@ def _subject(reader: _Reader, request: ReportRequest, report: Report) -> None:
                                                        "data_categories"],
                           reader.rows(f"e.seq, e.ts, e.actor, e.purpose, e.model, e.zone, e.decision, {_CATEGORIES}",
                                       f"{_in(CALL_KINDS)} AND e.subject = ?", digest, tail="ORDER BY e.seq"))
-    erasures = reader.index.query("SELECT seq, ts, detail FROM events WHERE kind = 'erasure' AND subject = ? ORDER BY seq", digest)
+    erasures = reader.index.query(
+        "SELECT seq, ts, detail FROM events WHERE kind = 'erasure' AND subject = ? ORDER BY seq", digest)
     status = [[row[0], row[1], row[2]] for row in erasures] or [["", "", "not erased"]]
     report.summary = [Table("Erasure status (captured text)", ["seq", "time", "status"], status)]
 

@@ -4,7 +4,8 @@ prompt findings per (day, type), and blocked events per (day, rule)."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS daily (day TEXT NOT NULL, kind TEXT NOT NULL, decision TEXT NOT NULL, model TEXT NOT NULL, "

@@ -11,8 +11,8 @@ from appliance.review.render import render_html
 from appliance.review.report_model import Report
 from appliance.review.reports import BUILDERS, ReportRequest, build_report
 from audit.export import ExportSummary, export_audit
-from audit.log_check import LogCheck, check_stored_log
 from audit.log import AuditLog
+from audit.log_check import LogCheck, check_stored_log
 
 logger = logging.getLogger(__name__)
 INDEX_FILE = "review.db"

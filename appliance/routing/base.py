@@ -1,8 +1,9 @@
 """The one interface every backend (local llama.cpp, internal upstream, external cloud) implements."""
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, Protocol
 
 from policies.vocabulary import Zone
 
@@ -114,6 +115,9 @@ class UnsupportedOption(ValueError):
         self.param = param
 
 
+DeltaStream = AsyncGenerator[StreamDelta, None]  # a generation's deltas; aclose() stops the generation
+
+
 class Backend(Protocol):
     """A place generation can happen, in one trust zone."""
 
@@ -122,4 +126,4 @@ class Backend(Protocol):
 
     async def generate(self, request: GenerationRequest) -> Generation: ...
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]: ...
+    def stream(self, request: GenerationRequest) -> DeltaStream: ...

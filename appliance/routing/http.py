@@ -9,13 +9,14 @@ never copied into it (they can echo the prompt), only the HTTP status and the er
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from appliance.egress import EgressBlocked, Endpoint
-from appliance.routing.base import BackendError, Generation, GenerationRequest, StreamDelta
+from appliance.routing.base import BackendError, DeltaStream, Generation, GenerationRequest, StreamDelta
 from appliance.routing.replies import MalformedReply, error_type_of, parse_json
 from policies.vocabulary import Zone
 
@@ -85,7 +86,7 @@ class HttpBackend:
             except MalformedReply as exc:
                 raise self._error(str(exc)) from exc
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]:
+    async def stream(self, request: GenerationRequest) -> DeltaStream:
         decoder = self.wire.decoder(request)
         async with self._client() as client:
             try:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import AsyncIterator
 
 from appliance.engine.constraints import called_tools, grammar_for
 from appliance.engine.engine import Engine
 from appliance.engine.runtime import LlamaRuntime, SamplingParams
 from appliance.engine.scheduler import Job, submit, submit_embedding
 from appliance.engine.tool_prompt import parse_call
-from appliance.routing.base import Generation, GenerationRequest, StreamDelta, UnsupportedOption
+from appliance.routing.base import DeltaStream, Generation, GenerationRequest, StreamDelta, UnsupportedOption, Zone
 
 
 class LocalBackend:
@@ -18,13 +17,13 @@ class LocalBackend:
     (UnsupportedOption) is raised before any output."""
 
     name = "local"
-    zone = "local"
+    zone: Zone = "local"
 
     def __init__(self, engine: Engine, default_max_tokens: int) -> None:
         self.engine = engine
         self.default_max_tokens = default_max_tokens
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]:
+    def stream(self, request: GenerationRequest) -> DeltaStream:
         worker = self.engine.load(request.model)
         runtime = worker.runtime
         check_generation(request, runtime)
@@ -79,7 +78,7 @@ def check_generation(request: GenerationRequest, runtime: LlamaRuntime) -> None:
                                 f"{request.model!r} ({vocabulary} tokens)", "logit_bias")
 
 
-async def _cancel_on_close(job: Job) -> AsyncIterator[StreamDelta]:
+async def _cancel_on_close(job: Job) -> DeltaStream:
     """The job's deltas; if the reader stops early (client gone), the generation is cancelled."""
     try:
         async for delta in job.deltas():
@@ -88,7 +87,7 @@ async def _cancel_on_close(job: Job) -> AsyncIterator[StreamDelta]:
         job.cancel()
 
 
-async def _as_tool_call(deltas: AsyncIterator[StreamDelta], offered: set[str]) -> AsyncIterator[StreamDelta]:
+async def _as_tool_call(deltas: DeltaStream, offered: set[str]) -> DeltaStream:
     """With tools offered, the answer is read whole, then given as one delta: a tool call when it is
     one (finish reason `tool_calls`), else its text."""
     parts: list[str] = []
@@ -100,7 +99,7 @@ async def _as_tool_call(deltas: AsyncIterator[StreamDelta], offered: set[str]) -
             logprobs.extend(delta.logprobs)
             last = delta
     finally:
-        await deltas.aclose()  # type: ignore[attr-defined]
+        await deltas.aclose()
     text = "".join(parts)
     call = parse_call(text, offered) if last.finish_reason == "stop" else None
     if call is None:

@@ -141,13 +141,13 @@ def _tool_call(raw: Any) -> ToolCall:
     return ToolCall(str(raw.get("id") or ""), function["name"], arguments)
 
 
-def _first_choice(payload: Any) -> dict:
+def _first_choice(payload: Any) -> dict[str, Any]:
     choices = require_field(payload, "choices", list)
     if not choices or not isinstance(choices[0], dict):
         raise MalformedReply("answered JSON with no choices")
     return choices[0]
 
 
-def _openai_usage(payload: dict) -> tuple[int, int]:
+def _openai_usage(payload: dict[str, Any]) -> tuple[int, int]:
     usage = payload.get("usage") or {}
     return token_count(usage, "prompt_tokens"), token_count(usage, "completion_tokens")

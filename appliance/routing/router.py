@@ -7,8 +7,9 @@ falls back to the local default).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from appliance.routing.base import Backend
 

@@ -21,6 +21,7 @@ class RouteRefused(RuntimeError):
 
 class CandidateRouter(Protocol):
     aliases: dict[str, str]
+    backends: dict[str, Backend]
 
     def candidates(self, alias: str, prompt_chars: int, task_hint: str | None) -> list[Backend]: ...
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,7 +32,7 @@ class CertInfo:
     not_after: datetime
 
     def days_to_expiry(self, now: datetime | None = None) -> float:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return (self.not_after - now).total_seconds() / 86400
 
     def fields(self) -> dict[str, object]:
@@ -95,7 +95,7 @@ def _alt_names(hosts: Sequence[str], ips: Sequence[str]) -> x509.SubjectAlternat
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key: PublicKey, days: int) -> x509.CertificateBuilder:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=days))
@@ -123,13 +123,14 @@ def issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, public_
     builder = (_builder(_name(common_name), ca_cert.subject, public_key, days)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False))
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
     if hosts or ips:
         builder = builder.add_extension(_alt_names(hosts, ips), critical=False)
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def make_csr(key: ec.EllipticCurvePrivateKey, host: str, ips: Sequence[str], organization: str = "") -> x509.CertificateSigningRequest:
+def make_csr(key: ec.EllipticCurvePrivateKey, host: str, ips: Sequence[str],
+             organization: str = "") -> x509.CertificateSigningRequest:
     """A certificate signing request for the hospital CA: CN and DNS name `host`, plus IP addresses."""
     return (x509.CertificateSigningRequestBuilder().subject_name(_name(host, organization))
             .add_extension(_alt_names([host], ips), critical=False)

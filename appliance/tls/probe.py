@@ -37,10 +37,12 @@ def probe_readyz(base_url: str, context: ssl.SSLContext, server_name: str | None
     """GET `base_url`/readyz; `server_name` is the name checked against the certificate (and sent as
     SNI) when the URL holds an address that the certificate does not name."""
     extensions = {"sni_hostname": server_name} if server_name else {}
-    with httpx.Client(verify=context, timeout=30) as client:
-        with client.stream("GET", base_url.rstrip("/") + "/readyz", extensions=extensions) as response:
-            tls = response.extensions["network_stream"].get_extra_info("ssl_object")
-            cert = describe(x509.load_der_x509_certificate(tls.getpeercert(True)))
-            version = tls.version() or ""
-            response.read()
+    with (
+        httpx.Client(verify=context, timeout=30) as client,
+        client.stream("GET", base_url.rstrip("/") + "/readyz", extensions=extensions) as response,
+    ):
+        tls = response.extensions["network_stream"].get_extra_info("ssl_object")
+        cert = describe(x509.load_der_x509_certificate(tls.getpeercert(True)))
+        version = tls.version() or ""
+        response.read()
     return Readiness(response.status_code, response.json(), cert, version)

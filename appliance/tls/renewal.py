@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
-from typing import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 

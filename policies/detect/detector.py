@@ -4,19 +4,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from presidio_analyzer import AnalyzerEngine, Pattern, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
-from presidio_analyzer.nlp_engine import NerModelConfiguration
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, Pattern, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer
 from spacy.language import Language
 
 from ..findings import Finding
 from ..vocabulary import ENTITY_TYPES, ZONES
+from .address_tail import address_tails
 from .lexicon import Lexicon, load_lexicon
 from .normalise import Normalised, normalise
 from .offline import load_spacy_pipeline, spacy_engine, use_bundled_suffix_list
 from .overlaps import resolve_overlaps
-from .address_tail import address_tails
 from .recall import external_findings, recall_findings
 from .recognizers import our_recognizers
 from .recognizers.base import LABEL_START_KEY
@@ -138,12 +137,12 @@ class Detector:
             offset = end + len(separator)
         return merged
 
-    def _detect(self, texts: list[str], zone: str, decoded: list[tuple]) -> list[list[Finding]]:
+    def _detect(self, texts: list[str], zone: str, decoded: list[tuple[tuple[int, int], ...]]) -> list[list[Finding]]:
         batch = self.analyzer.nlp_engine.process_batch(texts, language="en", batch_size=BATCH_SIZE)
         return [self._findings(text, artifacts, zone, spans) if text.strip() else []
                 for (text, artifacts), spans in zip(batch, decoded)]
 
-    def _findings(self, text: str, artifacts: NlpArtifacts, zone: str, decoded: tuple) -> list[Finding]:
+    def _findings(self, text: str, artifacts: NlpArtifacts, zone: str, decoded: tuple[tuple[int, int], ...]) -> list[Finding]:
         results = self.analyzer.analyze(text=text, language="en", nlp_artifacts=artifacts)
         findings = [
             Finding(r.start, r.end, r.entity_type, float(r.score),
@@ -164,7 +163,7 @@ def _separator(before: str, after: str) -> str:
     return "" if SPLIT_NUMBER.fullmatch(before[-1:] + after[:1]) else " "
 
 
-def presidio_recognizers() -> list:
+def presidio_recognizers() -> list[EntityRecognizer]:
     """Presidio's own e-mail (validated by tldextract, offline), URL (extended to the whole link) and IP recognizers.
 
     E-mail scores high so that a whole address wins over the URL-like domain inside it.

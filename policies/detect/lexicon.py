@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 COMMON_ZIPF = 3.0  # about once per 10^6 words: everyday English
 LEXICON_FORMAT = 3
@@ -124,14 +125,14 @@ def _places() -> set[str]:
     return {" ".join(name.lower().split()) for name in names if name.strip()}
 
 
-def _to_json(lexicon: Lexicon) -> dict:
+def _to_json(lexicon: Lexicon) -> dict[str, Any]:
     return {"safe": sorted(lexicon.safe_words), "clinical": sorted(lexicon.clinical_words), "first": sorted(lexicon.first_names),
             "last": sorted(lexicon.last_names), "zipf": lexicon.zipf, "places": sorted(lexicon.places)}
 
 
-def _from_json(data: dict) -> Lexicon:
-    return Lexicon(frozenset(data["safe"]), frozenset(data["clinical"]), frozenset(data["first"]), frozenset(data["last"]), data["zipf"],
-                   frozenset(data["places"]))
+def _from_json(data: dict[str, Any]) -> Lexicon:
+    return Lexicon(frozenset(data["safe"]), frozenset(data["clinical"]), frozenset(data["first"]), frozenset(data["last"]),
+                   data["zipf"], frozenset(data["places"]))
 
 
 if __name__ == "__main__":

@@ -148,7 +148,8 @@ def _spelled(run: str) -> str | None:
     items = re.findall(rf"(?i)(?:{_NUMBER_WORD})|\d+", run)
     if sum(item.lower() in NUMBER_WORDS for item in items) < MIN_SPELLED_DIGITS:
         return None
-    out, previous_word = [], False
+    out: list[str] = []
+    previous_word = False
     for item in items:
         word = item.lower() in NUMBER_WORDS
         if out and not (word and previous_word):

@@ -34,5 +34,5 @@ def spacy_engine(nlp: Language, ner_configuration: NerModelConfiguration | None 
     engine = SpacyNlpEngine(
         models=[{"lang_code": "en", "model_name": SPACY_MODEL_PACKAGE}], ner_model_configuration=ner_configuration
     )
-    engine.nlp = {"en": nlp}
+    engine.nlp = {"en": nlp}  # type: ignore[assignment]  # presidio leaves the attribute typed as None
     return engine

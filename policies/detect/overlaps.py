@@ -1,7 +1,7 @@
 """Resolve overlapping findings: the highest score wins, then the longest span; none overlap after."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..findings import Finding
 

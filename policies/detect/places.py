@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from .lexicon import Lexicon
 from .recognizers.names import ORG_WORDS
@@ -25,7 +25,8 @@ MAX_WORDS = 4
 PLACE_PREFIXES = frozenset("lake port mount mt fort ft new east west north south san santa saint st glen point cape isle "
                            "little great upper lower bay".split())
 INNER_PARTICLES = frozenset("de la do da del di du des le upon on sur am im an der den el al".split())
-PLACE_CUE_BEFORE = re.compile(r"(?i:\b(?:in|from|to|near|at|of|outside|via|visiting|towards?|around|into|born|lives|lived|en|a|à|nach|aus|bei"
+PLACE_CUE_BEFORE = re.compile(r"(?i:\b(?:in|from|to|near|at|of|outside|via|visiting|towards?|around|into|born|lives|lived"
+                              r"|en|a|à|nach|aus|bei"
                               r"|moved|moving|relocat\w+|based|resident|residing)\b(?:[ \t]+the)?|,)[ \t]*$")
 PLACE_AFTER = re.compile(rf"^(?:,[ \t]*(?:[A-Z][A-Za-z]|\d)|[ \t]+[A-Z]{{1,2}}\d|[ \t]+(?i:{'|'.join(sorted(ORG_WORDS))})\b)")
 PLACE_ENTITIES = ("GPE", "LOC", "FAC")

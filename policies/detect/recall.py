@@ -22,7 +22,7 @@ and any long encoded run (decoded or not), unless a typed finding already covers
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from spacy.tokens import Doc
 
@@ -46,7 +46,8 @@ DECIMAL = re.compile(r"^\d+\.\d{1,2}$")  # "12450.00", a sum
 SHORT_DATE = re.compile(r"(?<![\w/.:-])(?:0?[1-9]|1[0-2])/(?:\d{2})(?![\w/:-]|\.\d)")
 MONTH = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December"
                    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b")
-MAY = re.compile(r"(?i:\b(?:since|in|until|till|from|by|early|late|mid-?|last|next))[ \t]+(?P<month>May)\b")  # the month, not the verb
+# the month, not the verb
+MAY = re.compile(r"(?i:\b(?:since|in|until|till|from|by|early|late|mid-?|last|next))[ \t]+(?P<month>May)\b")
 # Dictation and initials lines under a note: "XGT:holmes", "GPP/church" (author initials / typist).
 DICTATION = re.compile(r"(?m)^[ \t]*(?P<initials>[A-Z]{2,4})[:/](?P<typist>[a-z]{2,15})[ \t]*$")
 DIGIT_RUN = re.compile(r"(?<![\w])\d(?:[ \-.]?\d){8,}(?![\w])")

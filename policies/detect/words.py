@@ -20,14 +20,24 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from spacy.tokens import Doc
 
 from .lexicon import Lexicon
-from .recognizers.names import (CREDENTIALS, DOSE_AFTER, EPONYM_AFTER, LABELS, NON_NAME_POS, NOT_NAME_PHRASE,
-                                NOT_NAME_WORDS, ORG_WORDS, RELATIVES, TITLES)
+from .recognizers.names import (
+    CREDENTIALS,
+    DOSE_AFTER,
+    EPONYM_AFTER,
+    LABELS,
+    NON_NAME_POS,
+    NOT_NAME_PHRASE,
+    NOT_NAME_WORDS,
+    ORG_WORDS,
+    RELATIVES,
+    TITLES,
+)
 
 COMMON_NAME_ZIPF = 4.0     # a name word rarer than this as English is always a name ("Donna", "Kaiser")
 VERY_COMMON_ZIPF = 5.0     # one more common than this only beside a name ("Start", "Will", "Church")
@@ -96,9 +106,7 @@ def name_spans(words: list[Word], text: str, lexicon: Lexicon) -> Iterable[tuple
     for i, word in enumerate(words):
         if word.pos in NOT_CUED_POS:
             continue
-        if verdicts[i] == "maybe" and (_strongly_cued(word, text) or _weakly_cued(word, text)):
-            verdicts[i] = "name"
-        elif verdicts[i] == "safe" and word.text[0].isupper() and _overridable(word, text, lexicon) and _strongly_cued(word, text):
+        if _cued_to_name(word, verdicts[i], text, lexicon):
             verdicts[i] = "name"
     pairs = [*_lower_case_pairs(words, text, lexicon), *_comma_pairs(words, verdicts, text, lexicon),
              *_first_last_pairs(words, verdicts, text, lexicon)]
@@ -108,12 +116,23 @@ def name_spans(words: list[Word], text: str, lexicon: Lexicon) -> Iterable[tuple
     return [(w.start, w.end) for w, v in zip(words, verdicts) if v == "name"]
 
 
+def _cued_to_name(word: Word, verdict: str, text: str, lexicon: Lexicon) -> bool:
+    """A "maybe" after any cue is a name; so is a capitalised everyday word after a strong cue, when it may be one."""
+    if verdict == "maybe":
+        return _strongly_cued(word, text) or _weakly_cued(word, text)
+    return (verdict == "safe" and word.text[0].isupper() and _overridable(word, text, lexicon)
+            and _strongly_cued(word, text))
+
+
 def _spread(words: list[Word], verdicts: list[str], text: str, lexicon: Lexicon) -> None:
     """A "maybe" next to a name (or apart from it by a particle: "van Dijk") is a name, and so is a
     particle between two names, until nothing changes."""
     def name_at(i: int, step: int) -> bool:
         j = i + step
-        if not 0 <= j < len(words) or not _adjacent(*sorted((words[i], words[j]), key=lambda w: w.start), text):
+        if not 0 <= j < len(words):
+            return False
+        first, second = sorted((words[i], words[j]), key=lambda w: w.start)
+        if not _adjacent(first, second, text):
             return False
         if words[j].text.lower() in PARTICLES:
             return name_at(j, step)
@@ -123,7 +142,8 @@ def _spread(words: list[Word], verdicts: list[str], text: str, lexicon: Lexicon)
     while changed:
         changed = False
         for i, word in enumerate(words):
-            if verdicts[i] == "name" or (verdicts[i] != "maybe" and word.text.lower() not in PARTICLES) or word.pos in NOT_CUED_POS:
+            if (verdicts[i] == "name" or (verdicts[i] != "maybe" and word.text.lower() not in PARTICLES)
+                    or word.pos in NOT_CUED_POS):
                 continue
             left, right = name_at(i, -1), name_at(i, 1)
             if (left and right) or (verdicts[i] == "maybe" and (left or right)):
@@ -162,12 +182,18 @@ def _verdict(word: Word, text: str, lexicon: Lexicon) -> str:
         if is_name or not (initial or word.ent == "ORG" or len(value) <= SHORT_UNKNOWN_WORD):
             return "name"
         return "maybe"  # "Prescriber requests ...", "Insurance: Aetna", "Phos": a name only beside a name
+    return _dictionary_word_verdict(word, is_name, initial, lexicon)
+
+
+def _dictionary_word_verdict(word: Word, is_name: bool, initial: bool, lexicon: Lexicon) -> str:
+    """A capitalised everyday word: "safe" unless also a name, then "name" when rare as a word (unless it
+    opens a sentence as a noun, verb or adjective) or a proper noun mid-sentence not very common, else "maybe"."""
     if not is_name:
         return "safe"
-    frequency = lexicon.frequency(lower)
+    frequency = lexicon.frequency(word.text.lower())
     if frequency < COMMON_NAME_ZIPF:
         return "maybe" if initial and word.pos in ("NOUN", "VERB", "ADJ") else "name"  # "Billing ZIP ..."
-    if frequency < VERY_COMMON_ZIPF and word.pos == "PROPN" and not initial and not value.isupper():
+    if frequency < VERY_COMMON_ZIPF and word.pos == "PROPN" and not initial and not word.text.isupper():
         return "name"
     return "maybe"
 

@@ -78,7 +78,7 @@ def _parsed_spans(window: str) -> list[tuple[str, int, int, float]]:
 
 def _leading(located: list[tuple[str, int, int, str]], labels: tuple[str, ...]) -> list[tuple[str, int, int, str]]:
     """The tokens from the start whose labels are street parts (a second house number ends it)."""
-    taken = []
+    taken: list[tuple[str, int, int, str]] = []
     for item in located:
         if item[0] not in labels or (item[0] == "AddressNumber" and taken):
             break

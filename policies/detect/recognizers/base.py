@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -69,6 +69,8 @@ def with_digits(minimum: int, score: float) -> Scorer:
 
 class RuleRecognizer(EntityRecognizer):
     """A presidio recognizer for one entity type made of `Rule`s (no NLP artifacts needed)."""
+
+    name: str  # set by presidio's constructor, which does not annotate it
 
     def __init__(self, entity: str, rules: Iterable[Rule], name: str) -> None:
         self.rules = tuple(rules)

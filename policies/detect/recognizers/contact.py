@@ -9,11 +9,12 @@ import phonenumbers
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from .base import RuleRecognizer, rule
+from .base import RuleRecognizer, Scorer, rule
 
 # "(415) 867-5309", "001-415-867-5309x123", "+1-415-867-5309 ext. 12": an international prefix and an extension may go with it.
 EXTENSION = r"(?:[ ]?(?:x|ext\.?|extension)[ ]?\d{1,5}\b)?"
-NANP = rf"(?<![\w+])(?:\+?1[\s.\-]?|001[\s.\-])?(?:\([2-9]\d{{2}}\)\s?|[2-9]\d{{2}}[\s.\-])[2-9]\d{{2}}[\s.\-]\d{{4}}(?!\d){EXTENSION}"
+NANP = (rf"(?<![\w+])(?:\+?1[\s.\-]?|001[\s.\-])?(?:\([2-9]\d{{2}}\)\s?|[2-9]\d{{2}}[\s.\-])[2-9]\d{{2}}[\s.\-]\d{{4}}"
+        rf"(?!\d){EXTENSION}")
 INTERNATIONAL = r"(?<![\w+])(?:\+|00)(?:[1-9]\d{0,2})(?:[\s.\-]?\(?\d{1,4}\)?){2,6}(?![\w])"  # +44 ..., 0044 ...
 UK_NATIONAL = r"(?<![\w+])0\d{2,4}[\s\-]?\d{3,4}[\s\-]?\d{3,4}(?![\w])"
 LABELLED_DIGITS = r"(?i:\b(?:phone|tel|telephone|mobile|cell|fax|pager|call|contact|callback)\b)[\s:#.]*(?P<value>\d{10})\b"
@@ -29,7 +30,7 @@ LENIENT_SCORE, CONTEXT_SCORE = 0.55, 0.7
 REGIONS = ("US", "GB")
 
 
-def _digit_count(low: int, high: int, score: float):
+def _digit_count(low: int, high: int, score: float) -> Scorer:
     def scorer(match: re.Match[str]) -> float | None:
         digits = sum(c.isdigit() for c in match.group(0))
         return score if low <= digits <= high else None

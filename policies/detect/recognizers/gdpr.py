@@ -7,7 +7,7 @@ from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .. import checksums as cs
-from .base import RuleRecognizer, checked, compact, labelled, rule, with_digits
+from .base import RuleRecognizer, Scorer, checked, compact, labelled, rule, with_digits
 
 IBAN_CANDIDATE = r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"
 NHS = r"\d{3}(?P<nhs_sep>[ \-]?)\d{3}(?P=nhs_sep)\d{4}"
@@ -50,7 +50,7 @@ def uk_nino() -> RuleRecognizer:
     return RuleRecognizer("UK_NINO", [rule(rf"\b{NINO}\b", 0.85)], "UkNinoRecognizer")
 
 
-def _pesel_score(score: float):
+def _pesel_score(score: float) -> Scorer:
     def scorer(match: re.Match[str]) -> float | None:
         number = compact(match.group("value") if "value" in match.re.groupindex else match.group(0))
         return score if cs.is_valid_pesel(number) and int(number[2:4]) % 20 in range(1, 13) else None

@@ -1,8 +1,6 @@
 """Geographic subdivisions smaller than a state: street addresses, ZIP/postal codes, "City, ST"."""
 from __future__ import annotations
 
-import re
-
 from .base import RuleRecognizer, labelled, rule
 
 US_STATE_CODES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
@@ -30,7 +28,8 @@ STREET = rf"\b\d{{1,6}}[A-Z]?\s+{STREET_NAME}(?:{STREET_SUFFIXES})\b\.?{DIRECTIO
 PO_BOX = r"\b(?:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box)\s+\d{1,6}\b"
 # Spanish floor and door after the number: "Calle Mayor 11, 8º A" (NFKC reads º as o).
 FLOOR = r"(?:,?\s*\d{1,2}\s?[ºª°o]\.?(?:\s?[A-Z]\b)?)?"
-EUROPEAN_STREET = (r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|weg|platz|gasse|allee|ring|damm|laan|straat|gracht|plein|kade|vej|gatan|gata|veien)\s+\d{1,4}[a-z]?\b"
+EUROPEAN_STREET = (r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|weg|platz|gasse|allee|ring|damm|laan|straat|gracht|plein|kade"
+                   r"|vej|gatan|gata|veien)\s+\d{1,4}[a-z]?\b"
                    r"|\b(?:Calle|C/|Avenida|Avda\.?|Paseo|Plaza|Camino|Carrer|Rua|Travessa|Largo|Via|Viale|Piazza|Corso|Strada|Rue|Avenue"
                    r"|Boulevard|Chemin|Place|Impasse|ul\.|ulica)\s+(?:[a-zà-ÿ']+\s+){0,3}"
                    r"[A-ZÀ-Þ][\wà-ÿ'\-]+(?:\s+[A-ZÀ-Þ][\wà-ÿ'\-]+){0,3},?\s+\d{1,4}[a-z]?\b" + FLOOR +

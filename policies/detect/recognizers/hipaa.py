@@ -34,7 +34,8 @@ VIN_LABELS = r"VIN|vehicle\s+identification\s+(?:number|no)|chassis\s+(?:number|
 DEVICE_LABELS = (r"serial(?:\s*(?:#|number|no))?|S/N|SN|device\s*(?:ID|identifier|#|serial)|UDI|IMEI|MEID|ESN"
                  r"|asset\s*(?:tag|#|ID)|(?:wi-?fi\s+)?MAC(?:\s+address)?|bluetooth\s+(?:address|ID)|implant\s*(?:ID|#)"
                  r"|equipment\s*(?:ID|#)|hardware\s+ID")
-SSN_LABELS = r"SSN|SS\s*#|social\s+security(?:\s+(?:number|no|#))?|soc\.?\s+sec\.?|(?:federal\s+)?tax\s+ID(?:\s*/\s*SSN)?|TIN|ITIN"
+SSN_LABELS = (r"SSN|SS\s*#|social\s+security(?:\s+(?:number|no|#))?|soc\.?\s+sec\.?"
+              r"|(?:federal\s+)?tax\s+ID(?:\s*/\s*SSN)?|TIN|ITIN")
 
 MAC = r"(?i:\b[0-9A-F]{2}(?P<mac_sep>[:-])[0-9A-F]{2}(?:(?P=mac_sep)[0-9A-F]{2}){4}\b)"
 UDI = r"\(01\)\d{14}(?:\(\d{2,4}\)[A-Za-z0-9\-]{1,20})*"
@@ -72,7 +73,8 @@ def _mixed_plate_score(match: re.Match[str]) -> float | None:
 
 
 def mrn() -> RuleRecognizer:
-    return RuleRecognizer("MEDICAL_RECORD_NUMBER", [labelled(MRN_LABELS, ID, with_digits(4, 0.85))], "MedicalRecordNumberRecognizer")
+    return RuleRecognizer("MEDICAL_RECORD_NUMBER", [labelled(MRN_LABELS, ID, with_digits(4, 0.85))],
+                          "MedicalRecordNumberRecognizer")
 
 
 def health_plan() -> RuleRecognizer:
@@ -96,7 +98,7 @@ def npi() -> RuleRecognizer:
         rule(r"\b[12]\d{9}\b", checked(cs.is_valid_npi, 0.45)),
         labelled(r"NPI|national\s+provider\s+identifier", r"[12]\d{9}", checked(cs.is_valid_npi, 0.95)),
         # a valid NPI with its label earlier on the same line: "NPI (type 1, individual) 1234567893"
-        rule(rf"(?i:\bNPI\b)[^\n]{{0,60}}?\b(?P<value>[12]\d{{9}})\b", checked(cs.is_valid_npi, 0.9)),
+        rule(r"(?i:\bNPI\b)[^\n]{0,60}?\b(?P<value>[12]\d{9})\b", checked(cs.is_valid_npi, 0.9)),
     ], "NpiRecognizer")
 
 
@@ -111,7 +113,8 @@ def vehicle() -> RuleRecognizer:
         labelled(VIN_LABELS, vin, _labelled_vin_score),
         labelled(PLATE_LABELS, r"[A-Z0-9]{1,8}(?:[- ](?!VIN\b)[A-Z0-9]{1,4}){0,2}", _plate_score),
         rule(r"\b[A-Z]{2}\d{2}[ ]?[A-Z]{3}\b", 0.6),  # a UK registration mark: "RA33 GOW"
-        labelled(r"vehicle(?!\s+identification)", r"[A-Z0-9]{2,8}(?:[- ][A-Z0-9]{1,4})?", _mixed_plate_score),  # "Vehicle 7ABC123"
+        # "Vehicle 7ABC123"
+        labelled(r"vehicle(?!\s+identification)", r"[A-Z0-9]{2,8}(?:[- ][A-Z0-9]{1,4})?", _mixed_plate_score),
     ], "VehicleIdRecognizer")
 
 
@@ -136,7 +139,8 @@ def age_over_89() -> RuleRecognizer:
     """"92-year-old", "92 yrs old", "92 yo", "92yoF", "92 YOM", "92 y/o", "92-yo", "aged 92", "age: 92"."""
     return RuleRecognizer("AGE_OVER_89", [
         rule(rf"\b{AGE}\s*(?:-\s*|\s)(?:year|yr)s?(?:\s*-\s*|\s)old\b", 0.9, re.I),
-        rule(rf"\b{AGE}[ \t]*-?[ \t]*(?:y/o|y\.o\.?|yo|years?[ \t]+of[ \t]+age|(?:years?|yrs?)[ \t]+old)(?:[ \t]*[FM])?(?![A-Za-z])",
+        rule(rf"\b{AGE}[ \t]*-?[ \t]*(?:y/o|y\.o\.?|yo|years?[ \t]+of[ \t]+age|(?:years?|yrs?)[ \t]+old)"
+             r"(?:[ \t]*[FM])?(?![A-Za-z])",
              0.9, re.I),
         rule(rf"\b(?:age|aged)\s*[:=]?\s*{AGE}\b", 0.85, re.I),
     ], "AgeOver89Recognizer")

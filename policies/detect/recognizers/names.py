@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from .base import RuleRecognizer
 from .geo import US_STATE_CODES
@@ -35,7 +35,8 @@ CAPS_NAME = (rf"(?:{CAPS_WORD},[ ]{CAPS_WORD}(?:[ ][A-Z]\b\.?)?"
 # A name in lower case, as chat and hurried notes write it: "pt joaquin navarro", "hey ayesha".
 LOWER_NAME = r"[a-z]{2,}(?:'[a-z]+)?(?:[ ](?:st\.[ ])?[a-z]{2,}(?:'[a-z]+)?)?"
 TITLES = r"(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Sr|Sra|Herr|Frau|Mme|Mlle)\.?"
-LABELS = (r"patient(?:'s)?(?:\s+name)?|pt|name|(?:employee|member|preferred|legal|print)\s+name|member|requester|holder|full\s+name|client|guarantor|cardholder(?:\s+name)?|insured(?:'s\s+name)?"
+LABELS = (r"patient(?:'s)?(?:\s+name)?|pt|name|(?:employee|member|preferred|legal|print)\s+name|member|requester|holder"
+          r"|full\s+name|client|guarantor|cardholder(?:\s+name)?|insured(?:'s\s+name)?"
           r"|subscriber|attending(?:\s+physician)?|physician|provider|surgeon|PCP|referring(?:\s+(?:physician|provider))?"
           r"|ordering\s+(?:provider|customer)|prescriber|dictated\s+by|(?:electronically\s+)?signed(?:\s+by)?|witness|seen\s+by"
           r"|emergency\s+contact|next\s+of\s+kin|NOK|guardian|parent/guardian|caregiver|applicant|employee|beneficiary"
@@ -85,7 +86,8 @@ WEAK_LOWER_CUES = r"pt|patient|i\s+am|i'm|it'?s|this\s+is|hey|hi|hello|dear"
 NON_NAME_POS = frozenset({"VERB", "AUX", "ADP", "DET", "PRON", "SCONJ", "CCONJ", "NUM", "PUNCT", "ADV", "PART", "SYM"})
 PLACE_ABBREVIATIONS = frozenset({"UK", "USA", "US", "NYC", "UAE", "EU"} | set(US_STATE_CODES))
 CREDENTIAL_WORDS = frozenset({"MD", "DO", "PA", "RN", "NP"})
-PLACE_CUES = (r"city|town|hometown|home|residence|address|visitor\s+from|moving\s+from|lives\s+in|living\s+in|moved\s+to|moving\s+to|resident\s+(?:in|of)"
+PLACE_CUES = (r"city|town|hometown|home|residence|address|visitor\s+from|moving\s+from|lives\s+in|living\s+in"
+              r"|moved\s+to|moving\s+to|resident\s+(?:in|of)"
               r"|address\s+in|born\s+in|based\s+in|located\s+in|relocated\s+to|near|trip\s+to|visiting|office\s+in")
 _PLACE = re.compile(rf"(?i:\b(?:{PLACE_CUES}))\b[ \t]*:?[ \t]*(?P<value>{WORD}(?:[ ]{WORD}){{0,2}})")
 
@@ -105,7 +107,8 @@ _CUES_CAPS = (  # a name in capitals after a label, before a credential, or alon
 )
 # "for/from/by ... First Last": two or three capitalised words that spaCy reads as proper nouns.
 _AFTER_PREPOSITION = re.compile(
-    rf"(?:\b(?:for|from|by|with|to|and|per|re|about|between|read)|:)[ \t]+[\"“(]?(?P<value>{WORD}(?:[ ](?:[A-Z]\.[ ])?(?:{PARTICLE}[ ])*{WORD}){{1,2}})(?![\w-])"
+    rf"(?:\b(?:for|from|by|with|to|and|per|re|about|between|read)|:)[ \t]+[\"“(]?"
+    rf"(?P<value>{WORD}(?:[ ](?:[A-Z]\.[ ])?(?:{PARTICLE}[ ])*{WORD}){{1,2}})(?![\w-])"
 )
 _LOWER_CUED = re.compile(  # the name must end the phrase: "pt denies chest pain" reads on, a name does not
     rf"(?i:\b(?:(?P<strong>{STRONG_LOWER_CUES})|{WEAK_LOWER_CUES}|{RELATIVES}))(?:[ \t]*[:,])?[ \t]+(?P<value>{LOWER_NAME})\b"
@@ -182,7 +185,7 @@ class NameRecognizer(RuleRecognizer):
         ]
 
     @staticmethod
-    def _ner_spans(text: str, doc: Doc, ents: Iterable) -> Iterable[tuple[int, int, str, float]]:
+    def _ner_spans(text: str, doc: Doc, ents: Iterable[Span]) -> Iterable[tuple[int, int, str, float]]:
         for ent in ents:
             if ent.label_ not in ("PERSON", "LOCATION"):
                 continue
@@ -208,16 +211,7 @@ class NameRecognizer(RuleRecognizer):
         for pattern in _CUES_ANY_WORD:
             for match in pattern.finditer(text):
                 yield match.start("value"), match.end("value"), 0.9
-        for pattern in _CUES_PROPER_NOUN:
-            for match in pattern.finditer(text):
-                start, end = match.span("value")
-                value = text[start:end]
-                if (value.split(",")[0].split()[0] in NOT_NAME_WORDS or _clinical_context(text, start, end)
-                        or any(word in ORG_WORDS for word in _words(value))):
-                    continue
-                pos = _pos_at(doc, start)
-                if pos == "PROPN" or (pos not in NON_NAME_POS and len(value.split()) > 1):
-                    yield start, end, 0.85
+        yield from _proper_nouns_after_cues(text, doc)
         for pattern in _CUES_CAPS:
             for match in pattern.finditer(text):
                 start, end = match.span("value")
@@ -246,9 +240,25 @@ class NameRecognizer(RuleRecognizer):
                  if len(w) >= 3 and w not in NOT_NAME_WORDS}
         if not words:
             return
-        alternatives = "|".join(sorted({re.escape(w) for w in words} | {re.escape(w.upper()) for w in words}, key=len, reverse=True))
+        escaped = {re.escape(w) for w in words} | {re.escape(w.upper()) for w in words}
+        alternatives = "|".join(sorted(escaped, key=len, reverse=True))
         for match in re.finditer(rf"(?<![\w'-])(?:{alternatives})(?![\w-])", text):
             yield match.start(), match.end()
+
+
+def _proper_nouns_after_cues(text: str, doc: Doc) -> Iterable[tuple[int, int, float]]:
+    """Names after a label or a relative, when spaCy agrees they start with a proper noun (or, with more than
+    one word, at least not with a word that is never a name) and they are no label, clinical term or organisation."""
+    for pattern in _CUES_PROPER_NOUN:
+        for match in pattern.finditer(text):
+            start, end = match.span("value")
+            value = text[start:end]
+            if (value.split(",")[0].split()[0] in NOT_NAME_WORDS or _clinical_context(text, start, end)
+                    or any(word in ORG_WORDS for word in _words(value))):
+                continue
+            pos = _pos_at(doc, start)
+            if pos == "PROPN" or (pos not in NON_NAME_POS and len(value.split()) > 1):
+                yield start, end, 0.85
 
 
 def _words(value: str) -> list[str]:

@@ -51,10 +51,14 @@ def card_expiry() -> RuleRecognizer:
 
 
 def card_track() -> RuleRecognizer:
-    return RuleRecognizer("CARD_TRACK_DATA", [
-        rule(TRACK1, lambda m: 0.95 if cs.is_luhn_valid(re.search(r"\d{13,19}", m.group(0)).group(0)) else None),
-        rule(TRACK2, lambda m: 0.95 if cs.is_luhn_valid(re.search(r"\d{13,19}", m.group(0)).group(0)) else None),
-    ], "CardTrackDataRecognizer")
+    return RuleRecognizer("CARD_TRACK_DATA", [rule(TRACK1, _luhn_valid_track), rule(TRACK2, _luhn_valid_track)],
+                          "CardTrackDataRecognizer")
+
+
+def _luhn_valid_track(match: re.Match[str]) -> float | None:
+    """Track data counts only when the card number inside it passes the Luhn check."""
+    number = re.search(r"\d{13,19}", match.group(0))
+    return 0.95 if number is not None and cs.is_luhn_valid(number.group(0)) else None
 
 
 def all_pci() -> list[RuleRecognizer]:
