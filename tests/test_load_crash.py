@@ -51,9 +51,10 @@ def test_kill_9_under_load_loses_no_acknowledged_call(tmp_path: Path) -> None:
         for request_id in acknowledged:
             outcome = logged[request_id].outcome if request_id in logged else None
             assert outcome is not None and outcome["status"] == 200, (request_id, logged.get(request_id))
-        # Calls without an outcome record are only ones the kill cut off (a crash leaves request records alone).
-        unfinished = {rid for rid, entry in logged.items() if not entry.outcomes}
-        assert unfinished <= {c.request_id for c in cut_off}
+        # Request records without an outcome: calls the kill cut off (in flight, so mostly without a response
+        # head to name them), never more than those.
+        unfinished = [rid for rid, entry in logged.items() if not entry.outcomes]
+        assert len(unfinished) <= len(cut_off), (unfinished, cut_off)
         assert export_and_verify(server) >= len(records)
         with httpx.Client(timeout=120) as client:
             after = call_once(client, server, SHAPES[1])
