@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from policies.pack import PURPOSES
+from policies.vocabulary import PURPOSES
 
 Role = Literal["clinical", "auditor", "admin"]
 ROLES: tuple[str, ...] = ("clinical", "auditor", "admin")

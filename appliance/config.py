@@ -1,4 +1,5 @@
-"""Configuration: one TOML file plus `APPLIANCE_<SECTION>_<KEY>` environment overrides.
+"""Configuration: one TOML file plus `APPLIANCE_<SECTION>_<KEY>` environment overrides
+(`APPLIANCE_SERVER_TLS_<KEY>` for `[server.tls]`).
 
 Everything is validated at start; every bad field is reported on its own line, naming where the
 value came from (file or environment variable).
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -19,6 +21,8 @@ from appliance.egress.policy import is_loopback
 ENV_PREFIX = "APPLIANCE_"
 CONFIG_FILE_NAME = "appliance.toml"
 ENV_SECTIONS = frozenset({"server", "engine", "audit", "policy", "egress", "console"})
+# Tables inside a section that the environment reaches too: APPLIANCE_SERVER_TLS_CERT_FILE -> server.tls.cert_file
+ENV_SUBSECTIONS = {"server": frozenset({"tls"})}
 
 
 class _Section(BaseModel):
@@ -90,8 +94,10 @@ class ServerConfig(_Section):
 class EngineConfig(_Section):
     default_model: str = "smollm2-135m-instruct"
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
-    context_length: int = Field(2048, ge=128, le=131072)
-    batch_size: int = Field(512, ge=1, le=8192)
+    context_length: int = Field(2048, ge=128, le=131072)  # per sequence: each slot has this much
+    parallel: int = Field(8, ge=1, le=256)  # sequences decoded together per chat model (slots)
+    prefill_chunk: int = Field(64, ge=8, le=8192)  # prompt tokens evaluated per decode step
+    batch_size: int = Field(512, ge=1, le=8192)  # embedding models: the most tokens one input may have
     max_queue: int = Field(8, ge=0, le=10_000)
     retry_after_seconds: int = Field(2, ge=1, le=3600)
     default_max_tokens: int = Field(256, ge=1)
@@ -237,6 +243,16 @@ def database_hosts(url: str, environ: Mapping[str, str]) -> list[str]:
     return hosts
 
 
+def masked_url(url: str) -> str:
+    """A database URL fit to print: its password (`user:***@host`, or a `password=` query value) masked,
+    everything else as written."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        url = url.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{hostport}", 1)
+    return re.sub(r"(?<=[?&])password=[^&#]*", "password=***", url)
+
+
 class ConfigError(ValueError):
     """The configuration is invalid; the message has one line per bad field."""
 
@@ -253,11 +269,25 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str
             overrides["data_dir"] = value
             origins["data_dir"] = var
             continue
-        section, _, key = rest.partition("_")
-        if section in ENV_SECTIONS and key:
-            overrides.setdefault(section, {})[key] = value
-            origins[f"{section}.{key}"] = var
+        path = _env_path(rest)
+        if path:
+            target = overrides
+            for name in path[:-1]:
+                target = target.setdefault(name, {})
+            target[path[-1]] = value
+            origins[".".join(path)] = var
     return overrides, origins
+
+
+def _env_path(name: str) -> list[str]:
+    """Where `<section>_<key>` (or `<section>_<table>_<key>`) points in the settings; [] if nowhere."""
+    section, _, key = name.partition("_")
+    if section not in ENV_SECTIONS or not key:
+        return []
+    table, _, table_key = key.partition("_")
+    if table in ENV_SUBSECTIONS.get(section, frozenset()) and table_key:
+        return [section, table, table_key]
+    return [section, key]
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

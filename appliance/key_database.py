@@ -2,8 +2,9 @@
 
 With the embedded SQLite audit store the keys stay in `D/api_keys.json` (one node). With PostgreSQL they
 live in the table `appliance_api_keys` of the audit database, looked up on every request (no cache, so a
-revocation on one node holds on all at once). A node that still has a JSON key file refuses to start until
-its keys are moved over with `appliance keys migrate`, so no key silently stops (or keeps) working.
+revocation on one node holds on all at once). A key's client certificate binding (mutual TLS) is stored
+with it. A node that still has a JSON key file refuses to start until its keys are moved over with
+`appliance keys migrate`, so no key silently stops (or keeps) working.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import contextlib
 from dataclasses import asdict
 from typing import Iterator
 
-from sqlalchemy import Column, Engine, MetaData, String, Table, create_engine, insert, select, update
+from sqlalchemy import (Column, Connection, Engine, MetaData, String, Table, Text, create_engine, insert, inspect, select,
+                        update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +31,7 @@ api_keys = Table(
     Column("secret_sha256", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("revoked_at", String(40), nullable=True),
+    Column("client_cert", Text, nullable=True),  # "sha256:<hex>" or "subject:<RFC 4514 name>"
 )
 
 
@@ -53,6 +56,13 @@ def open_key_store(settings: Settings) -> ApiKeyStore:
     return DatabaseKeyStore(settings.audit_url)
 
 
+def _add_binding_column(conn: Connection) -> None:
+    """A table created before keys could be bound to client certificates gets the column (its keys unbound);
+    IF NOT EXISTS because another node may be adding it at the same moment."""
+    if "client_cert" not in {column["name"] for column in inspect(conn).get_columns(api_keys.name)}:
+        conn.exec_driver_sql(f"ALTER TABLE {api_keys.name} ADD COLUMN IF NOT EXISTS client_cert TEXT")
+
+
 class DatabaseKeyStore(ApiKeyStore):
     """API keys in the `appliance_api_keys` table (created if missing)."""
 
@@ -61,6 +71,7 @@ class DatabaseKeyStore(ApiKeyStore):
         try:
             with self._errors(), self._engine.begin() as conn:
                 _metadata.create_all(conn)
+                _add_binding_column(conn)
         except BaseException:
             self._engine.dispose()
             raise
@@ -84,12 +95,8 @@ class DatabaseKeyStore(ApiKeyStore):
         self._engine.dispose()
 
     def _add(self, entry: StoredKey) -> None:
-        if entry.client_cert is not None:
-            raise ApiKeyError("keys bound to a client certificate are not stored in the shared database yet; "
-                              "create the key without --client-cert/--client-subject")
-        entry_fields = {k: v for k, v in asdict(entry).items() if k != "client_cert"}
         with self._errors(), self._engine.begin() as conn:
-            conn.execute(insert(api_keys).values(**entry_fields))
+            conn.execute(insert(api_keys).values(**asdict(entry)))
 
     def _revoke(self, key_id: str, when: str) -> StoredKey:
         with self._errors(), self._engine.begin() as conn:

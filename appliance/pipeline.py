@@ -16,15 +16,16 @@ from typing import Any, AsyncIterator, Callable
 from starlette.concurrency import run_in_threadpool
 
 from appliance.api.errors import ApiError
+from appliance.auditing import call_fields
 from appliance.auth import Principal
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
-from appliance.engine.scheduler import QueueFull
+from appliance.engine.admission import QueueFull
 from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.routing.base import Backend, BackendError, GenerationRequest, StreamDelta, UnsupportedOption
 from appliance.routing.table import RouteRefused
 from appliance.services import Services
-from audit.store import AuditUnavailable
+from audit.errors import AuditUnavailable
 from policies.decision import Decision, FiredRule
 from policies.detect import Scan
 from policies.findings import Finding
@@ -58,6 +59,11 @@ class Call:
     request_seq: int | None = None
 
     @property
+    def identity(self) -> dict[str, Any]:
+        """The call's id, endpoint, actor and client as audit fields (`auditing.call_fields`)."""
+        return call_fields(self.request_id, self.principal, endpoint=self.endpoint, client=self.client)
+
+    @property
     def is_chat(self) -> bool:
         return bool(self.roles)
 
@@ -87,12 +93,6 @@ class Call:
                 texts.append(scan.text)
                 findings.append(scan.findings)
         return texts, findings
-
-
-def actor_fields(principal: Principal) -> dict[str, str]:
-    """Who did it, as audit fields (`actor` is the key id, the filter auditors use)."""
-    return {"actor": principal.key_id, "actor_name": principal.name, "actor_role": principal.role,
-            "purpose": principal.purpose}
 
 
 def audit_unavailable(exc: AuditUnavailable) -> ApiError:
@@ -137,22 +137,22 @@ class InferencePipeline:
     """The request path; one instance per app."""
 
     def __init__(self, services: Services) -> None:
-        self.s = services
+        self.services = services
 
     # -- audit helpers -----------------------------------------------------------------------
     async def audit(self, kind: str, fields: dict[str, Any]) -> int:
         """Append a record and wait until it is durable; 503 when the store cannot write."""
         try:
-            appended = await self.s.audit.append_async(kind, fields)
+            appended = await self.services.audit.append_async(kind, fields)
         except AuditUnavailable as exc:
             raise audit_unavailable(exc) from None
-        self.s.metrics.audit_records.labels(kind).inc()
+        self.services.metrics.audit_records.labels(kind).inc()
         return appended.seq
 
     # -- steps 2-4: validate, detect, decide --------------------------------------------------
     def check_bounds(self, max_tokens: int | None) -> None:
         """Integers forwarded to a backend stay within what the model can do (a number hides nothing)."""
-        context = self.s.settings.engine.context_length
+        context = self.services.settings.engine.context_length
         if max_tokens is not None and max_tokens > context:
             raise ApiError(400, f"max_tokens {max_tokens} exceeds the maximum context length of {context} tokens",
                            param="max_tokens", code="context_length_exceeded")
@@ -168,7 +168,7 @@ class InferencePipeline:
 
     async def scan(self, texts: list[str], zone: str) -> list[Scan]:
         """Every text, and the texts joined, scanned for `zone`; 503 when the detector cannot run."""
-        detector = self.s.detector
+        detector = self.services.detector
         if detector is None:
             raise ApiError(503, "PII/PHI detector is not loaded; request refused (fail closed)",
                            type="server_error", code="detector_unavailable")
@@ -181,7 +181,8 @@ class InferencePipeline:
         """The packs' decision on the prompt (as scanned for `backend`'s zone); 503 if the engine fails."""
         try:
             texts, findings = call.sendable(scans)
-            return self.s.policy.decide(texts, findings, purpose=call.principal.purpose, zone=backend.zone, direction="prompt")
+            return self.services.policy.decide(texts, findings, purpose=call.principal.purpose, zone=backend.zone,
+                                               direction="prompt")
         except Exception as exc:
             raise ApiError(503, f"policy engine failed ({type(exc).__name__}); request refused (fail closed)",
                            type="server_error", code="policy_unavailable") from None
@@ -189,12 +190,11 @@ class InferencePipeline:
     async def screen(self, call: Call) -> None:
         """Detect, then pick the first candidate backend whose zone the decision allows."""
         try:
-            candidates = self.s.routes.candidates(call.requested_model, sum(map(len, call.texts)), call.task_hint)
+            candidates = self.services.routes.candidates(call.requested_model, sum(map(len, call.texts)),
+                                                         call.task_hint)
         except RouteRefused as refused:
-            await self.audit("route_refused", {
-                "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal), **call.client,
-                "model": call.requested_model, "mode": self.s.settings.egress.mode,
-            })
+            await self.audit("route_refused", {**call.identity, "model": call.requested_model,
+                                               "mode": self.services.settings.egress.mode})
             raise ApiError(403, str(refused), type="permission_error", code="egress_refused") from None
         if not candidates:
             raise ApiError(404, f"The model '{call.requested_model}' does not exist or you do not have access to it.",
@@ -205,15 +205,13 @@ class InferencePipeline:
                 await self.check_seed(call, backend.zone)
                 scans[backend.zone] = await self.scan(call.detection_texts, backend.zone)
             decision = self.decide(call, scans[backend.zone], backend)
-            self.s.metrics.policy_actions.labels("prompt", decision.action).inc()
+            self.services.metrics.policy_actions.labels("prompt", decision.action).inc()
             call.backend, call.decision = backend, decision
             if decision.action != "block":
                 return
         assert call.decision is not None
-        await self.audit("policy_block", {
-            "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
-            **call.client, "direction": "prompt", **self._decision_fields(call.decision, call),
-        })
+        await self.audit("policy_block", {**call.identity, "direction": "prompt",
+                                          **self._decision_fields(call.decision, call)})
         raise blocked_error(call.decision.fired, "prompt")
 
     def _decision_fields(self, decision: Decision, call: Call) -> dict[str, Any]:
@@ -222,7 +220,7 @@ class InferencePipeline:
             "backend": backend.name if backend else None,
             "zone": backend.zone if backend else None,
             "model": call.requested_model,
-            "packs": self.s.policy.packs_info(),
+            "packs": self.services.policy.packs_info(),
             "decision": decision.action,
             "rules": decision.rule_ids,
             "findings": decision.finding_counts,
@@ -232,23 +230,22 @@ class InferencePipeline:
     async def write_ahead(self, call: Call, stream: bool) -> None:
         assert call.decision is not None and call.backend is not None
         fields = {
-            "request_id": call.request_id, "endpoint": call.endpoint, **actor_fields(call.principal),
-            **call.client, "stream": stream,
-            "prompt_hmac": self.s.audit.digest("\x1e".join(call.texts)), **call.audit_extra,
+            **call.identity, "stream": stream,
+            "prompt_hmac": self.services.audit.digest("\x1e".join(call.texts)), **call.audit_extra,
             **self._decision_fields(call.decision, call),
-            **self.s.routes.model_fields(call.backend, call.requested_model),
+            **self.services.routes.model_fields(call.backend, call.requested_model),
         }
         if call.subject:  # the keyed digest of the X-Data-Subject identifier, for the subject report
-            fields["subject_digest"] = self.s.audit.digest(call.subject)
-        if self.s.capture is not None:
+            fields["subject_digest"] = self.services.audit.digest(call.subject)
+        if self.services.capture is not None:
             fields["prompt_capture"] = await self.capture(call, "\x1e".join(call.texts))
         call.request_seq = await self.audit("request", fields)
 
     async def capture(self, call: Call, text: str) -> str:
         """Encrypted capture (operator opt-in) under the call's data subject; returns the reference."""
-        assert self.s.capture is not None
+        assert self.services.capture is not None
         try:
-            return await run_in_threadpool(self.s.capture.capture, call.subject, text)
+            return await run_in_threadpool(self.services.capture.capture, call.subject, text)
         except AuditUnavailable as exc:
             raise audit_unavailable(exc) from None
 
@@ -256,9 +253,10 @@ class InferencePipeline:
     def generation_request(self, call: Call, body: Any) -> GenerationRequest:
         assert call.decision is not None and call.backend is not None
         texts, stops = call.decision.texts[:call.message_count], call.decision.texts[call.message_count:]
-        model = self.s.routes.backend_model(call.backend, call.requested_model)
+        model = self.services.routes.backend_model(call.backend, call.requested_model)
         common = dict(model=model, max_tokens=body.effective_max_tokens, temperature=body.temperature,
-                      top_p=body.top_p, stop=stops, seed=body.seed, options=output_options(body, texts))
+                      top_p=body.top_p, stop=stops, seed=body.seed, options=output_options(body, texts),
+                      client=call.principal.key_id)
         if call.is_chat:
             return GenerationRequest(messages=rebuilt_messages(body.messages, texts), **common)
         return GenerationRequest(messages=[], prompt=texts[0], **common)
@@ -283,7 +281,7 @@ class InferencePipeline:
             if embed is None:
                 raise UnsupportedOption(f"model {call.requested_model!r} is served by backend {call.backend.name!r}, "
                                         "which does not serve embeddings", "model")
-            return await embed(self.s.routes.backend_model(call.backend, call.requested_model), texts)
+            return await embed(self.services.routes.backend_model(call.backend, call.requested_model), texts)
 
     @contextlib.asynccontextmanager
     async def backend_errors(self, call: Call) -> AsyncIterator[None]:
@@ -313,12 +311,12 @@ class InferencePipeline:
     # -- step 7: check the answer ------------------------------------------------------------------
     def answer_guard(self, call: Call) -> StreamGuard:
         assert call.decision is not None and call.backend is not None
-        detector = self.s.detector
+        detector = self.services.detector
         if detector is None:
             raise ApiError(503, "PII/PHI detector is not loaded", type="server_error", code="detector_unavailable")
         return StreamGuard(
-            failing_closed(detector.analyze), self.s.policy, purpose=call.principal.purpose, zone=call.backend.zone,
-            placeholders=dict(call.decision.placeholders), restore=self.s.policy.restores(call.decision),
+            failing_closed(detector.analyze), self.services.policy, purpose=call.principal.purpose, zone=call.backend.zone,
+            placeholders=dict(call.decision.placeholders), restore=self.services.policy.restores(call.decision),
             scan_step_chars=ANSWER_SCAN_STEP_CHARS,
         )
 
@@ -339,8 +337,8 @@ class InferencePipeline:
         if tools_called:
             fields["tools_called"] = tools_called
         if answer is not None:
-            fields["response_hmac"] = self.s.audit.digest(answer)
-            if self.s.capture is not None:
+            fields["response_hmac"] = self.services.audit.digest(answer)
+            if self.services.capture is not None:
                 fields["response_capture"] = await self.capture(call, answer)
         if answer_decision is not None:
             fields.update(response_decision=answer_decision.action, response_rules=answer_decision.rule_ids,

@@ -21,9 +21,9 @@ from appliance.routing.table import RouteTable
 from appliance.tls.serving import ServingTls
 from audit.capture import CaptureVault
 from audit.keys import CAPTURE_KEY_FILE, init_capture_key
-from audit.store import AuditStore
+from audit.log import AuditLog
 from policies.detect import Detector
-from policies.engine import PolicyEngine
+from policies.policy_engine import PolicyEngine
 from policies.pack import load_packs
 
 
@@ -41,7 +41,7 @@ class Services:
     engine: Engine
     routes: RouteTable
     policy: PolicyEngine
-    audit: AuditStore
+    audit: AuditLog
     metrics: Metrics
     detector: Detector | None
     egress: EgressGuard | None
@@ -110,7 +110,7 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
                     tls)
 
 
-def open_capture(audit: AuditStore) -> CaptureVault:
+def open_capture(audit: AuditLog) -> CaptureVault:
     """The encrypted capture vault (operator opt-in), creating its master key on first use."""
     if not (audit.key_dir / CAPTURE_KEY_FILE).exists():
         init_capture_key(audit.key_dir)

@@ -14,17 +14,16 @@ import secrets
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from audit import keys
-from audit.models import Capture, CaptureKey
-from audit.store import AuditStore, AuditUnavailable, utc_timestamp
+from audit.format import ERASURE, utc_timestamp
+from audit.log import AuditLog
+from audit.models import CAPTURE_KEYS, CAPTURES
 
 NONCE_SIZE = 12
 SUBJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}")
 SUBJECT_ID_RULE = "1-128 letters, digits or . _ : @ + / -, starting with a letter or digit"
-_captures = Capture.__table__  # type: ignore[attr-defined]
-_capture_keys = CaptureKey.__table__  # type: ignore[attr-defined]
+UNAVAILABLE = "capture store unavailable"
 
 
 class CaptureError(RuntimeError):
@@ -45,49 +44,44 @@ def check_subject_id(subject_id: str) -> str:
 class CaptureVault:
     """Encrypted text storage beside an audit store (same database, keys in the store's key dir)."""
 
-    def __init__(self, store: AuditStore) -> None:
-        self._store = store
-        self._master = AESGCM(keys.load_capture_key(store.key_dir))
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+        self._database = log.database
+        self._master = AESGCM(keys.load_capture_key(log.key_dir))
 
     def capture(self, subject_id: str, text: str) -> str:
         """Encrypt and store `text` under the subject's data key; returns the reference for the record."""
-        subject = self._store.digest(check_subject_id(subject_id))
+        subject = self._log.digest(check_subject_id(subject_id))
         ref = secrets.token_hex(16)
-        try:
-            with self._store.engine.begin() as conn:
-                row = conn.execute(
-                    select(_capture_keys.c.key_id, _capture_keys.c.wrapped_key)
-                    .where(_capture_keys.c.subject == subject, _capture_keys.c.erased.is_(None))
-                    .limit(1)
-                ).first()
-                if row is None:
-                    key_id, data_key = secrets.token_hex(16), AESGCM.generate_key(bit_length=256)
-                    conn.execute(insert(_capture_keys).values(
-                        key_id=key_id, subject=subject, wrapped_key=self._wrap(key_id, data_key), created=utc_timestamp()
-                    ))
-                else:
-                    key_id, data_key = row.key_id, self._unwrap(row.key_id, row.wrapped_key)
-                nonce = secrets.token_bytes(NONCE_SIZE)
-                ciphertext = AESGCM(data_key).encrypt(nonce, text.encode(), _aad(ref, key_id))
-                conn.execute(insert(_captures).values(
-                    ref=ref, key_id=key_id, nonce=nonce, ciphertext=ciphertext, created=utc_timestamp()
+        with self._database.transaction(UNAVAILABLE) as conn:
+            row = conn.execute(
+                select(CAPTURE_KEYS.c.key_id, CAPTURE_KEYS.c.wrapped_key)
+                .where(CAPTURE_KEYS.c.subject == subject, CAPTURE_KEYS.c.erased.is_(None))
+                .limit(1)
+            ).first()
+            if row is None:
+                key_id, data_key = secrets.token_hex(16), AESGCM.generate_key(bit_length=256)
+                conn.execute(insert(CAPTURE_KEYS).values(
+                    key_id=key_id, subject=subject, wrapped_key=self._wrap(key_id, data_key), created=utc_timestamp()
                 ))
-        except SQLAlchemyError as exc:
-            raise AuditUnavailable(f"capture store unavailable: {type(exc).__name__}") from None
+            else:
+                key_id, data_key = row.key_id, self._unwrap(row.key_id, row.wrapped_key)
+            nonce = secrets.token_bytes(NONCE_SIZE)
+            ciphertext = AESGCM(data_key).encrypt(nonce, text.encode(), _aad(ref, key_id))
+            conn.execute(insert(CAPTURES).values(
+                ref=ref, key_id=key_id, nonce=nonce, ciphertext=ciphertext, created=utc_timestamp()
+            ))
         return ref
 
     def read(self, ref: str) -> str:
         """The captured text; CaptureErased once its subject was erased."""
         query = (
-            select(_captures.c.key_id, _captures.c.nonce, _captures.c.ciphertext, _capture_keys.c.wrapped_key)
-            .join(_capture_keys, _capture_keys.c.key_id == _captures.c.key_id)
-            .where(_captures.c.ref == ref)
+            select(CAPTURES.c.key_id, CAPTURES.c.nonce, CAPTURES.c.ciphertext, CAPTURE_KEYS.c.wrapped_key)
+            .join(CAPTURE_KEYS, CAPTURE_KEYS.c.key_id == CAPTURES.c.key_id)
+            .where(CAPTURES.c.ref == ref)
         )
-        try:
-            with self._store.engine.connect() as conn:
-                row = conn.execute(query).first()
-        except SQLAlchemyError as exc:
-            raise AuditUnavailable(f"capture store unavailable: {type(exc).__name__}") from None
+        with self._database.reading(UNAVAILABLE) as conn:
+            row = conn.execute(query).first()
         if row is None:
             raise CaptureError(f"no capture with reference {ref!r}")
         if row.wrapped_key is None:
@@ -103,26 +97,20 @@ class CaptureVault:
 
         The `erasure` record names the subject only by its HMAC digest.
         """
-        subject = self._store.digest(check_subject_id(subject_id))
-        try:
-            with self._store.engine.connect() as conn:
-                count = conn.execute(
-                    select(func.count())
-                    .select_from(_captures.join(_capture_keys, _capture_keys.c.key_id == _captures.c.key_id))
-                    .where(_capture_keys.c.subject == subject, _capture_keys.c.erased.is_(None))
-                ).scalar_one()
-        except SQLAlchemyError as exc:
-            raise AuditUnavailable(f"capture store unavailable: {type(exc).__name__}") from None
-        self._store.append("erasure", {"subject_digest": subject, "captures": count})
-        try:
-            with self._store.engine.begin() as conn:
-                conn.execute(
-                    update(_capture_keys)
-                    .where(_capture_keys.c.subject == subject, _capture_keys.c.erased.is_(None))
-                    .values(wrapped_key=None, erased=utc_timestamp())
-                )
-        except SQLAlchemyError as exc:
-            raise AuditUnavailable(f"erasure not completed (retry it): {type(exc).__name__}") from None
+        subject = self._log.digest(check_subject_id(subject_id))
+        with self._database.reading(UNAVAILABLE) as conn:
+            count = conn.execute(
+                select(func.count())
+                .select_from(CAPTURES.join(CAPTURE_KEYS, CAPTURE_KEYS.c.key_id == CAPTURES.c.key_id))
+                .where(CAPTURE_KEYS.c.subject == subject, CAPTURE_KEYS.c.erased.is_(None))
+            ).scalar_one()
+        self._log.append(ERASURE, {"subject_digest": subject, "captures": count})
+        with self._database.transaction("erasure not completed (retry it)") as conn:
+            conn.execute(
+                update(CAPTURE_KEYS)
+                .where(CAPTURE_KEYS.c.subject == subject, CAPTURE_KEYS.c.erased.is_(None))
+                .values(wrapped_key=None, erased=utc_timestamp())
+            )
         return count
 
     def _wrap(self, key_id: str, data_key: bytes) -> bytes:

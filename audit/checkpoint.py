@@ -1,6 +1,8 @@
-"""Signed checkpoints: C2SP tlog-checkpoint bodies inside C2SP signed notes, signed with Ed25519.
+"""What the log's Ed25519 keys sign: commit-group heads, and checkpoints (C2SP tlog-checkpoint bodies
+inside C2SP signed notes).
 
-A checkpoint note reads
+A head signature is base64 Ed25519 over `audit.format.head_message(last seq, last leaf)`. A key is named
+by `key_fingerprint` (SHA-256 of the raw public key). A checkpoint note reads
 
     <origin>
     <tree size, decimal>
@@ -25,6 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from audit.format import HASH_SIZE, fingerprint_of, head_message
+
 ED25519_TYPE = b"\x01"
 SIGNATURE_PREFIX = "\u2014 "
 MAX_SIGNATURES = 64
@@ -47,8 +51,28 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
 
-def _raw(public_key: Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+def public_key_bytes(key: Ed25519PublicKey) -> bytes:
+    """The raw 32-byte Ed25519 public key."""
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def key_fingerprint(key: Ed25519PublicKey) -> str:
+    """SHA-256 of the raw public key, hex: how reviewers name the appliance's signing key."""
+    return fingerprint_of(public_key_bytes(key))
+
+
+def sign_head(key: Ed25519PrivateKey, last_seq: int, last_leaf: bytes) -> str:
+    """Base64 Ed25519 signature over the head (last_seq, last_leaf)."""
+    return base64.b64encode(key.sign(head_message(last_seq, last_leaf))).decode()
+
+
+def verify_head(key: Ed25519PublicKey, last_seq: int, last_leaf: bytes, signature_b64: str) -> bool:
+    """True when `signature_b64` is a valid signature of the head by `key`."""
+    try:
+        key.verify(base64.b64decode(signature_b64, validate=True), head_message(last_seq, last_leaf))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def _check_key_name(key_name: str) -> None:
@@ -66,12 +90,12 @@ def _b64decode(text: str, what: str) -> bytes:
 def key_id(key_name: str, public_key: Ed25519PublicKey) -> bytes:
     """The 4-byte note key id of an Ed25519 key under `key_name`."""
     _check_key_name(key_name)
-    return hashlib.sha256(key_name.encode() + b"\n" + ED25519_TYPE + _raw(public_key)).digest()[:4]
+    return hashlib.sha256(key_name.encode() + b"\n" + ED25519_TYPE + public_key_bytes(public_key)).digest()[:4]
 
 
 def vkey(key_name: str, public_key: Ed25519PublicKey) -> str:
     """The note verifier key string `<name>+<hex key id>+<base64(0x01 || public key)>`."""
-    encoded = base64.b64encode(ED25519_TYPE + _raw(public_key)).decode()
+    encoded = base64.b64encode(ED25519_TYPE + public_key_bytes(public_key)).decode()
     return f"{key_name}+{key_id(key_name, public_key).hex()}+{encoded}"
 
 
@@ -97,7 +121,7 @@ def format_body(checkpoint: Checkpoint) -> str:
         raise CheckpointError("origin must be one non-empty line")
     if checkpoint.size < 0:
         raise CheckpointError("tree size must not be negative")
-    if len(checkpoint.root) != hashlib.sha256().digest_size:
+    if len(checkpoint.root) != HASH_SIZE:
         raise CheckpointError("root hash must be 32 bytes")
     for line in checkpoint.extensions:
         if not line or "\n" in line or _CONTROL_RE.search(line):
@@ -119,7 +143,7 @@ def parse_body(text: str) -> Checkpoint:
     if not _SIZE_RE.fullmatch(size_line):
         raise CheckpointError("checkpoint tree size is not a decimal number without leading zeros")
     root = _b64decode(root_line, "checkpoint root hash")
-    if len(root) != hashlib.sha256().digest_size:
+    if len(root) != HASH_SIZE:
         raise CheckpointError("checkpoint root hash is not 32 bytes")
     if any(not line for line in extensions):
         raise CheckpointError("checkpoint extension lines must not be empty")

@@ -1,27 +1,20 @@
 """RFC 6962 / RFC 9162 Merkle trees over SHA-256: roots, inclusion and consistency proofs.
 
-Leaves are given as their leaf hashes (SHA-256(0x00 || data), see `audit.record.leaf_hash`);
-interior nodes are SHA-256(0x01 || left || right); the empty tree's root is SHA-256(b"").
+Leaves are given as their leaf hashes; leaf and node hashing and the empty tree's root are
+`audit.format`'s (SHA-256(0x00 || data), SHA-256(0x01 || left || right), SHA-256(b"")).
 `MerkleTree` keeps every complete subtree hash, level by level, in contiguous bytearrays, so
 appending is amortised O(1) and the root or a proof for any earlier size is O(log^2 n).
 Standard library only: the offline verifier imports this module.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Iterable, Sequence
 
-HASH_SIZE = 32
-EMPTY_ROOT = hashlib.sha256(b"").digest()
+from audit.format import EMPTY_ROOT, HASH_SIZE, node_hash
 
 
 class ProofError(ValueError):
     """A Merkle proof (or the request for one) is invalid; the message says why."""
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """Interior node hash: SHA-256(0x01 || left || right)."""
-    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 def _split(size: int) -> int:
@@ -62,7 +55,7 @@ class MerkleTree:
             if len(leaf) != HASH_SIZE:
                 raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf)}")
         levels, level, added = self._levels, 0, b"".join(leaves)
-        sha256, pair = hashlib.sha256, 2 * HASH_SIZE
+        pair = 2 * HASH_SIZE
         while added:
             nodes = levels[level]
             first_parent = len(nodes) // pair  # the first pair the added nodes may complete
@@ -71,7 +64,7 @@ class MerkleTree:
             if level == len(levels):
                 levels.append(bytearray())
             added = b"".join(
-                sha256(b"\x01" + nodes[start:start + pair]).digest()
+                node_hash(nodes[start:start + HASH_SIZE], nodes[start + HASH_SIZE:start + pair])
                 for start in range(first_parent * pair, len(nodes) - pair + 1, pair)
             )
         if len(levels) > 1 and not levels[-1]:

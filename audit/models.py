@@ -96,3 +96,4 @@ AUDIT_TABLES: list[Table] = [
     model.__table__  # type: ignore[attr-defined]
     for model in (AuditRecord, AuditCheckpoint, AuditSigningKey, CaptureKey, Capture)
 ]
+RECORDS, CHECKPOINTS, SIGNING_KEYS, CAPTURE_KEYS, CAPTURES = AUDIT_TABLES  # the tables, for Core queries

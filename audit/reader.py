@@ -1,29 +1,31 @@
-"""Reading the stored log for review: records in batches, the key history, and a full check of the log.
+"""Reads of the audit log: records and heads, queries, the key history, checkpoints, Merkle proofs and
+what an export selects. Every read goes through `AuditDatabase.reading`, so a database fault surfaces as
+`AuditUnavailable`, never as a driver error.
 
-`check_stored_log` walks the database itself (not an export): every body against its stored leaf
-hash, the hash chain, every commit-group head signature, and the Merkle root of the latest stored
-checkpoint against the leaves. A review tool calls it to say, prominently, whether what it shows rests
-on a log that verifies.
+The reader keeps the log's Merkle tree in memory (brought up to the database on demand, records of other
+nodes included); the writer (`audit.log.AuditLog`) feeds it the groups it commits.
 """
 from __future__ import annotations
 
-import hashlib
+import base64
+import contextlib
 import json
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterator
 
-from sqlalchemy import select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Subquery, func, select
 
-from audit.checkpoint import CheckpointError, verify_checkpoint
-from audit.merkle import MerkleTree, ProofError, verify_inclusion
-from audit.models import AuditCheckpoint, AuditRecord, AuditSigningKey
-from audit.record import GENESIS_PREV, verify_head
-from audit.store import AuditStore, utc_timestamp
+from audit.errors import AuditUnavailable
+from audit.format import KEY_ROTATION, format_timestamp
+from audit.merkle import MerkleTree
+from audit.models import CHECKPOINTS, HEAD_ROWS, RECORDS, SIGNING_KEYS
+from audit.sql import AuditDatabase
 
+MAX_FIND_LIMIT = 1000
 BATCH = 5_000
-_records = AuditRecord.__table__  # type: ignore[attr-defined]
-_checkpoints = AuditCheckpoint.__table__  # type: ignore[attr-defined]
-_keys = AuditSigningKey.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class SigningKeyInfo:
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """The latest stored signed checkpoint."""
+    """A stored signed checkpoint."""
 
     size: int
     root: str
@@ -54,167 +56,189 @@ class CheckpointInfo:
     note: str
 
 
-@dataclass(frozen=True)
-class LogCheck:
-    """What a full check of the stored log found."""
+class AuditReader:
+    """Read access to one audit log; thread-safe."""
 
-    size: int
-    verified: bool
-    problem: str | None
-    checkpoint: CheckpointInfo | None
-    checkpoint_verified: bool
-    keys: list[SigningKeyInfo] = field(default_factory=list)
-    first_ts: str = ""
-    last_ts: str = ""
-    checked_at: str = ""
+    def __init__(self, database: AuditDatabase, origin: str) -> None:
+        self.database = database
+        self.origin = origin
+        self._tree = MerkleTree()
+        self._tree_lock = threading.RLock()
 
-    @property
-    def verdict(self) -> str:
-        return "verified" if self.verified else f"FAILED: {self.problem}"
+    # ---- records -------------------------------------------------------------------------------
 
+    def size(self) -> int:
+        """Number of records in the log (all nodes)."""
+        with self.database.reading() as conn:
+            last = conn.execute(select(func.max(RECORDS.c.seq))).scalar()
+        return 0 if last is None else last + 1
 
-def read_rows(store: AuditStore, first_seq: int, last_seq: int | None = None, batch: int = BATCH) -> Iterator[list[StoredRow]]:
-    """Stored rows first_seq..last_seq (inclusive; default: to the end) in seq order, `batch` at a time."""
-    start = first_seq
-    columns = (_records.c.seq, _records.c.body, _records.c.leaf, _records.c.key_fingerprint, _records.c.signature)
-    while last_seq is None or start <= last_seq:
-        query = select(*columns).where(_records.c.seq >= start).order_by(_records.c.seq).limit(batch)
+    def read_records(self, first_seq: int = 0, last_seq: int | None = None) -> list[dict[str, Any]]:
+        """Records first_seq..last_seq (inclusive), as stored, in seq order."""
+        return [json.loads(body) for body in self.read_bodies(first_seq, last_seq)]
+
+    def read_bodies(self, first_seq: int = 0, last_seq: int | None = None) -> list[str]:
+        """The canonical JSON of records first_seq..last_seq (inclusive): the text their leaf hashes cover."""
+        query = select(RECORDS.c.body).where(RECORDS.c.seq >= first_seq).order_by(RECORDS.c.seq)
         if last_seq is not None:
-            query = query.where(_records.c.seq <= last_seq)
-        with store.engine.connect() as conn:
-            rows = [StoredRow(*row) for row in conn.execute(query)]
-        if not rows:
-            return
-        yield rows
-        start = rows[-1].seq + 1
+            query = query.where(RECORDS.c.seq <= last_seq)
+        with self.database.reading() as conn:
+            return list(conn.execute(query).scalars())
+
+    def rows(self, first_seq: int, last_seq: int | None = None, batch: int = BATCH) -> Iterator[list[StoredRow]]:
+        """Stored rows first_seq..last_seq (inclusive; default: to the end) in seq order, `batch` at a time."""
+        start = first_seq
+        columns = (RECORDS.c.seq, RECORDS.c.body, RECORDS.c.leaf, RECORDS.c.key_fingerprint, RECORDS.c.signature)
+        while last_seq is None or start <= last_seq:
+            query = select(*columns).where(RECORDS.c.seq >= start).order_by(RECORDS.c.seq).limit(batch)
+            if last_seq is not None:
+                query = query.where(RECORDS.c.seq <= last_seq)
+            with self.database.reading() as conn:
+                rows = [StoredRow(*row) for row in conn.execute(query)]
+            if not rows:
+                return
+            yield rows
+            start = rows[-1].seq + 1
+
+    def read_heads(self, up_to_seq: int | None = None) -> list[dict[str, Any]]:
+        """Commit-group signatures {"first_seq","last_seq","leaf","key_fingerprint","signature"} in seq order."""
+        query = select(
+            RECORDS.c.group_first_seq.label("first_seq"), RECORDS.c.seq.label("last_seq"), RECORDS.c.leaf,
+            RECORDS.c.key_fingerprint, RECORDS.c.signature,
+        ).where(HEAD_ROWS).order_by(RECORDS.c.seq)
+        if up_to_seq is not None:
+            query = query.where(RECORDS.c.seq <= up_to_seq)
+        with self.database.reading() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def find(
+        self,
+        kind: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        request_id: str | None = None,
+        actor: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Records matching every given filter (ts in [since, until)), in seq order, one page."""
+        if not 1 <= limit <= MAX_FIND_LIMIT or offset < 0:
+            raise ValueError(f"limit must be 1..{MAX_FIND_LIMIT} and offset >= 0")
+        query = select(RECORDS.c.body).order_by(RECORDS.c.seq).limit(limit).offset(offset)
+        for column, value in ((RECORDS.c.kind, kind), (RECORDS.c.request_id, request_id), (RECORDS.c.actor, actor)):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None or until is not None:
+            groups = heads_in_time_range(since, until)
+            query = query.join(groups, RECORDS.c.seq.between(groups.c.first_seq, groups.c.last_seq))
+        with self.database.reading() as conn:
+            return [json.loads(body) for body in conn.execute(query).scalars()]
+
+    # ---- keys and checkpoints ------------------------------------------------------------------
+
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every public key that ever signed for this log, by fingerprint."""
+        with self.database.reading() as conn:
+            rows = conn.execute(select(SIGNING_KEYS.c.fingerprint, SIGNING_KEYS.c.public_key)).all()
+        return {fp: Ed25519PublicKey.from_public_bytes(base64.b64decode(pk)) for fp, pk in rows}
+
+    def signing_keys(self) -> list[SigningKeyInfo]:
+        """Every key that signed for the log, oldest first (a rotation retires the previous one)."""
+        query = select(SIGNING_KEYS.c.fingerprint, SIGNING_KEYS.c.created, SIGNING_KEYS.c.retired)
+        with self.database.reading() as conn:
+            return [SigningKeyInfo(*row) for row in conn.execute(query.order_by(SIGNING_KEYS.c.created))]
+
+    def latest_checkpoint(self) -> str | None:
+        """The stored checkpoint note of the largest tree, or None before the first checkpoint."""
+        query = select(CHECKPOINTS.c.note).order_by(CHECKPOINTS.c.size.desc(), CHECKPOINTS.c.id.desc()).limit(1)
+        with self.database.reading() as conn:
+            return conn.execute(query).scalar()
+
+    def latest_checkpoint_info(self, max_size: int | None = None) -> CheckpointInfo | None:
+        """The stored checkpoint of the largest tree (at most `max_size` records), or None."""
+        query = select(CHECKPOINTS.c.size, CHECKPOINTS.c.root, CHECKPOINTS.c.ts, CHECKPOINTS.c.note).where(
+            CHECKPOINTS.c.size > 0).order_by(CHECKPOINTS.c.size.desc(), CHECKPOINTS.c.id.desc()).limit(1)
+        if max_size is not None:
+            query = query.where(CHECKPOINTS.c.size <= max_size)
+        with self.database.reading() as conn:
+            row = conn.execute(query).first()
+        return CheckpointInfo(*row) if row else None
+
+    def checkpoint_sizes(self, below: int) -> list[int]:
+        """The distinct sizes (above 0) of the stored checkpoints smaller than `below`, ascending."""
+        query = select(CHECKPOINTS.c.size).where(CHECKPOINTS.c.size > 0, CHECKPOINTS.c.size < below).distinct()
+        with self.database.reading() as conn:
+            return sorted(conn.execute(query).scalars())
+
+    # ---- proofs --------------------------------------------------------------------------------
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
+        """RFC 6962 audit path of record `seq` in the tree of the first `size` records (default: all)."""
+        with self.synced_tree() as tree:
+            return tree.inclusion_proof(seq, size)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        """RFC 6962 consistency proof from tree size `old` to `new` (default: current size)."""
+        with self.synced_tree() as tree:
+            return tree.consistency_proof(old, new)
+
+    @contextlib.contextmanager
+    def synced_tree(self) -> Iterator[MerkleTree]:
+        """The log's Merkle tree brought up to the database, held (not to be changed) for the block."""
+        with self._tree_lock:
+            tree = self._tree
+            query = select(RECORDS.c.seq, RECORDS.c.leaf).where(RECORDS.c.seq >= tree.size).order_by(RECORDS.c.seq)
+            with self.database.reading() as conn:
+                for rows in conn.execution_options(yield_per=10_000).execute(query).partitions():
+                    for expected, (seq, _) in enumerate(rows, start=tree.size):
+                        if seq != expected:
+                            raise AuditUnavailable(f"audit log is corrupt: record {expected} is missing")
+                    tree.extend([bytes.fromhex(leaf) for _, leaf in rows])
+            yield tree
+
+    def note_committed(self, first_seq: int, leaves: list[bytes]) -> None:
+        """A group the writer committed: extend the tree now if it was up to date (else the next sync will)."""
+        with self._tree_lock:
+            if self._tree.size == first_seq:
+                self._tree.extend(leaves)
+
+    # ---- what an export selects ----------------------------------------------------------------
+
+    def seq_range(self, since: datetime | None, until: datetime | None, size: int) -> tuple[int, int] | None:
+        """The seqs (inclusive) of the first record at/after `since` and the last before `until` among the
+        first `size`; None when there is none."""
+        after, before = heads_in_time_range(since, None), heads_in_time_range(None, until)
+        first_query = select(func.min(after.c.first_seq)).where(after.c.first_seq < size)
+        last_query = select(func.max(before.c.last_seq)).where(before.c.first_seq < size)
+        with self.database.reading() as conn:
+            first, last = conn.execute(first_query).scalar(), conn.execute(last_query).scalar()
+        if first is None or last is None or first > min(last, size - 1):
+            return None
+        return first, min(last, size - 1)
+
+    def rotation_seqs(self, size: int) -> list[int]:
+        """The seqs of the key rotation records among the first `size`, ascending."""
+        query = select(RECORDS.c.seq).where(RECORDS.c.kind == KEY_ROTATION, RECORDS.c.seq < size).order_by(RECORDS.c.seq)
+        with self.database.reading() as conn:
+            return list(conn.execute(query).scalars())
 
 
-def signing_keys(store: AuditStore) -> list[SigningKeyInfo]:
-    """Every key that signed for the log, oldest first (a rotation retires the previous one)."""
-    query = select(_keys.c.fingerprint, _keys.c.created, _keys.c.retired).order_by(_keys.c.created)
-    with store.engine.connect() as conn:
-        return [SigningKeyInfo(*row) for row in conn.execute(query)]
+def heads_in_time_range(since: str | datetime | None, until: str | datetime | None) -> Subquery:
+    """The commit groups (first_seq, last_seq) stamped in [since, until): their records are exactly the
+    records with ts in that range, found through the heads' partial ts index."""
+    query = select(RECORDS.c.group_first_seq.label("first_seq"), RECORDS.c.seq.label("last_seq")).where(HEAD_ROWS)
+    if since is not None:
+        query = query.where(RECORDS.c.ts >= _timestamp_bound(since))
+    if until is not None:
+        query = query.where(RECORDS.c.ts < _timestamp_bound(until))
+    return query.subquery("groups")
 
 
-def latest_checkpoint_info(store: AuditStore, max_size: int | None = None) -> CheckpointInfo | None:
-    """The stored checkpoint of the largest tree (at most `max_size` records), or None."""
-    query = select(_checkpoints.c.size, _checkpoints.c.root, _checkpoints.c.ts, _checkpoints.c.note).where(
-        _checkpoints.c.size > 0).order_by(_checkpoints.c.size.desc(), _checkpoints.c.id.desc()).limit(1)
-    if max_size is not None:
-        query = query.where(_checkpoints.c.size <= max_size)
-    with store.engine.connect() as conn:
-        row = conn.execute(query).first()
-    return CheckpointInfo(*row) if row else None
-
-
-class _Problem(Exception):
-    pass
-
-
-def check_stored_log(store: AuditStore) -> LogCheck:
-    """Walk the whole stored log and say whether it verifies; the first problem found is named."""
-    keys = signing_keys(store)
-    public = store.public_keys()
-    size = store.size()
-    checkpoint = latest_checkpoint_info(store, size)
-    tree = MerkleTree()
-    first_ts = last_ts = ""
-    problem = None
-    try:
-        previous, expected = GENESIS_PREV, 0
-        for rows in read_rows(store, 0, size - 1):
-            for row in rows:
-                record = _check_row(row, expected, previous, public)
-                previous, expected = row.leaf, expected + 1
-                tree.append(bytes.fromhex(row.leaf))
-                first_ts, last_ts = first_ts or record.get("ts", ""), record.get("ts", "")
-        if expected != size:
-            raise _Problem(f"the log ends at record {expected - 1} but should hold {size} records")
-    except _Problem as exc:
-        problem = str(exc)
-    checkpoint_ok = checkpoint is not None and problem is None and _checkpoint_holds(store, checkpoint, tree)
-    if problem is None and checkpoint is not None and not checkpoint_ok:
-        problem = f"the signed checkpoint of size {checkpoint.size} does not match the records (or its signature fails)"
-    return LogCheck(size=size, verified=problem is None, problem=problem, checkpoint=checkpoint,
-                    checkpoint_verified=checkpoint_ok, keys=keys, first_ts=first_ts, last_ts=last_ts,
-                    checked_at=utc_timestamp())
-
-
-def _check_row(row: StoredRow, expected: int, previous: str, public: dict[str, Any]) -> dict[str, Any]:
-    """One row's seq, leaf hash, chain link and (for a group's last record) head signature."""
-    if row.seq != expected:
-        raise _Problem(f"record {expected} is missing (found {row.seq} next): records were deleted or reordered")
-    leaf = hashlib.sha256(b"\x00" + row.body.encode()).digest()
-    if leaf.hex() != row.leaf:
-        raise _Problem(f"record {row.seq} was altered: its text no longer matches its leaf hash")
-    try:
-        record = json.loads(row.body)
-    except ValueError:
-        raise _Problem(f"record {row.seq} is not valid JSON") from None
-    if record.get("seq") != row.seq or record.get("prev") != previous:
-        raise _Problem(f"record {row.seq} does not chain onto record {row.seq - 1}")
-    if row.signature is not None:
-        key = public.get(row.key_fingerprint or "")
-        if key is None or not verify_head(key, row.seq, leaf, row.signature):
-            raise _Problem(f"the signature over record {row.seq} does not verify")
-    return record
-
-
-def _checkpoint_holds(store: AuditStore, checkpoint: CheckpointInfo, tree: MerkleTree) -> bool:
-    """Whether a registered key signed the checkpoint and its root is the root of the first `size` leaves."""
-    signer, _ = _checkpoint_signer(store, checkpoint)
-    return signer is not None and checkpoint.size <= tree.size and tree.root(checkpoint.size).hex() == checkpoint.root
-
-
-@dataclass(frozen=True)
-class RecordProof:
-    """A record's RFC 6962 inclusion proof against a signed checkpoint, and whether it verifies."""
-
-    seq: int
-    record: dict[str, Any]
-    leaf: str  # recomputed from the stored text
-    size: int
-    root: str
-    path: list[str]
-    key: str
-    verified: bool
-    problem: str | None
-
-
-def prove_record(store: AuditStore, seq: int) -> RecordProof:
-    """Record `seq` with its inclusion proof in the latest signed checkpoint (one is signed now if none
-    covers the record yet). The leaf is hashed from the stored text, so an edited record fails."""
-    body = store.read_bodies(seq, seq)
-    if not body:
-        raise KeyError(f"no audit record with seq {seq}")
-    leaf = hashlib.sha256(b"\x00" + body[0].encode()).digest()
-    checkpoint = latest_checkpoint_info(store)
-    if checkpoint is None or checkpoint.size <= seq:
-        store.write_checkpoint()
-        checkpoint = latest_checkpoint_info(store)
-    assert checkpoint is not None
-    path = store.inclusion_proof(seq, checkpoint.size)
-    signer, problem = _checkpoint_signer(store, checkpoint)
-    if signer is not None:
+def _timestamp_bound(value: str | datetime) -> str:
+    """A filter bound in the stored timestamp format, so string comparison orders correctly."""
+    if isinstance(value, str):
         try:
-            verify_inclusion(leaf, seq, checkpoint.size, path, bytes.fromhex(checkpoint.root))
-        except ProofError as exc:
-            problem = f"the record's hash does not lead to the signed root ({exc}): the record was altered"
-    try:
-        record = json.loads(body[0])
-    except ValueError:
-        record, problem = {"seq": seq, "unreadable": body[0][:200]}, problem or "the stored record is not valid JSON"
-    return RecordProof(seq, record, leaf.hex(), checkpoint.size, checkpoint.root, [h.hex() for h in path],
-                       signer or "", problem is None, problem)
-
-
-def _checkpoint_signer(store: AuditStore, checkpoint: CheckpointInfo) -> tuple[str | None, str | None]:
-    """The fingerprint of the registered key whose signature on the checkpoint verifies and agrees with its row."""
-    for fingerprint, key in store.public_keys().items():
-        try:
-            signed = verify_checkpoint(checkpoint.note, key, store.origin)
-        except (CheckpointError, ValueError):
-            continue
-        if signed.size == checkpoint.size and signed.root.hex() == checkpoint.root:
-            return fingerprint, None
-    return None, "the latest checkpoint's signature does not verify with any of the log's keys"
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not an RFC 3339 timestamp: {value!r}") from None
+    return format_timestamp(value)

@@ -1,7 +1,7 @@
 """Writer-side serialisation of audit records: canonical JSON once per record, with holes for seq, ts, prev.
 
 The store serialises a record on the appender's thread, before it knows the record's place in the log;
-the committer then fills in seq, ts and prev. The bytes are exactly `audit.record.canonical_json` of the
+the committer then fills in seq, ts and prev. The bytes are exactly `audit.format.canonical_json` of the
 whole record (the verifier's standard-library definition). Most records are plain JSON data (str, int,
 float, bool, None, lists and dicts with str keys): for those, orjson writes the same bytes as the standard
 library about ten times faster, within the domain `_orjson_agrees` checks (it differs in float notation
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from audit.record import STORE_FIELDS, canonical_json, canonical_text
+from audit.format import STORE_FIELDS, canonical_json, canonical_text
 
 _HOLE = "\x00"  # stands in for seq, ts and prev while the rest of a record is serialised
 _HOLE_JSON = b'"\\u0000"'  # how both encoders write it: control characters are always escaped

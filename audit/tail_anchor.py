@@ -22,7 +22,6 @@ import os
 import stat
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import make_url
 
 from audit.checkpoint import Checkpoint, CheckpointError, parse_body, split_note, verify_checkpoint
+from audit.format import utc_timestamp
 from audit.keys import fsync_dir
 from audit.merkle import MerkleTree
 
@@ -99,13 +99,32 @@ class TailWitnesses:
                 return
         _write_private(self.kept_path, note.encode())
 
+    def mismatches(
+        self, tree: MerkleTree, stored: str | None, keys: list[Ed25519PublicKey], origin: str
+    ) -> list[LogTailMismatch]:
+        """What the log in `tree` fails to extend: the database's newest checkpoint (`stored`), the kept one,
+        the size an unsettled incident names."""
+        checkpoints = {"the database's newest checkpoint": stored, f"the checkpoint kept at {self.kept_path}": self.kept()}
+        found: list[LogTailMismatch] = []
+        for where, note in checkpoints.items():
+            try:
+                if note is not None:
+                    check_extends(tree, note, where, keys, origin)
+            except LogTailMismatch as exc:
+                found.append(exc)
+        incident = self.pending_incident()
+        if incident is not None and incident.expected_size > tree.size:
+            found.append(LogTailMismatch(
+                f"audit log truncated: it holds {tree.size} records but held {incident.expected_size} when "
+                f"this was found ({incident.detected_at}); {REPAIR_HINT}", incident.expected_size))
+        return found
+
     def note_incident(self, reason: str, expected_size: int) -> None:
         """Remember a mismatch until it is settled (keeping the larger expected size of two)."""
         earlier = self.pending_incident()
         if earlier is not None and earlier.expected_size >= expected_size:
             return
-        detected = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {"detected_at": detected, "reason": reason, "expected_size": expected_size}
+        body = {"detected_at": utc_timestamp(), "reason": reason, "expected_size": expected_size}
         _write_private(self.incident_path, json.dumps(body).encode())
 
     def pending_incident(self) -> Incident | None:

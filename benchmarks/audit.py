@@ -8,7 +8,7 @@ core), so runs on different machines can be compared. Records carry time-ordered
 issues them; each writer's records are built before the clock starts, so the store is timed, not the
 making of its load. For SQLite (WAL, synchronous=FULL) and
 PostgreSQL it measures, on a log already holding `--prefill` records:
-- signed: `AuditStore.append` from writer threads, `append_async` from asyncio tasks on one event loop,
+- signed: `AuditLog.append` from writer threads, `append_async` from asyncio tasks on one event loop,
   and `append_async` from asyncio tasks in several processes, each with its own store on the same log
   (group commit: chained, hashed, head-signed, fsynced before the call returns);
 - unsigned: the same rows (canonical JSON serialised on the writers' side, same table, indexes and
@@ -45,13 +45,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import SQLModel
 
 from appliance.api.framing import new_request_id
+from audit.chain import record_skeleton
 from audit.export import export_audit
+from audit.format import GENESIS_PREV, utc_timestamp
 from audit.group_commit import GroupCommitter
 from audit.keys import init_keys
+from audit.log import AuditLog
 from audit.models import AuditRecord
-from audit.record import GENESIS_PREV
 from audit.skeleton import RecordSkeleton
-from audit.store import AuditStore, GroupStatements, make_engine, record_skeleton, sqlite_write_lock, utc_timestamp
+from audit.sql import GroupStatements, make_engine, sqlite_write_lock
 from audit.verify import verify_export
 
 PG_SERVER = "postgres@127.0.0.1:5432/test"
@@ -166,7 +168,7 @@ class UnsignedLog:
 def writer_process(control: Any, url: str, key_dir: Path | None, tasks: int, records: int, first_seq: int, step: int) -> None:
     """One process of the `processes` run: its own store (signed when `key_dir` is given, else an
     UnsignedLog) on the shared log, `tasks` asyncio writers; reports (start, end, groups) over `control`."""
-    log: Any = AuditStore.open(url, key_dir) if key_dir is not None else UnsignedLog(url, first_seq, step)
+    log: Any = AuditLog.open(url, key_dir) if key_dir is not None else UnsignedLog(url, first_seq, step)
     load = workload(tasks, records)
     control.send("ready")
     control.recv()  # every process starts at once
@@ -208,24 +210,24 @@ def print_rates(name: str, mode: str, appended: int, signed_s: float, unsigned_s
 
 
 def measure(name: str, signed_url: str, unsigned_url: str, key_dir: Path, args: argparse.Namespace, work: Path) -> None:
-    store, unsigned = AuditStore.open(signed_url, key_dir), UnsignedLog(unsigned_url)
+    store, unsigned = AuditLog.open(signed_url, key_dir), UnsignedLog(unsigned_url)
     prefill = workload(args.tasks, args.prefill)
     run_tasks(prefill, store.append_async)
     run_tasks(prefill, unsigned.append_async)
     for mode, runner in {"threads": run_writers, "asyncio": run_tasks}.items():
         writers = args.writers if mode == "threads" else args.tasks
         load = workload(writers, args.records)
-        heads_before, size_before = len(store.read_heads()), store.size()
+        heads_before, size_before = len(store.reader.read_heads()), store.reader.size()
         signed_s = runner(load, store.append if mode == "threads" else store.append_async)
-        appended, groups = store.size() - size_before, len(store.read_heads()) - heads_before
+        appended, groups = store.reader.size() - size_before, len(store.reader.read_heads()) - heads_before
         unsigned_groups = unsigned.groups
         unsigned_s = runner(load, unsigned.append if mode == "threads" else unsigned.append_async)
         print_rates(name, mode, appended, signed_s, unsigned_s, f"{writers} {mode} writers", groups, unsigned.groups - unsigned_groups)
     unsigned_first = unsigned.size()
     unsigned.close()
-    heads_before, size_before = len(store.read_heads()), store.size()
+    heads_before, size_before = len(store.reader.read_heads()), store.reader.size()
     signed_s, _ = run_processes(signed_url, key_dir, args.processes, args.tasks, args.records, 0)
-    appended, groups = store.size() - size_before, len(store.read_heads()) - heads_before
+    appended, groups = store.reader.size() - size_before, len(store.reader.read_heads()) - heads_before
     unsigned_s, unsigned_groups = run_processes(unsigned_url, None, args.processes, args.tasks, args.records, unsigned_first)
     print_rates(name, "processes", appended, signed_s, unsigned_s,
                 f"{args.processes} processes x {args.tasks} asyncio writers", groups, unsigned_groups)

@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: this file must not shadow the 
 import httpx
 
 from audit.reader import check_stored_log
-from audit.store import AuditStore
+from audit.log import AuditLog
 
 REPO = Path(__file__).resolve().parents[1]
 APPLIANCE = [sys.executable, "-m", "appliance.cli.main"]
@@ -73,8 +73,8 @@ def records(count: int) -> list[tuple[str, dict]]:
 def fill(data_dir: Path, count: int) -> float:
     """Append `count` records to the data directory's log; returns the seconds it took."""
     started = time.perf_counter()
-    with AuditStore.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys", checkpoint_every=10_000) as store:
-        base = store.size()
+    with AuditLog.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys", checkpoint_every=10_000) as store:
+        base = store.reader.size()
         items = records(count)
         for start in range(0, count, 2000):
             chunk = items[start:start + 2000]
@@ -141,7 +141,7 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=60)
-        with AuditStore.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys") as store:
+        with AuditLog.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys") as store:
             started = time.perf_counter()
             check = check_stored_log(store)
             print(f"full log check: {check.size:,} records in {time.perf_counter() - started:.2f} s ({check.verdict})")

@@ -1,138 +1,141 @@
-"""Single-stream decode tokens/s: the appliance API against bare llama-cpp-python, same model and threads.
+"""Serving under closed-loop load: the appliance against llama-server and llama-cpp-python's server.
 
-Run:  .venv/bin/python benchmarks/serving.py [--threads N] [--max-tokens N] [--repeats N]
+Run:  .venv/bin/python benchmarks/serving.py [--clients 1,2,4,8,16] [--requests 4 | --duration S]
+          [--threads 2] [--max-tokens 128] [--targets appliance,llama-server,llama-cpp-python-server,bare]
 
-Decode rate = completion tokens / (time of the whole request - time of a 1-token request with the
-same prompt), so prompt processing (and, for the API, prompt detection, policy and the audit write)
-is taken out; the scan of the answer stays in, as a client pays for it. Bare and API runs take turns
-in rounds, never overlap, and use temperature 0 on the same prompt, so they decode the same tokens.
-The ratio is the median over rounds of API/bare within a round (this VM's speed drifts between
-rounds). Target ratio: >= 0.95.
-
-Grammar-constrained decoding (`response_format` json_schema, enforced by a llama.cpp grammar) is
-measured the same way, bare and through the API, and reported as ms per token next to free decoding.
-Its 1-token reference request is sent unconstrained (a 1-token JSON answer cannot complete; the
-grammar does not change prompt processing).
+For each client count N, each target is started on its own (same GGUF, same threads), warmed up with
+one short request per client, loaded by N closed-loop streaming clients (benchmarks/serving_load.py)
+and stopped: (a) the appliance with detection, policy and audit on, (b) llama.cpp's `llama-server
+--parallel N` built from the llama.cpp llama-cpp-python vendors (benchmarks/llama_server_build.py;
+built once, then cached), (c) `python -m llama_cpp.server`. Every target gets the same prompts
+(client i starts at prompt i), temperature 0, seed 1 and max_tokens. Reported per run: aggregate
+completion tok/s, time to first token and latency p50/p99, requests, tokens per request, errors; then
+the appliance's ratios to the other two. The target `bare` adds, when 1 is among the client counts,
+the single-stream decode rate of the API against bare llama-cpp-python in-process and the cost of
+grammar-constrained decoding (benchmarks/serving_single.py).
+Acceptance (issue 15): 8 clients appliance/llama-server tok/s >= 1.0, appliance/llama-cpp-python-server
+>= 2.5, TTFT p99 appliance/llama-server <= 1.5; 1 client >= 0.9x llama-server and API/bare >= 0.95.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
+import asyncio
+import math
+import os
+import platform
+import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.engine.default_model import DEFAULT_MODEL_ID, locate_default_model  # noqa: E402
-from tests.appliance_server import ApplianceServer, init_data_dir  # noqa: E402
+from benchmarks import serving_targets  # noqa: E402
+from benchmarks.llama_server_build import ensure_llama_server  # noqa: E402
+from benchmarks.serving_load import Run, closed_loop  # noqa: E402
+from benchmarks.serving_single import single_stream  # noqa: E402
 
-PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper and the sea."}]
-CONTEXT = 2048
-STORY_SCHEMA = {"type": "object", "properties": {"title": {"type": "string", "maxLength": 60},
-                                                 "story": {"type": "string", "maxLength": 600}},
-                "required": ["title", "story"], "additionalProperties": False}
-STORY_FORMAT = {"type": "json_schema", "json_schema": {"name": "story", "strict": True, "schema": STORY_SCHEMA}}
-
-
-def timed(run: Callable[[int], int], max_tokens: int) -> tuple[float, int]:
-    started = time.perf_counter()
-    tokens = run(max_tokens)
-    return time.perf_counter() - started, tokens
-
-
-def decode_rate(run: Callable[[int], int], max_tokens: int) -> float:
-    """Tokens/s of decoding alone: a full request minus a 1-token request on the same prompt."""
-    prefill, _ = timed(run, 1)
-    total, tokens = timed(run, max_tokens)
-    return (tokens - 1) / max(total - prefill, 1e-9)
+PROMPTS = [f"Write a long story about {subject}." for subject in (
+    "a lighthouse keeper and the sea", "a baker who opens a shop in a mountain village",
+    "a river that changes its course", "a clockmaker and a broken tower clock",
+    "two friends crossing a desert", "a library that is open only at night",
+    "a ship caught in a storm", "a gardener who grows a giant pumpkin")]
+ALL_TARGETS = (*serving_targets.TARGETS, "bare")
+COLUMNS = (f"{'clients':>7}  {'target':24s} {'tok/s':>7} {'TTFT p50':>9} {'TTFT p99':>9} {'lat p50':>8} "
+           f"{'lat p99':>8} {'requests':>8} {'tok/req':>7} errors")
 
 
-def bare_runners(threads: int) -> tuple[Callable[[int], int], Callable[[int], int]]:
-    """Bare llama-cpp-python, free and constrained by the JSON schema's grammar."""
-    from llama_cpp import Llama, LlamaGrammar
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="1,2,4,8,16", help="comma-separated client counts")
+    parser.add_argument("--requests", type=int, default=4, help="requests per client per run")
+    parser.add_argument("--duration", type=float, help="seconds per run instead of --requests")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the single-stream (bare) measurement")
+    parser.add_argument("--targets", default=",".join(ALL_TARGETS), help=f"comma-separated, of {', '.join(ALL_TARGETS)}")
+    args = parser.parse_args()
+    args.clients = [int(count) for count in args.clients.split(",")]
+    args.targets = args.targets.split(",")
+    unknown = set(args.targets) - set(ALL_TARGETS)
+    if unknown:
+        parser.error(f"unknown targets {', '.join(sorted(unknown))} (known: {', '.join(ALL_TARGETS)})")
+    return args
 
-    llm = Llama(model_path=str(locate_default_model()), n_ctx=CONTEXT, n_threads=threads,
-                n_threads_batch=threads, n_batch=512, verbose=False)
-    grammar = json_schema_to_gbnf(json.dumps(STORY_SCHEMA))
 
-    def run(max_tokens: int, constrained: bool = False) -> int:
-        extra = {"grammar": LlamaGrammar.from_string(grammar, verbose=False)} if constrained and max_tokens > 1 else {}
-        reply = llm.create_chat_completion(messages=PROMPT, max_tokens=max_tokens, temperature=0, seed=1, **extra)
-        return reply["usage"]["completion_tokens"]
-
-    return run, lambda max_tokens: run(max_tokens, constrained=True)
+def machine() -> str:
+    """CPU model, CPU count and the load average now."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; load average {load_average()}"
 
 
-def api_runner(server: ApplianceServer, http: httpx.Client, stream: bool,
-               constrained: bool = False) -> Callable[[int], int]:
-    """One API call; streamed calls read every event up to [DONE] and take the usage chunk."""
-    body = {"model": DEFAULT_MODEL_ID, "messages": PROMPT, "temperature": 0, "seed": 1, "stream": stream,
-            "stream_options": {"include_usage": True} if stream else None}
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
-    def run(max_tokens: int) -> int:
-        shape = {"response_format": STORY_FORMAT} if constrained and max_tokens > 1 else {}
-        if not stream:
-            reply = http.post(server.base_url + "/chat/completions", headers=server.headers(),
-                              json={**body, "max_tokens": max_tokens, **shape})
-            if shape and reply.status_code == 400 and reply.json()["error"]["code"] == "structured_output_incomplete":
-                return max_tokens  # the JSON did not close within max_tokens: all of them were decoded
-            reply.raise_for_status()
-            return reply.json()["usage"]["completion_tokens"]
-        usage = 0
-        with http.stream("POST", server.base_url + "/chat/completions", headers=server.headers(),
-                         json={**body, "max_tokens": max_tokens}) as reply:
-            reply.raise_for_status()
-            for line in reply.iter_lines():
-                if line.startswith("data: {") and '"usage":{' in line:
-                    usage = json.loads(line[6:])["usage"]["completion_tokens"]
-        return usage
 
-    return run
+def ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.0f} ms"
+
+
+def run_line(name: str, run: Run) -> str:
+    errors = ", ".join(sorted(set(run.errors))) or "0"
+    return (f"{run.clients:7d}  {name:24s} {run.tokens_per_second:7.1f} {ms(run.ttft(0.5)):>9} "
+            f"{ms(run.ttft(0.99)):>9} {ms(run.latency(0.5)):>8} {ms(run.latency(0.99)):>8} "
+            f"{len(run.outcomes):8d} {run.tokens_per_request:7.1f} {errors}")
+
+
+def ratio_line(clients: int, runs: dict[str, Run]) -> str | None:
+    """The appliance's tok/s and TTFT p99 over each other target's, for one client count."""
+    if "appliance" not in runs or len(runs) < 2:
+        return None
+    ours = runs["appliance"]
+    parts = [f"appliance/{name} tok/s {ours.tokens_per_second / run.tokens_per_second:.2f}, "
+             f"TTFT p99 {ours.ttft(0.99) / run.ttft(0.99):.2f}" for name, run in runs.items() if name != "appliance"]
+    return f"ratio {clients:2d} clients: " + "; ".join(parts)
+
+
+def load_runs(args: argparse.Namespace, workdir: Path) -> list[str]:
+    """Every (client count, server target) run, printed as it ends; returns the ratio lines."""
+    servers = [name for name in args.targets if name in serving_targets.TARGETS]
+    binary = ensure_llama_server() if "llama-server" in servers else None
+    if binary:
+        print(f"llama-server: {binary}")
+    print(COLUMNS, flush=True)
+    ratios = []
+    for clients in args.clients:
+        runs: dict[str, Run] = {}
+        for name in servers:
+            start = serving_targets.starter(name, workdir, args.threads, args.max_tokens, binary)
+            with start(clients) as target:
+                asyncio.run(closed_loop(target, clients, PROMPTS, 8, requests=1))  # warm up every slot
+                runs[name] = asyncio.run(closed_loop(target, clients, PROMPTS, args.max_tokens,
+                                                     requests=math.inf if args.duration else args.requests,
+                                                     duration=args.duration or math.inf))
+            print(run_line(name, runs[name]), flush=True)
+        line = ratio_line(clients, runs)
+        if line:
+            ratios.append(line)
+    return ratios
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-
-    bare, bare_grammar = bare_runners(args.threads)
-    config = f"[engine]\nthreads = {args.threads}\ncontext_length = {CONTEXT}\ndefault_max_tokens = {args.max_tokens}\n"
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "data"
-        server = ApplianceServer(data_dir, init_data_dir(data_dir, config))
-        with server, httpx.Client(timeout=600) as http:
-            runners = {"bare llama-cpp-python": bare, "API, non-streamed": api_runner(server, http, False),
-                       "API, streamed (SSE)": api_runner(server, http, True),
-                       "bare, json_schema grammar": bare_grammar,
-                       "API, json_schema grammar": api_runner(server, http, False, constrained=True)}
-            rates: dict[str, list[float]] = {name: [] for name in runners}
-            for run in runners.values():
-                run(8)  # warm up
-            for _ in range(args.repeats):  # interleaved, so drift in machine load hits every path alike
-                for name, run in runners.items():
-                    rates[name].append(decode_rate(run, args.max_tokens))
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"model {DEFAULT_MODEL_ID}, threads {args.threads}, max_tokens {args.max_tokens}, repeats {args.repeats}")
-    bare_runs = rates["bare llama-cpp-python"]
-    for name, runs in rates.items():
-        paired = [r / b for r, b in zip(runs, bare_runs)]  # same round: same machine conditions
-        print(f"{name:24s} decode {statistics.median(runs):8.1f} tok/s (median)  ratio to bare, median of "
-              f"paired rounds: {statistics.median(paired):.3f}  (runs: {', '.join(f'{r:.1f}' for r in runs)})")
-    print("target: API/bare >= 0.95")
-    free, bare_constrained = statistics.median(bare_runs), statistics.median(rates["bare, json_schema grammar"])
-    api_free, api_constrained = (statistics.median(rates["API, non-streamed"]),
-                                 statistics.median(rates["API, json_schema grammar"]))
-    print(f"grammar cost per token: bare {1000 / free:.1f} ms free vs {1000 / bare_constrained:.1f} ms constrained; "
-          f"API {1000 / api_free:.1f} ms free vs {1000 / api_constrained:.1f} ms constrained")
+    args = parse_args()
+    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {machine()}")
+    length = f"{args.duration:g} s per run" if args.duration else f"{args.requests} requests per client"
+    print(f"model {DEFAULT_MODEL_ID} ({locate_default_model().name}), threads {args.threads}, "
+          f"max_tokens {args.max_tokens}, temperature 0, {len(PROMPTS)} prompts, {length}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
+        for line in load_runs(args, Path(tmp)):
+            print(line)
+    if "bare" in args.targets and 1 in args.clients:
+        for line in single_stream(args.threads, args.max_tokens, args.repeats):
+            print(line)
+    print("targets: 8 clients appliance/llama-server tok/s >= 1.0, appliance/llama-cpp-python-server >= 2.5, "
+          "TTFT p99 appliance/llama-server <= 1.5; 1 client appliance/llama-server >= 0.9, API/bare >= 0.95")
+    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Install the compliance appliance from this bundle on a machine without network (standard library only).
 
-    python3 appliance-<version>/install.py --prefix P --data-dir D --trust FINGERPRINT
+    python3 appliance-<version>/install.py --prefix P --data-dir D --trust FINGERPRINT [--listen IP --port N]
     python3 appliance-<version>/install.py --prefix P --data-dir D --rollback
 
 Nothing is written before the whole bundle is verified: the MANIFEST's Ed25519 signature against the
@@ -9,7 +9,9 @@ trusted publisher fingerprint (with the system `openssl`), or its SHA-256 agains
 publisher printed (`--manifest-sha256`); then every listed file's size and hash, and no file that
 the manifest does not list. Versions live side by side in P/versions/<version>/ (a virtual
 environment installed from the bundle's wheels only), P/current points at the active one and
-P/bin/appliance follows it; P/previous is what `--rollback` returns to.
+P/bin/appliance follows it; P/previous is what `--rollback` returns to. The service serves HTTPS
+(`--listen`, `--port`) with the operator's certificate (`--tls-cert`, `--tls-key`) or one from a local
+CA made at install, unless the data directory's appliance.toml already has [server.tls].
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import ipaddress
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -249,6 +252,77 @@ def prepare_data(prefix: Path, data_dir: Path, models: list[dict], bundle: Path)
               "--sha256", model["sha256"], "--data-dir", str(data_dir)], f"importing model {model['id']}")
 
 
+# -- TLS ----------------------------------------------------------------------------------------------
+
+TLS_SECTION = """
+# written by install.py: the service serves HTTPS with this certificate (see README "Serving on the network")
+[server.tls]
+cert_file = "tls/server.pem"
+key_file = "tls/server.key"
+"""
+
+
+def _read_settings(config: Path) -> dict:
+    if not config.is_file():
+        return {}
+    try:
+        return tomllib.loads(config.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise Refused(f"{config} is not valid TOML: {error}") from None
+
+
+def tls_source(data_dir: Path, cert: Path | None, key: Path | None) -> str:
+    """Where the service's certificate comes from: `configured` ([server.tls] already in appliance.toml),
+    `operator` (--tls-cert and --tls-key) or `selfsigned` (a local CA made at install)."""
+    if (cert is None) != (key is None):
+        raise Refused("--tls-cert and --tls-key go together (the certificate chain and its private key)")
+    configured = "tls" in _read_settings(data_dir / "appliance.toml").get("server", {})
+    if cert is None or key is None:
+        return "configured" if configured else "selfsigned"
+    if configured:
+        raise Refused(f"{data_dir / 'appliance.toml'} already has [server.tls]; drop --tls-cert/--tls-key or that section")
+    for path, marker in ((cert, b"-----BEGIN CERTIFICATE-----"), (key, b"PRIVATE KEY-----")):
+        try:
+            if marker not in path.read_bytes():
+                raise Refused(f"{path} is not a PEM {'certificate chain' if path == cert else 'private key'}")
+        except OSError as error:
+            raise Refused(f"cannot read {path}: {error.strerror}") from None
+    return "operator"
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    """Copy into the data directory as a file only its owner reads (0600), replacing what was there."""
+    temporary = target.with_name(target.name + ".new")
+    temporary.unlink(missing_ok=True)
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+        handle.write(source.read_bytes())
+    temporary.replace(target)
+
+
+def prepare_tls(prefix: Path, data_dir: Path, args: argparse.Namespace, source: str) -> None:
+    """D/tls/server.pem and server.key (0600) from the operator's files or `appliance tls selfsigned`
+    (its local CA, D/tls/ca.pem, is what clients trust), and [server.tls] in appliance.toml."""
+    if source == "configured":
+        print(f"keeping [server.tls] of {data_dir / 'appliance.toml'}")
+        return
+    folder = data_dir / "tls"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if source == "operator":
+        _copy_private(args.tls_cert, folder / "server.pem")
+        _copy_private(args.tls_key, folder / "server.key")
+        print(f"installed {args.tls_cert} and its key as {folder / 'server.pem'}, {folder / 'server.key'}")
+    else:
+        address = ipaddress.ip_address(args.listen)
+        ips = [] if address.is_unspecified else ["--ip", str(address)]
+        _run([str(prefix / "bin" / "appliance"), "tls", "selfsigned", "--data-dir", str(data_dir),
+              "--host", args.tls_name, *ips], "making the local CA and server certificate")
+        print(f"TLS: local CA {folder / 'ca.pem'} (copy it to clients), "
+              f"server certificate for {args.tls_name} {' '.join(ips[1:])}".rstrip())
+    config = data_dir / "appliance.toml"
+    with open(os.open(config, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as handle:
+        handle.write(TLS_SECTION)
+
+
 # -- systemd unit ------------------------------------------------------------------------------------
 
 HARDENING = """NoNewPrivileges=yes
@@ -292,20 +366,16 @@ def allowed_networks(data_dir: Path, extra: list[str]) -> list[str]:
 
 
 def _configured_hosts(config: Path) -> list[str]:
-    if not config.is_file():
-        return []
-    try:
-        settings = tomllib.loads(config.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise Refused(f"{config} is not valid TOML: {error}") from None
+    settings = _read_settings(config)
     urls = [backend.get("base_url", "") for backend in settings.get("backends", []) if backend.get("kind") == "upstream"]
     urls.append(settings.get("audit", {}).get("url", ""))
     return [urlsplit(url).hostname for url in urls if url and urlsplit(url).hostname]
 
 
-def unit_text(prefix: Path, data_dir: Path, user: str, version: str, networks: list[str]) -> str:
+def unit_text(prefix: Path, data_dir: Path, user: str, version: str, networks: list[str], listen: str, port: int) -> str:
     """The hardened unit: dedicated user, read-only system but the data dir, OS-level egress control
-    (the in-process guard cannot see connections made from C: llama.cpp, libpq)."""
+    (the in-process guard cannot see connections made from C: llama.cpp, libpq), HTTPS on the listen
+    address ([server.tls] in the data directory), `systemctl reload` = SIGHUP = certificate renewal."""
     allow = "\n".join(f"IPAddressAllow={network}" for network in networks)
     return f"""[Unit]
 Description=Compliance inference appliance {version}
@@ -315,7 +385,8 @@ After=network.target
 Type=simple
 User={user}
 Group={user}
-ExecStart={prefix / "bin" / "appliance"} serve --data-dir {data_dir}
+ExecStart={prefix / "bin" / "appliance"} serve --data-dir {data_dir} --host {listen} --port {port}
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 {HARDENING.format(data_dir=data_dir)}
 IPAddressDeny=any
@@ -352,6 +423,17 @@ def check_service_paths(prefix: Path, data_dir: Path) -> None:
             raise Refused(f"{path} is under a temporary directory the service cannot see (PrivateTmp)")
 
 
+def check_listen(listen: str, allow_ip: list[str]) -> None:
+    """The listen address is an IP address (the service binds it, never resolves a name); off loopback
+    without --allow-ip, warn that the unit's IPAddressDeny=any lets no client in."""
+    try:
+        address = ipaddress.ip_address(listen)
+    except ValueError:
+        raise Refused(f"--listen {listen!r} is not an IP address (0.0.0.0, ::, or the interface's address)") from None
+    if not address.is_loopback and not allow_ip:
+        print(f"warning: listening on {listen} but no --allow-ip: the unit lets no client network reach it")
+
+
 def install(args: argparse.Namespace) -> None:
     bundle = Path(__file__).resolve().parent
     prefix = args.prefix.resolve()
@@ -360,6 +442,8 @@ def install(args: argparse.Namespace) -> None:
     print(f"verifying {bundle}")
     info = verify_bundle(bundle, args.trust, args.manifest_sha256)
     networks = allowed_networks(args.data_dir, args.allow_ip)
+    check_listen(args.listen, args.allow_ip)
+    tls = tls_source(args.data_dir, args.tls_cert, args.tls_key)
     print(f"bundle verified: appliance {info['version']}, {len(info['model_wheels'])} model wheels, "
           f"CPU baseline {info['cpu_baseline']}")
     prefix.mkdir(parents=True, exist_ok=True)
@@ -372,11 +456,13 @@ def install(args: argparse.Namespace) -> None:
         if running:  # the data directory refused the new version: the running one stays current
             point(prefix / "current", running)
         raise
-    unit = install_unit(prefix, args.data_dir, args.user, unit_text(prefix, args.data_dir, args.user, info["version"], networks),
-                        args.systemd)
+    prepare_tls(prefix, args.data_dir, args, tls)
+    text = unit_text(prefix, args.data_dir, args.user, info["version"], networks, args.listen, args.port)
+    unit = install_unit(prefix, args.data_dir, args.user, text, args.systemd)
     print(f"installed appliance {info['version']} in {prefix / 'versions' / info['version']}; "
           f"{prefix / 'current'} points at it; unit {unit}")
-    print(f"next: {prefix / 'bin' / 'appliance'} selftest --data-dir {args.data_dir}")
+    as_user = f"sudo -u {args.user} " if args.systemd else ""  # the TLS key must be the service user's own
+    print(f"next: {as_user}{prefix / 'bin' / 'appliance'} selftest --data-dir {args.data_dir}")
 
 
 def rollback(args: argparse.Namespace) -> None:
@@ -400,6 +486,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rollback", action="store_true", help="point current back at the previous version")
     parser.add_argument("--allow-ip", action="append", default=[], metavar="NET",
                         help="an address or network the service may talk to (clients, internal backends)")
+    parser.add_argument("--listen", default="127.0.0.1", metavar="ADDRESS",
+                        help="IP address the service serves HTTPS on (0.0.0.0 for all; default loopback only)")
+    parser.add_argument("--port", type=int, default=8443, help="TCP port of the service (default 8443)")
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM",
+                        help="server certificate chain from the hospital CA (default: a local CA made at install)")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
+    parser.add_argument("--tls-name", default=socket.gethostname(), metavar="NAME",
+                        help="DNS name clients use, for the certificate made at install (default: this host's name)")
     parser.add_argument("--user", default="appliance", help="system user the service runs as")
     parser.add_argument("--systemd", action="store_true",
                         help="also create the user and install the unit into /etc/systemd/system (root)")

@@ -68,7 +68,7 @@ def ensure_wheel(baseline: str = DEFAULT_BASELINE, python: str = sys.executable)
     command = [python, "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "-v", "-w", str(partial),
                f"llama-cpp-python=={LLAMA_VERSION}"]
     env = {**os.environ, "CMAKE_ARGS": cmake_args(baseline), "FORCE_CMAKE": "1"}
-    _run_with_progress(command, env, f"llama.cpp build ({baseline})", partial / "build.log")
+    run_with_progress(command, env, f"llama.cpp build ({baseline})", partial / "build.log")
     partial.replace(target)
     found = cached_wheel(baseline)
     if found is None:
@@ -76,8 +76,8 @@ def ensure_wheel(baseline: str = DEFAULT_BASELINE, python: str = sys.executable)
     return found
 
 
-def _run_with_progress(command: list[str], env: dict[str, str], label: str, log_path: Path) -> None:
-    """Run the build, drawing ninja's [n/m] steps as a bar; the full log goes to `log_path`."""
+def run_with_progress(command: list[str], env: dict[str, str], label: str, log_path: Path) -> None:
+    """Run a build, drawing ninja's [n/m] steps as a bar; the full log goes to `log_path`."""
     bar = Progress(label, total=0, unit="steps")
     with open(log_path, "w") as log, subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                                       stderr=subprocess.STDOUT, text=True) as proc:
@@ -89,4 +89,4 @@ def _run_with_progress(command: list[str], env: dict[str, str], label: str, log_
                 bar.set(int(step.group(1)), total=int(step.group(2)))
     bar.close()
     if proc.returncode != 0:
-        raise RuntimeError(f"llama-cpp-python build failed (exit {proc.returncode}); log: {log_path}")
+        raise RuntimeError(f"{label} failed (exit {proc.returncode}); log: {log_path}")

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-Action = Literal["allow", "redact", "block"]
-Zone = Literal["local", "internal", "external"]
-Direction = Literal["prompt", "response"]
+from policies.vocabulary import ACTIONS, Action
 
-ACTION_RANK: dict[str, int] = {"allow": 0, "redact": 1, "block": 2}
+ACTION_RANK: dict[str, int] = {action: rank for rank, action in enumerate(ACTIONS)}
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policies.vocabulary import ENTITY_TYPES as ENTITY_TYPE_NAMES
+from policies.vocabulary import ACTIONS, DIRECTIONS, ENTITY_TYPES, PURPOSES, ZONES
 
-ENTITY_TYPES: frozenset[str] = frozenset(ENTITY_TYPE_NAMES)
-ZONES: tuple[str, ...] = ("local", "internal", "external")
-PURPOSES: tuple[str, ...] = ("treatment", "payment", "operations", "billing", "research")
-DIRECTIONS: tuple[str, ...] = ("prompt", "response")
-ACTIONS: tuple[str, ...] = ("allow", "redact", "block")
 STYLES: tuple[str, ...] = ("placeholder", "mask")
 ANY = "any"
 
@@ -204,7 +199,7 @@ class _Validator:
             self.name(class_name, path)
             self.check_keys(body, _CLASS_KEYS, path, f"class {class_name!r}")
             entities = self.names(body["entities"], path + ("entities",))
-            unknown = sorted(set(entities) - ENTITY_TYPES)
+            unknown = sorted(set(entities).difference(ENTITY_TYPES))
             if unknown:
                 raise self.fail(path + ("entities",), f"class {class_name!r}: unknown entity type {unknown[0]!r}")
             if not isinstance(body["keep_inside"], bool):

@@ -23,11 +23,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable, Mapping, Sequence
 
-from policies.decision import ACTION_RANK, Decision, FiredRule, Zone
-from policies.engine import PolicyEngine
+from policies.decision import ACTION_RANK, Decision, FiredRule
 from policies.findings import Finding
+from policies.policy_engine import PolicyEngine
 from policies.redact import restore as restore_placeholders
 from policies.redact import split_partial_placeholder
+from policies.vocabulary import Zone
 
 Detect = Callable[[str], list[Finding]]
 

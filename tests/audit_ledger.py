@@ -10,7 +10,7 @@ from typing import Any, Iterable
 import httpx
 
 from audit.keys import load_signing_key
-from audit.record import key_fingerprint
+from audit.checkpoint import key_fingerprint
 from tests.appliance_server import ApplianceServer, run_cli
 
 VERIFIED = re.compile(r"^OK: (\d+) records", re.MULTILINE)

@@ -11,6 +11,7 @@ from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
 TEST_CONFIG = """
 [engine]
 context_length = 1024
+parallel = 1
 max_queue = 1
 default_max_tokens = 48
 retry_after_seconds = 3

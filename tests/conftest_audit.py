@@ -13,8 +13,9 @@ import psycopg
 
 from audit.export import export_audit
 from audit.keys import init_keys
-from audit.record import GENESIS_PREV, leaf_hash, verify_head
-from audit.store import AuditStore
+from audit.checkpoint import verify_head
+from audit.format import GENESIS_PREV, leaf_hash
+from audit.log import AuditLog
 from audit.verify import verify_export
 
 
@@ -34,17 +35,17 @@ def fresh_pg_schema(prefix: str) -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def new_store(tmp_path: Path, **options: object) -> AuditStore:
+def new_store(tmp_path: Path, **options: object) -> AuditLog:
     """A store on a new SQLite file with new keys under `tmp_path`."""
     key_dir = tmp_path / "keys"
     if not key_dir.exists():
         init_keys(key_dir)
-    return AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", key_dir, **options)  # type: ignore[arg-type]
+    return AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", key_dir, **options)  # type: ignore[arg-type]
 
 
-def assert_chain_verifies(store: AuditStore) -> list[dict]:
+def assert_chain_verifies(store: AuditLog) -> list[dict]:
     """Check seqs, prev links and every head signature independently of the store; returns the records."""
-    records = store.read_records()
+    records = store.reader.read_records()
     assert [r["seq"] for r in records] == list(range(len(records))), "seq numbers have a gap or are out of order"
     previous = GENESIS_PREV
     leaves = []
@@ -52,8 +53,8 @@ def assert_chain_verifies(store: AuditStore) -> list[dict]:
         assert record["prev"] == previous, f"record {record['seq']} does not link to its predecessor"
         previous = leaf_hash(record).hex()
         leaves.append(previous)
-    heads = store.read_heads()
-    keys = store.public_keys()
+    heads = store.reader.read_heads()
+    keys = store.reader.public_keys()
     assert heads, "no head signatures"
     assert heads[-1]["last_seq"] == len(records) - 1, "the last records are not covered by a signed head"
     for head in heads:
@@ -66,11 +67,11 @@ def assert_chain_verifies(store: AuditStore) -> list[dict]:
 NODE = textwrap.dedent("""
     import sys, threading, time
     from pathlib import Path
-    from audit.store import AuditStore
+    from audit.log import AuditLog
     url, key_dir, node, threads, per_thread = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     pause = float(sys.argv[6])
     acknowledged = []
-    with AuditStore.open(url, key_dir, checkpoint_every=100) as store:
+    with AuditLog.open(url, key_dir, checkpoint_every=100) as store:
         print("ready", flush=True)
         sys.stdin.readline()  # both nodes start writing at once
         def writer(worker):
@@ -93,7 +94,7 @@ def assert_two_processes_build_one_chain(
     """Two OS processes append concurrently to the log at `url`: every acknowledged record is there once,
     in one gap-free chain that verifies, and the processes really interleaved. Each writer thread waits
     `pause` seconds after each append (a process that never lets go of SQLite's lock starves the other)."""
-    with AuditStore.open(url, key_dir):
+    with AuditLog.open(url, key_dir):
         pass  # tables exist before the race, as on a deployed cluster
     nodes = [
         subprocess.Popen([sys.executable, "-c", NODE, url, str(key_dir), name, str(threads), str(per_thread), str(pause)],
@@ -117,7 +118,7 @@ def assert_two_processes_build_one_chain(
 
     total = 2 * threads * per_thread
     assert sorted(acknowledged) == list(range(total))
-    with AuditStore.open(url, key_dir) as store:
+    with AuditLog.open(url, key_dir) as store:
         records = assert_chain_verifies(store)
         assert len(records) == total
         assert {r["seq"]: leaf_hash(r).hex() for r in records} == acknowledged
@@ -125,6 +126,6 @@ def assert_two_processes_build_one_chain(
         assert by_node == {"node-a": total // 2, "node-b": total // 2}
         interleaved = sum(a["node"] != b["node"] for a, b in zip(records, records[1:]))
         assert interleaved > 1, "the nodes did not actually write concurrently"
-        assert len(store.read_heads()) < total
+        assert len(store.reader.read_heads()) < total
         report = verify_export(export_audit(store, tmp_path / "export").directory)
         assert report.records == total + 1 and report.tree_size == total + 1

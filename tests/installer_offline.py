@@ -1,5 +1,6 @@
 """Run inside a fresh network namespace (`unshare -n`): install a bundle, run the installed
-selftest, then serve and answer one chat completion over loopback. Prints one JSON object.
+selftest, then serve and answer one chat completion over HTTPS on loopback, verified with the CA the
+install made. Prints one JSON object.
 
     unshare -n python3 tests/installer_offline.py BUNDLE_DIR PREFIX DATA_DIR FINGERPRINT
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,11 +32,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(port: int, server: subprocess.Popen) -> None:
+def wait_ready(port: int, server: subprocess.Popen, tls: ssl.SSLContext) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and server.poll() is None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as reply:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", timeout=5, context=tls) as reply:
                 if reply.status == 200:
                     return
         except OSError:
@@ -42,12 +44,12 @@ def wait_ready(port: int, server: subprocess.Popen) -> None:
     raise RuntimeError(f"installed server not ready (exit {server.poll()})")
 
 
-def chat(port: int, token: str) -> dict:
+def chat(port: int, token: str, tls: ssl.SSLContext) -> dict:
     body = json.dumps({"model": "smollm2-135m-instruct", "max_tokens": 12, "temperature": 0,
                        "messages": [{"role": "user", "content": "Name a colour."}]}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body,
+    request = urllib.request.Request(f"https://127.0.0.1:{port}/v1/chat/completions", data=body,
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=300) as reply:
+    with urllib.request.urlopen(request, timeout=300, context=tls) as reply:
         return json.load(reply)
 
 
@@ -57,9 +59,10 @@ def serve_and_chat(appliance: str, data_dir: str) -> dict:
     port = free_port()
     server = subprocess.Popen([appliance, "serve", "--data-dir", data_dir, "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    tls = ssl.create_default_context(cafile=str(Path(data_dir) / "tls" / "ca.pem"))
     try:
-        wait_ready(port, server)
-        return chat(port, token)
+        wait_ready(port, server, tls)
+        return chat(port, token, tls)
     finally:
         server.terminate()
         server.wait(timeout=30)

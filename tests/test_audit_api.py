@@ -9,7 +9,7 @@ import pytest
 from audit.checkpoint import verify_checkpoint
 from audit.keys import load_signing_key
 from audit.merkle import ProofError, verify_inclusion
-from audit.record import leaf_hash
+from audit.format import leaf_hash
 from tests.appliance_server import ApplianceServer, run_cli
 
 pytestmark = pytest.mark.slow

@@ -19,12 +19,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit import keys
-from audit.checkpoint import verify_checkpoint
 from audit.export import export_audit
 from audit.merkle import root_hash, verify_consistency, verify_inclusion
-from audit.record import canonical_json, key_fingerprint, leaf_hash, leaf_hash_of_bytes, verify_head
+from audit.checkpoint import key_fingerprint, verify_checkpoint, verify_head
+from audit.format import canonical_json, leaf_hash, leaf_hash_of_bytes
 from audit.skeleton import RecordSkeleton
-from audit.store import AuditStore, AuditUnavailable
+from audit.errors import AuditUnavailable
+from audit.log import AuditLog
 from audit.verify import verify_export
 from tests.conftest_audit import assert_chain_verifies, assert_two_processes_build_one_chain, new_store
 
@@ -38,7 +39,7 @@ def store(tmp_path: Path):
         yield opened
 
 
-def test_records_are_numbered_chained_and_signed(store: AuditStore) -> None:
+def test_records_are_numbered_chained_and_signed(store: AuditLog) -> None:
     first = store.append("request", REQUEST)
     group = store.append_many([("completion", {"request_id": "req-1", "status": 200}), ("note", {"text_digest": "x"})])
     assert [first.seq, *(r.seq for r in group)] == [0, 1, 2]
@@ -49,28 +50,28 @@ def test_records_are_numbered_chained_and_signed(store: AuditStore) -> None:
     assert records[2]["prev"] == group[0].leaf_hash
     datetime.strptime(first.ts, "%Y-%m-%dT%H:%M:%S.%fZ")  # RFC 3339 UTC with microseconds
     # append_many is one commit group: a single head covers both records
-    assert [h["last_seq"] for h in store.read_heads()] == [0, 2]
-    assert store.size() == 3
+    assert [h["last_seq"] for h in store.reader.read_heads()] == [0, 2]
+    assert store.reader.size() == 3
 
 
 def test_records_heads_and_tree_survive_reopening(tmp_path: Path) -> None:
     with new_store(tmp_path) as store:
         store.append_many([("request", {"n": i}) for i in range(20)])
-        before = store.read_records()
+        before = store.reader.read_records()
         fingerprint = store.signing_fingerprint
     with new_store(tmp_path) as store:
-        assert store.read_records() == before
+        assert store.reader.read_records() == before
         assert store.signing_fingerprint == fingerprint
         appended = store.append("request", {"n": 20})
-        assert appended.seq == 20 and store.read_records(20, 20)[0]["prev"] == leaf_hash(before[-1]).hex()
+        assert appended.seq == 20 and store.reader.read_records(20, 20)[0]["prev"] == leaf_hash(before[-1]).hex()
         records = assert_chain_verifies(store)
         note = store.write_checkpoint()
-        checkpoint = verify_checkpoint(note, store.public_keys()[fingerprint], store.origin)
+        checkpoint = verify_checkpoint(note, store.reader.public_keys()[fingerprint], store.origin)
         assert checkpoint.size == 21
         assert checkpoint.root == root_hash([leaf_hash(r) for r in records])
 
 
-def test_concurrent_appenders_get_one_gap_free_chain_with_shared_signatures(store: AuditStore) -> None:
+def test_concurrent_appenders_get_one_gap_free_chain_with_shared_signatures(store: AuditLog) -> None:
     threads, per_thread = 32, 40
     acknowledged: list[tuple[int, str]] = []
     lock = threading.Lock()
@@ -92,10 +93,10 @@ def test_concurrent_appenders_get_one_gap_free_chain_with_shared_signatures(stor
     assert len(records) == total
     assert {(r["worker"], r["i"]) for r in records} == {(w, i) for w in range(threads) for i in range(per_thread)}
     assert {seq: leaf for seq, leaf in acknowledged} == {r["seq"]: leaf_hash(r).hex() for r in records}
-    assert len(store.read_heads()) < total, "group commit never batched two appenders into one signature"
+    assert len(store.reader.read_heads()) < total, "group commit never batched two appenders into one signature"
 
 
-def test_async_appenders_share_commit_groups_and_get_refusals(store: AuditStore) -> None:
+def test_async_appenders_share_commit_groups_and_get_refusals(store: AuditLog) -> None:
     async def scenario() -> list:
         results = await asyncio.gather(*(store.append_async("request", {"task": t}) for t in range(200)))
         with pytest.raises(ValueError, match="reserved"):
@@ -106,7 +107,7 @@ def test_async_appenders_share_commit_groups_and_get_refusals(store: AuditStore)
     assert sorted(r.seq for r in results) == list(range(200))
     records = assert_chain_verifies(store)
     assert {r["task"] for r in records} == set(range(200))
-    assert len(store.read_heads()) < 200
+    assert len(store.reader.read_heads()) < 200
 
 
 class Shouty(str):
@@ -153,9 +154,9 @@ def test_record_skeleton_is_a_snapshot_of_the_fields() -> None:
     assert skeleton.render(1, "t", "p") == canonical_json({"request_id": "r1", "items": [1], "seq": 1, "ts": "t", "kind": "request", "prev": "p"})
 
 
-def test_tricky_records_chain_and_export_verifies(store: AuditStore, tmp_path: Path) -> None:
+def test_tricky_records_chain_and_export_verifies(store: AuditLog, tmp_path: Path) -> None:
     appended = store.append_many([("request", fields) for fields in TRICKY_FIELDS])
-    records = assert_chain_verifies(store)  # recomputes every leaf with audit.record.canonical_json
+    records = assert_chain_verifies(store)  # recomputes every leaf with audit.format.canonical_json
     assert [leaf_hash(r).hex() for r in records] == [a.leaf_hash for a in appended]
     assert records[-1]["a"] == 2 and list(records[-1]) == sorted(records[-1])  # str-subclass keys stored as plain str
     assert verify_export(export_audit(store, tmp_path / "export").directory).records == len(TRICKY_FIELDS) + 1
@@ -173,7 +174,7 @@ def test_tricky_records_chain_and_export_verifies(store: AuditStore, tmp_path: P
     ("request", ["not", "a", "dict"], "must be a dict"),
     ("", {"n": 1}, "kind must be a non-empty string"),
 ])
-def test_bad_fields_are_refused_and_leave_no_trace(store: AuditStore, kind: str, fields: object, reason: str) -> None:
+def test_bad_fields_are_refused_and_leave_no_trace(store: AuditLog, kind: str, fields: object, reason: str) -> None:
     store.append("request", {"n": 0})
     with pytest.raises(ValueError, match=reason):
         store.append(kind, fields)  # type: ignore[arg-type]
@@ -181,23 +182,23 @@ def test_bad_fields_are_refused_and_leave_no_trace(store: AuditStore, kind: str,
     assert len(assert_chain_verifies(store)) == 2
 
 
-def test_a_bad_record_in_append_many_refuses_the_whole_call(store: AuditStore) -> None:
+def test_a_bad_record_in_append_many_refuses_the_whole_call(store: AuditLog) -> None:
     with pytest.raises(ValueError, match="not JSON"):
         store.append_many([("request", {"n": 0}), ("request", {"bad": {1, 2}})])
-    assert store.size() == 0
+    assert store.reader.size() == 0
 
 
 def test_read_only_database_is_unavailable(tmp_path: Path) -> None:
     with new_store(tmp_path) as store:
         store.append("request", {"n": 0})
-    with AuditStore.open(f"sqlite:///file:{tmp_path / 'audit.db'}?mode=ro&uri=true", tmp_path / "keys") as store:
+    with AuditLog.open(f"sqlite:///file:{tmp_path / 'audit.db'}?mode=ro&uri=true", tmp_path / "keys") as store:
         assert not store.writable()
         with pytest.raises(AuditUnavailable, match="readonly"):
             store.append("request", {"n": 1})
-        assert [r["n"] for r in store.read_records()] == [0]
+        assert [r["n"] for r in store.reader.read_records()] == [0]
 
 
-def test_failed_write_rolls_back_the_whole_group_and_the_chain_resumes(store: AuditStore, tmp_path: Path) -> None:
+def test_failed_write_rolls_back_the_whole_group_and_the_chain_resumes(store: AuditLog, tmp_path: Path) -> None:
     store.append("request", {"n": 0})
     outside = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
     outside.execute(  # the group's head row (its last record) will be refused, after the rows before it went in
@@ -206,7 +207,7 @@ def test_failed_write_rolls_back_the_whole_group_and_the_chain_resumes(store: Au
     )
     with pytest.raises(AuditUnavailable, match="disk says no"):
         store.append_many([("request", {"n": 1}), ("request", {"n": 2})])
-    assert store.size() == 1, "records of the failed group were left behind"
+    assert store.reader.size() == 1, "records of the failed group were left behind"
     assert store.writable()  # the database itself still takes writes
     outside.execute("DROP TRIGGER refuse_heads")
     outside.close()
@@ -222,7 +223,7 @@ def test_two_processes_on_one_sqlite_file_build_one_chain(tmp_path: Path) -> Non
     assert_two_processes_build_one_chain(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys", tmp_path)
 
 
-def test_appends_wait_while_another_process_holds_the_log_file_lock(store: AuditStore, tmp_path: Path) -> None:
+def test_appends_wait_while_another_process_holds_the_log_file_lock(store: AuditLog, tmp_path: Path) -> None:
     store.append("request", {"n": 0})
     lock_file = tmp_path / "audit.db-audit.lock"
     assert lock_file.stat().st_mode & 0o777 == 0o600
@@ -236,7 +237,7 @@ def test_appends_wait_while_another_process_holds_the_log_file_lock(store: Audit
         writer = threading.Thread(target=lambda: appended.append(store.append("request", {"n": 1}).seq))
         writer.start()
         writer.join(0.5)
-        assert writer.is_alive() and not appended and store.size() == 1, "appended while another process held the lock"
+        assert writer.is_alive() and not appended and store.reader.size() == 1, "appended while another process held the lock"
     finally:
         holder.communicate("done\n", timeout=10)
     writer.join(10)
@@ -249,7 +250,7 @@ def test_a_log_whose_file_lock_cannot_be_taken_refuses_appends(tmp_path: Path) -
     with new_store(tmp_path) as store:
         with pytest.raises(AuditUnavailable, match="cannot lock .*audit.db-audit.lock"):
             store.append("request", {"n": 0})
-        assert store.size() == 0
+        assert store.reader.size() == 0
 
 
 def test_a_store_catches_up_with_appends_and_a_rotation_by_another_process(tmp_path: Path) -> None:
@@ -262,7 +263,7 @@ def test_a_store_catches_up_with_appends_and_a_rotation_by_another_process(tmp_p
         assert appended.seq == 5 and server.signing_fingerprint == new
         records = assert_chain_verifies(server)
         assert [r["kind"] for r in records] == ["request"] * 3 + ["key_change", "key_rotation", "request"]
-        assert [head["key_fingerprint"] for head in server.read_heads()] == [old, old, old, new]
+        assert [head["key_fingerprint"] for head in server.reader.read_heads()] == [old, old, old, new]
         assert appended.leaf_hash == leaf_hash(records[5]).hex()
 
 
@@ -284,7 +285,7 @@ def test_closed_store_refuses_appends(tmp_path: Path) -> None:
     assert not store.writable()
 
 
-def test_digest_is_keyed_hmac_and_never_the_text(store: AuditStore, tmp_path: Path) -> None:
+def test_digest_is_keyed_hmac_and_never_the_text(store: AuditLog, tmp_path: Path) -> None:
     text = "Patient Jane Roe, MRN 889123"
     digest = store.digest(text)
     key = (tmp_path / "keys" / keys.HMAC_KEY_FILE).read_bytes()
@@ -293,56 +294,56 @@ def test_digest_is_keyed_hmac_and_never_the_text(store: AuditStore, tmp_path: Pa
     assert store.digest(text) == digest and store.digest(text + " ") != digest
 
 
-def test_find_filters_and_pages(store: AuditStore) -> None:
+def test_find_filters_and_pages(store: AuditLog) -> None:
     store.append_many([("request", {"request_id": f"r{i}", "actor": "alice" if i % 2 else "bob"}) for i in range(6)])
     store.append("completion", {"request_id": "r3", "actor": "alice", "status": 200})
-    assert [r["seq"] for r in store.find(request_id="r3")] == [3, 6]
-    assert [r["seq"] for r in store.find(kind="request", actor="alice")] == [1, 3, 5]
-    assert [r["seq"] for r in store.find(kind="request", limit=2, offset=2)] == [2, 3]
-    ts = store.read_records(6, 6)[0]["ts"]
-    assert [r["seq"] for r in store.find(since=ts)] == [6]
+    assert [r["seq"] for r in store.reader.find(request_id="r3")] == [3, 6]
+    assert [r["seq"] for r in store.reader.find(kind="request", actor="alice")] == [1, 3, 5]
+    assert [r["seq"] for r in store.reader.find(kind="request", limit=2, offset=2)] == [2, 3]
+    ts = store.reader.read_records(6, 6)[0]["ts"]
+    assert [r["seq"] for r in store.reader.find(since=ts)] == [6]
     later = datetime.fromisoformat(ts) + timedelta(seconds=1)
-    assert store.find(since=later) == [] and len(store.find(until=later)) == 7
+    assert store.reader.find(since=later) == [] and len(store.reader.find(until=later)) == 7
     with pytest.raises(ValueError, match="time zone"):
-        store.find(since=datetime(2025, 1, 1))
+        store.reader.find(since=datetime(2025, 1, 1))
     with pytest.raises(ValueError, match="limit"):
-        store.find(limit=100_000)
+        store.reader.find(limit=100_000)
 
 
 
-def test_time_filters_are_exact_when_the_clock_steps_back(store: AuditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_time_filters_are_exact_when_the_clock_steps_back(store: AuditLog, monkeypatch: pytest.MonkeyPatch) -> None:
     """Groups are found by their heads' times, not by seq order: a group stamped earlier than the one before
     it (NTP stepped the clock back, or another node's clock lags) is still found, and only it."""
     clock = iter(["2026-03-01T10:00:00.000000Z", "2026-03-01T09:00:00.000000Z", "2026-03-01T11:00:00.000000Z"])
-    monkeypatch.setattr("audit.store.utc_timestamp", lambda: next(clock))
+    monkeypatch.setattr("audit.log.utc_timestamp", lambda: next(clock))
     for group in range(3):
         store.append_many([("request", {"request_id": f"g{group}-{i}"}) for i in range(2)])
     monkeypatch.undo()
 
     def request_ids(**bounds: str) -> list[str]:
-        return [record["request_id"] for record in store.find(**bounds)]
+        return [record["request_id"] for record in store.reader.find(**bounds)]
 
     assert request_ids(until="2026-03-01T09:30:00+00:00") == ["g1-0", "g1-1"]
     assert request_ids(since="2026-03-01T09:30:00+00:00", until="2026-03-01T10:30:00+00:00") == ["g0-0", "g0-1"]
     assert request_ids(since="2026-03-01T09:30:00+00:00") == ["g0-0", "g0-1", "g2-0", "g2-1"]
     assert request_ids(since="2026-03-01T09:30:00+00:00", kind="request", limit=1, offset=2) == ["g2-0"]
-    assert [record["ts"] for record in store.find(since="2026-03-01T10:59:00+00:00")] == ["2026-03-01T11:00:00.000000Z"] * 2
+    assert [record["ts"] for record in store.reader.find(since="2026-03-01T10:59:00+00:00")] == ["2026-03-01T11:00:00.000000Z"] * 2
 
 def test_checkpoints_every_n_records_with_valid_proofs(tmp_path: Path) -> None:
     with new_store(tmp_path, checkpoint_every=10) as store:
         for i in range(25):
             store.append("request", {"n": i})
-        key = store.public_keys()[store.signing_fingerprint]
-        latest = verify_checkpoint(store.latest_checkpoint(), key, store.origin)
+        key = store.reader.public_keys()[store.signing_fingerprint]
+        latest = verify_checkpoint(store.reader.latest_checkpoint(), key, store.origin)
         assert latest.size >= 20
-        leaves = [leaf_hash(r) for r in store.read_records()]
+        leaves = [leaf_hash(r) for r in store.reader.read_records()]
         assert latest.root == root_hash(leaves[:latest.size])
-        verify_inclusion(leaves[7], 7, latest.size, store.inclusion_proof(7, latest.size), latest.root)
+        verify_inclusion(leaves[7], 7, latest.size, store.reader.inclusion_proof(7, latest.size), latest.root)
         current = verify_checkpoint(store.write_checkpoint(), key, store.origin)
         assert current.size == 25
-        verify_consistency(latest.size, 25, latest.root, current.root, store.consistency_proof(latest.size, 25))
+        verify_consistency(latest.size, 25, latest.root, current.root, store.reader.consistency_proof(latest.size, 25))
     with new_store(tmp_path) as store:
-        assert verify_checkpoint(store.latest_checkpoint(), key, store.origin).size == 25  # final one at close
+        assert verify_checkpoint(store.reader.latest_checkpoint(), key, store.origin).size == 25  # final one at close
 
 
 def test_key_rotation_is_announced_under_the_old_key(tmp_path: Path) -> None:
@@ -356,10 +357,10 @@ def test_key_rotation_is_announced_under_the_old_key(tmp_path: Path) -> None:
         assert rotation["kind"] == "key_rotation" and rotation["new_key_fingerprint"] == new != old
         announced = Ed25519PublicKey.from_public_bytes(base64.b64decode(rotation["new_public_key"]))
         assert key_fingerprint(announced) == new
-        heads = {h["last_seq"]: h for h in store.read_heads()}
+        heads = {h["last_seq"]: h for h in store.reader.read_heads()}
         assert heads[1]["key_fingerprint"] == old and heads[2]["key_fingerprint"] == new
-        assert verify_head(store.public_keys()[old], 1, leaf_hash(rotation), heads[1]["signature"])
-        assert set(store.public_keys()) == {old, new}
+        assert verify_head(store.reader.public_keys()[old], 1, leaf_hash(rotation), heads[1]["signature"])
+        assert set(store.reader.public_keys()) == {old, new}
         assert store.signing_fingerprint == new
     assert key_fingerprint(keys.load_signing_key(tmp_path / "keys").public_key()) == new
     assert not (tmp_path / "keys" / keys.STAGED_SIGNING_KEY_FILE).exists()
@@ -410,7 +411,7 @@ def test_key_files_readable_by_others_are_refused(tmp_path: Path, name: str, loa
     with pytest.raises(keys.KeyFileError, match=r"has mode 0644; it must be 0600"):
         loader(tmp_path / "keys")
     with pytest.raises(keys.KeyFileError, match="0644"):
-        AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
+        AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
 
 
 def test_open_key_directory_is_refused(tmp_path: Path) -> None:
@@ -429,12 +430,12 @@ def test_corrupt_key_files_are_refused(tmp_path: Path, name: str, content: bytes
     keys.init_keys(tmp_path / "keys")
     (tmp_path / "keys" / name).write_bytes(content)
     with pytest.raises(keys.KeyFileError, match=reason):
-        AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
+        AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
 
 
 def test_missing_keys_are_refused_and_ensure_keys_creates_them_once(tmp_path: Path) -> None:
     with pytest.raises(keys.KeyFileError, match="does not exist"):
-        AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
+        AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
     keys.ensure_keys(tmp_path / "keys")
     pem = (tmp_path / "keys" / keys.SIGNING_KEY_FILE).read_bytes()
     keys.ensure_keys(tmp_path / "keys")
@@ -444,8 +445,8 @@ def test_missing_keys_are_refused_and_ensure_keys_creates_them_once(tmp_path: Pa
 CRASH_WRITER = textwrap.dedent("""
     import sys, threading
     from pathlib import Path
-    from audit.store import AuditStore
-    store = AuditStore.open(sys.argv[1], Path(sys.argv[2]))
+    from audit.log import AuditLog
+    store = AuditLog.open(sys.argv[1], Path(sys.argv[2]))
     out = threading.Lock()
     def writer(worker):
         for i in range(100_000):
@@ -490,6 +491,6 @@ def test_a_store_of_an_older_layout_is_refused_with_a_clear_reason(tmp_path: Pat
                    "actor VARCHAR, body TEXT, leaf VARCHAR)")
         db.execute("INSERT INTO audit_records VALUES (0, 't', 'init', NULL, NULL, '{}', 'aa')")
     with pytest.raises(AuditUnavailable, match="older layout .*group_first_seq, key_fingerprint, signature"):
-        AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
+        AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys")
     with sqlite3.connect(tmp_path / "audit.db") as db:
         assert db.execute("SELECT count(*) FROM audit_records").fetchone() == (1,)

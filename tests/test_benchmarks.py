@@ -47,3 +47,21 @@ def test_tls_benchmark_reports_tls_against_plain_for_1_and_8_clients() -> None:
                 assert float(re.search(rf"([\d.]+) {unit}", line).group(1)) > 0
             ratio = next(ln for ln in lines if ln.startswith(f"{label:10s} {clients}  TLS/plain"))
             assert float(ratio.rsplit(": ", 1)[1]) > 0
+
+
+def test_serving_benchmark_reports_closed_loop_figures_and_ratios_for_1_and_2_clients() -> None:
+    # The smoke leaves out llama-server (built from source: too long for CI) and the single-stream part;
+    # the full run is `benchmarks/serving.py` with its defaults (docs/evidence.md).
+    lines = run_benchmark("serving.py", "--clients", "1,2", "--requests", "2", "--max-tokens", "12",
+                          "--targets", "appliance,llama-cpp-python-server")
+    for clients in (1, 2):
+        for name in ("appliance", "llama-cpp-python-server"):
+            line = next(ln for ln in lines if re.match(rf"\s+{clients}\s+{name}\s", ln))
+            rate, ttft, requests, per_request, errors = re.search(
+                r"\s([\d.]+)\s+(\d+) ms\s+\d+ ms\s+\d+ ms\s+\d+ ms\s+(\d+)\s+([\d.]+) (.+)$", line).groups()
+            assert float(rate) > 0 and int(ttft) > 0 and errors == "0", line
+            # every answer to a "write a long story" prompt runs to max_tokens, as `usage` counts it
+            assert int(requests) == 2 * clients and float(per_request) == 12.0, line
+        ratio = next(ln for ln in lines if re.match(rf"ratio\s+{clients} clients: ", ln))
+        assert float(re.search(r"appliance/llama-cpp-python-server tok/s ([\d.]+)", ratio).group(1)) > 0
+    assert lines[-1].startswith("load average at end: ")

@@ -9,7 +9,7 @@ import pytest
 from audit import keys
 from audit.capture import CaptureError, CaptureErased, CaptureVault
 from audit.export import export_audit
-from audit.store import AuditStore
+from audit.log import AuditLog
 from audit.verify import verify_export
 from tests.conftest_audit import assert_chain_verifies, new_store
 
@@ -24,7 +24,7 @@ def store(tmp_path: Path):
 
 
 @pytest.fixture()
-def vault(store: AuditStore, tmp_path: Path) -> CaptureVault:
+def vault(store: AuditLog, tmp_path: Path) -> CaptureVault:
     keys.init_capture_key(tmp_path / "keys")
     return CaptureVault(store)
 
@@ -33,7 +33,7 @@ def database_bytes(tmp_path: Path) -> bytes:
     return b"".join(path.read_bytes() for path in tmp_path.glob("audit.db*"))
 
 
-def test_capture_is_opt_in(store: AuditStore) -> None:
+def test_capture_is_opt_in(store: AuditLog) -> None:
     with pytest.raises(keys.KeyFileError, match="encrypted capture is not enabled"):
         CaptureVault(store)
 
@@ -45,7 +45,7 @@ def test_master_key_file_is_private(vault: CaptureVault, tmp_path: Path) -> None
         keys.init_capture_key(tmp_path / "keys")
 
 
-def test_captured_text_reads_back_and_is_stored_encrypted(vault: CaptureVault, store: AuditStore, tmp_path: Path) -> None:
+def test_captured_text_reads_back_and_is_stored_encrypted(vault: CaptureVault, store: AuditLog, tmp_path: Path) -> None:
     prompt_ref = vault.capture("patient-4711", PROMPT)
     answer_ref = vault.capture("patient-4711", ANSWER)
     store.append("request", {"prompt_digest": store.digest(PROMPT), "prompt_capture": prompt_ref, "answer_capture": answer_ref})
@@ -53,16 +53,16 @@ def test_captured_text_reads_back_and_is_stored_encrypted(vault: CaptureVault, s
     on_disk = database_bytes(tmp_path)
     for secret in (b"Jane Roe", b"889123", b"patient-4711"):
         assert secret not in on_disk
-    assert PROMPT not in str(store.read_records())
+    assert PROMPT not in str(store.reader.read_records())
 
 
 def test_erasure_makes_only_that_subjects_text_unreadable_and_the_chain_still_verifies(
-    vault: CaptureVault, store: AuditStore, tmp_path: Path
+    vault: CaptureVault, store: AuditLog, tmp_path: Path
 ) -> None:
     erased_ref = vault.capture("patient-4711", PROMPT)
     kept_ref = vault.capture("patient-0815", ANSWER)
     store.append_many([("request", {"prompt_capture": erased_ref}), ("request", {"prompt_capture": kept_ref})])
-    records_before = store.read_records()
+    records_before = store.reader.read_records()
 
     assert vault.erase("patient-4711") == 1
     with pytest.raises(CaptureErased, match="erased"):

@@ -7,15 +7,15 @@ import httpx
 import pytest
 
 from audit.capture import CaptureErased, CaptureVault
-from audit.store import AuditStore
+from audit.log import AuditLog
 from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
 
 pytestmark = pytest.mark.slow
 PROMPT = "Patient Oliver Brandt reports chest pain since Tuesday."
 
 
-def open_store(data_dir: Path) -> AuditStore:
-    return AuditStore.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys")
+def open_store(data_dir: Path) -> AuditLog:
+    return AuditLog.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys")
 
 
 def test_captured_text_is_encrypted_readable_until_erased_and_the_log_still_verifies(tmp_path: Path) -> None:
@@ -31,8 +31,8 @@ def test_captured_text_is_encrypted_readable_until_erased_and_the_log_still_veri
         assert not path.is_file() or b"Oliver Brandt" not in path.read_bytes(), path
     store = open_store(data_dir)
     try:
-        [request] = store.find(kind="request", request_id=request_id)
-        [outcome] = store.find(kind="outcome", request_id=request_id)
+        [request] = store.reader.find(kind="request", request_id=request_id)
+        [outcome] = store.reader.find(kind="outcome", request_id=request_id)
         vault = CaptureVault(store)
         assert vault.read(request["prompt_capture"]) == PROMPT
         assert vault.read(outcome["response_capture"]) == reply.json()["choices"][0]["message"]["content"]
@@ -46,7 +46,7 @@ def test_captured_text_is_encrypted_readable_until_erased_and_the_log_still_veri
     try:
         with pytest.raises(CaptureErased):
             CaptureVault(store).read(request["prompt_capture"])
-        [erasure] = store.find(kind="erasure")
+        [erasure] = store.reader.find(kind="erasure")
         assert "patient-4711" not in str(erasure)
     finally:
         store.close()
@@ -75,7 +75,7 @@ def test_capture_requires_a_well_formed_data_subject_and_never_files_text_under_
         assert ok.status_code == 200
     store = open_store(data_dir)
     try:
-        requests = store.find(kind="request")
+        requests = store.reader.find(kind="request")
         assert [r["request_id"] for r in requests] == [ok.headers["x-request-id"]]  # refused calls captured nothing
     finally:
         store.close()

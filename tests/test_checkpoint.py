@@ -13,12 +13,12 @@ from audit.checkpoint import (
     key_id,
     open_note,
     parse_vkey,
+    public_key_bytes,
     sign_checkpoint,
     sign_note,
     verify_checkpoint,
     vkey,
 )
-from audit.record import public_key_bytes
 
 # The published example of golang.org/x/mod/sumdb/note (the reference signed-note implementation):
 # its signer key (0x01 || Ed25519 seed), verifier key, text and signed note.

@@ -10,7 +10,7 @@ import pytest
 
 from appliance.auth import KeyStore
 from appliance.datadir import DataDir
-from audit.store import AuditStore
+from audit.log import AuditLog
 from tests.appliance_server import init_data_dir, run_cli
 
 
@@ -22,9 +22,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def audit_kinds(data_dir: Path) -> list[tuple[str, dict]]:
-    store = AuditStore.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys")
+    store = AuditLog.open(f"sqlite:///{data_dir / 'audit.db'}", data_dir / "keys")
     try:
-        return [(r["kind"], r) for r in store.read_records()]
+        return [(r["kind"], r) for r in store.reader.read_records()]
     finally:
         store.close()
 
@@ -131,6 +131,17 @@ def test_doctor_prints_mode_allow_list_and_counters(data_dir: Path) -> None:
     assert report["egress"]["mode"] == "air-gapped"
     assert sum(report["egress"]["counters"]["blocked"].values()) == 0
     assert report["audit_url"].startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql+psycopg://audit:Wr0ng-h0rse@127.0.0.1:5432/test", "postgresql+psycopg://audit:***@127.0.0.1:5432/test"),
+    ("postgresql+psycopg://audit@127.0.0.1/test?sslmode=disable&password=Wr0ng-h0rse",
+     "postgresql+psycopg://audit@127.0.0.1/test?sslmode=disable&password=***"),
+])
+def test_doctor_never_prints_the_audit_database_password(tmp_path: Path, url: str, shown: str) -> None:
+    result = run_cli("doctor", data_dir=tmp_path, env={"APPLIANCE_AUDIT_URL": url})
+    assert "Wr0ng-h0rse" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["audit_url"] == shown
 
 
 def test_serve_refuses_a_default_model_whose_bytes_changed(tmp_path: Path) -> None:

@@ -147,3 +147,21 @@ def test_tls_allows_any_bind_and_relative_files_are_in_the_data_dir(tmp_path: Pa
     bad = write(tmp_path, '[server.tls]\ncert_file = "a.pem"\nkey_file = "a.key"\nmin_version = "1.1"\n')
     with pytest.raises(ConfigError, match="server.tls.min_version"):
         load_settings(bad, data_dir=tmp_path, environ={})
+
+
+def test_server_tls_is_settable_from_the_environment_over_the_file(tmp_path: Path) -> None:
+    config = write(tmp_path, '[server.tls]\ncert_file = "tls/old.pem"\nkey_file = "tls/server.key"\n')
+    environ = {"APPLIANCE_SERVER_HOST": "0.0.0.0", "APPLIANCE_SERVER_TLS_CERT_FILE": "tls/server.pem",
+               "APPLIANCE_SERVER_TLS_CLIENT_CA": "/etc/appliance/clients-ca.pem",
+               "APPLIANCE_SERVER_TLS_MIN_VERSION": "1.3", "APPLIANCE_SERVER_TLS_EXPIRY_WARNING_DAYS": "45"}
+    tls = load_settings(config, data_dir=tmp_path, environ=environ).server.tls
+    assert tls is not None and tls.cert_file == tmp_path / "tls" / "server.pem"  # environment over file
+    assert tls.key_file == tmp_path / "tls" / "server.key"  # the file's value where the environment names none
+    assert str(tls.client_ca) == "/etc/appliance/clients-ca.pem" and tls.min_version == "1.3"
+    assert tls.expiry_warning_days == 45
+    only_env = {"APPLIANCE_SERVER_TLS_CERT_FILE": "/srv/tls/a.pem", "APPLIANCE_SERVER_TLS_KEY_FILE": "/srv/tls/a.key"}
+    assert load_settings(data_dir=tmp_path / "none", environ=only_env).server.tls is not None
+    with pytest.raises(ConfigError) as bad:
+        load_settings(config, data_dir=tmp_path, environ={"APPLIANCE_SERVER_TLS_MIN_VERSION": "1.1"})
+    [line] = str(bad.value).splitlines()
+    assert line.startswith("config error: server.tls.min_version:") and "(from APPLIANCE_SERVER_TLS_MIN_VERSION)" in line

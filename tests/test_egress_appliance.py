@@ -73,7 +73,7 @@ try:
     outcome = "connected"
 except EgressBlocked as exc:
     outcome = f"blocked: {exc}"
-records = [r for r in services.audit.read_records() if r["kind"] == "egress_block"]
+records = [r for r in services.audit.reader.read_records() if r["kind"] == "egress_block"]
 report = GUARD.report()
 services.close()
 print(json.dumps({"outcome": outcome, "records": records, "blocked": report["counters"]["blocked"],

@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from audit import keys
 from audit.checkpoint import verify_checkpoint
 from audit.export import ExportError, export_audit
-from audit.record import canonical_json, key_fingerprint
-from audit.store import AuditStore
+from audit.checkpoint import key_fingerprint
+from audit.format import canonical_json
+from audit.log import AuditLog
 from audit.verify import VerifyError, verify_export
 
 EXPECTED_FILES = {
@@ -35,11 +36,11 @@ def _pause() -> None:
 @pytest.fixture()
 def store(tmp_path: Path):
     keys.init_keys(tmp_path / "keys")
-    with AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys") as opened:
+    with AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "keys") as opened:
         yield opened
 
 
-def test_full_export_contents(store: AuditStore, tmp_path: Path) -> None:
+def test_full_export_contents(store: AuditLog, tmp_path: Path) -> None:
     first_fingerprint = store.signing_fingerprint
     for i in range(5):
         store.append_many(_requests(10, f"g{i}"))
@@ -69,13 +70,13 @@ def test_full_export_contents(store: AuditStore, tmp_path: Path) -> None:
     assert (report.records, report.root, report.first_ts) == (51, summary.root, records[0]["ts"])
 
 
-def test_the_export_is_announced_in_the_log(store: AuditStore, tmp_path: Path) -> None:
+def test_the_export_is_announced_in_the_log(store: AuditLog, tmp_path: Path) -> None:
     store.append_many(_requests(3, "a"))
     export_audit(store, tmp_path / "one")
-    assert [r["kind"] for r in store.read_records()] == ["inference"] * 3 + ["export"]
+    assert [r["kind"] for r in store.reader.read_records()] == ["inference"] * 3 + ["export"]
 
 
-def test_time_window_export_follows_rotations_outside_the_window(store: AuditStore, tmp_path: Path) -> None:
+def test_time_window_export_follows_rotations_outside_the_window(store: AuditLog, tmp_path: Path) -> None:
     genesis = store.signing_fingerprint
     store.append_many(_requests(7, "before"))
     store.rotate_key()
@@ -123,7 +124,7 @@ def test_time_window_export_follows_rotations_outside_the_window(store: AuditSto
     assert caught.value.seq == summary.last_seq
 
 
-def test_rotation_after_the_window_is_needed_to_trust_the_checkpoint(store: AuditStore, tmp_path: Path) -> None:
+def test_rotation_after_the_window_is_needed_to_trust_the_checkpoint(store: AuditLog, tmp_path: Path) -> None:
     store.append_many(_requests(4, "a"))
     _pause()
     cut = datetime.now(timezone.utc)
@@ -139,7 +140,7 @@ def test_rotation_after_the_window_is_needed_to_trust_the_checkpoint(store: Audi
         verify_export(out)
 
 
-def test_refusals(store: AuditStore, tmp_path: Path) -> None:
+def test_refusals(store: AuditLog, tmp_path: Path) -> None:
     store.append_many(_requests(2, "a"))
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("keep me")
@@ -148,8 +149,8 @@ def test_refusals(store: AuditStore, tmp_path: Path) -> None:
     assert (tmp_path / "busy" / "x").read_text() == "keep me"
     with pytest.raises(ValueError, match="time zone"):
         export_audit(store, tmp_path / "naive", since=datetime(2020, 1, 1))
-    assert store.size() == 2  # refused before anything was announced
+    assert store.reader.size() == 2  # refused before anything was announced
     with pytest.raises(ExportError, match="no audit records"):
         export_audit(store, tmp_path / "empty", until=datetime(2000, 1, 1, tzinfo=timezone.utc))
     assert not (tmp_path / "empty").exists()
-    assert store.read_records()[-1]["kind"] == "export"  # the attempt itself stays on record
+    assert store.reader.read_records()[-1]["kind"] == "export"  # the attempt itself stays on record

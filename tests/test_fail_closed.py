@@ -90,7 +90,7 @@ async def test_no_inference_without_a_working_detector(services: tuple[Services,
     assert reply.json()["error"]["code"] == "detector_unavailable"
     assert "fail closed" in reply.json()["error"]["message"]
     assert opened.engine.active_jobs() == 0
-    requests = [r for r in opened.audit.read_records() if r["kind"] == "request"]
+    requests = [r for r in opened.audit.reader.read_records() if r["kind"] == "request"]
     assert requests == []  # refused before the write-ahead record: nothing was generated
     if detector is None:
         assert ready.status_code == 503 and ready.json()["detector_loaded"] is False

@@ -136,8 +136,9 @@ def test_offline_install_selftest_and_one_chat_completion(bundle: Bundle, tmp_pa
     assert result["install"]["rc"] == 0, result["install"]
     selftest = result["selftest"]
     assert selftest["rc"] == 0, selftest
-    for step in ("model", "detector", "audit", "egress"):
+    for step in ("model", "detector", "audit", "egress", "tls"):
         assert f"ok   {step}" in selftest["out"]
+    assert f"certificate verified with {data_dir / 'tls' / 'ca.pem'}" in selftest["out"]
     assert "audit signing key fingerprint: " in selftest["out"]
     assert result["chat"]["choices"][0]["message"]["content"].strip()
     assert os.readlink(prefix / "current") == f"versions/{VERSION_A}"
@@ -146,6 +147,8 @@ def test_offline_install_selftest_and_one_chat_completion(bundle: Bundle, tmp_pa
     assert all(stat.S_IMODE(key.stat().st_mode) == 0o600 for key in (data_dir / "keys").iterdir())
     unit = (prefix / "appliance.service").read_text().splitlines()
     assert "IPAddressDeny=any" in unit and "IPAddressAllow=127.0.0.1" in unit and "NoNewPrivileges=yes" in unit
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit and any(line.endswith("--port 8443") for line in unit)
+    assert stat.S_IMODE((data_dir / "tls" / "server.key").stat().st_mode) == 0o600
 
 
 def audit_records(prefix: Path, data_dir: Path, out: Path) -> list[dict]:

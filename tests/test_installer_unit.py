@@ -1,16 +1,22 @@
 """Installer pieces that need no bundle: publisher keys, manifest format, the systemd unit, imports."""
 from __future__ import annotations
 
+import argparse
 import ast
 import hashlib
+import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from appliance.config import load_settings
+from appliance.tls import certs
+from appliance.tls.serving import ServingTls
 from installer import install
 from installer.keys import keygen, load_private_key
 
@@ -82,15 +88,21 @@ def test_manifest_round_trips() -> None:
     assert install.parse_manifest(install.format_manifest(entries)) == entries
 
 
-def write_unit(tmp_path: Path, config: str, allow: list[str]) -> str:
+def installed_prefix(tmp_path: Path) -> tuple[Path, Path]:
+    """P/bin/appliance running this checkout's CLI (as the installed launcher runs the installed one), and D."""
     prefix, data = tmp_path / "opt", tmp_path / "data"
     (prefix / "bin").mkdir(parents=True)
-    data.mkdir()
-    (data / "appliance.toml").write_text(config)
+    data.mkdir(mode=0o700)
     launcher = prefix / "bin" / "appliance"
-    launcher.write_text("#!/bin/sh\n")
+    launcher.write_text(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m appliance.cli.main "$@"\n')
     launcher.chmod(0o755)
-    text = install.unit_text(prefix, data, "appliance", "0.1.0", install.allowed_networks(data, allow))
+    return prefix, data
+
+
+def write_unit(tmp_path: Path, config: str, allow: list[str], listen: str = "127.0.0.1", port: int = 8443) -> str:
+    prefix, data = installed_prefix(tmp_path)
+    (data / "appliance.toml").write_text(config)
+    text = install.unit_text(prefix, data, "appliance", "0.1.0", install.allowed_networks(data, allow), listen, port)
     (tmp_path / "appliance.service").write_text(text)
     return text
 
@@ -119,7 +131,18 @@ def test_unit_is_hardened_and_allows_only_loopback_and_internal_backends(tmp_pat
         assert line in lines
     allowed = [line.split("=", 1)[1] for line in lines if line.startswith("IPAddressAllow=")]
     assert allowed == ["127.0.0.1", "::1", "203.0.113.0/24", "198.51.100.40", "198.51.100.50"]  # never the external backend
-    assert f"ExecStart={tmp_path / 'opt' / 'bin' / 'appliance'} serve --data-dir {tmp_path / 'data'}" in lines
+    assert (f"ExecStart={tmp_path / 'opt' / 'bin' / 'appliance'} serve --data-dir {tmp_path / 'data'} "
+            "--host 127.0.0.1 --port 8443") in lines
+
+
+def test_unit_serves_on_the_listen_address_lets_client_subnets_in_and_reload_renews_the_certificate(tmp_path: Path) -> None:
+    lines = write_unit(tmp_path, "", ["203.0.113.0/24", "2001:db8:7::/48"], "198.51.100.15", 9443).splitlines()
+    assert (f"ExecStart={tmp_path / 'opt' / 'bin' / 'appliance'} serve --data-dir {tmp_path / 'data'} "
+            "--host 198.51.100.15 --port 9443") in lines
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in lines  # systemctl reload = SIGHUP = certificate renewal
+    allowed = [line.split("=", 1)[1] for line in lines if line.startswith("IPAddressAllow=")]
+    assert allowed == ["127.0.0.1", "::1", "203.0.113.0/24", "2001:db8:7::/48"]
+    assert "IPAddressDeny=any" in lines
 
 
 def test_bad_allow_ip_is_refused(tmp_path: Path) -> None:
@@ -128,7 +151,7 @@ def test_bad_allow_ip_is_refused(tmp_path: Path) -> None:
 
 
 def test_systemd_analyze_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
-    write_unit(tmp_path, BACKENDS, [])
+    write_unit(tmp_path, BACKENDS, ["203.0.113.0/24"], "0.0.0.0")
     result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "appliance.service")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -156,3 +179,63 @@ def test_llama_builds_are_portable_and_cached_per_baseline_and_flags() -> None:
     assert "-DGGML_AVX2=ON" in cmake_args("x86-64-v3") and "-DGGML_AVX2=OFF" in cmake_args("x86-64-v2")
     with pytest.raises(ValueError, match="unknown CPU baseline"):
         cmake_args("native")
+
+
+def tls_args(**values: object) -> argparse.Namespace:
+    return argparse.Namespace(**{"listen": "127.0.0.1", "tls_name": "appliance.ward.example", "tls_cert": None,
+                                 "tls_key": None, **values})
+
+
+def served_tls(data: Path) -> ServingTls:
+    """What `appliance serve` on 0.0.0.0 builds from the data directory: TLS settings, checked files, context."""
+    tls = load_settings(data_dir=data, environ={"APPLIANCE_SERVER_HOST": "0.0.0.0"}).server.tls
+    assert tls is not None
+    return ServingTls(tls)
+
+
+def test_install_without_a_certificate_makes_a_local_ca_and_configures_tls_once(tmp_path: Path) -> None:
+    prefix, data = installed_prefix(tmp_path)
+    assert install.tls_source(data, None, None) == "selfsigned"
+    install.prepare_tls(prefix, data, tls_args(listen="198.51.100.15"), "selfsigned")
+    key = data / "tls" / "server.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and key.stat().st_uid == os.geteuid()
+    served = served_tls(data)
+    leaf = x509.load_pem_x509_certificate((data / "tls" / "server.pem").read_bytes())
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["appliance.ward.example"]
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["198.51.100.15"]
+    ca = x509.load_pem_x509_certificate((data / "tls" / "ca.pem").read_bytes())
+    leaf.verify_directly_issued_by(ca)  # clients trusting D/tls/ca.pem accept the served certificate
+    assert served.days_to_expiry() > 390
+    assert install.tls_source(data, None, None) == "configured"  # an upgrade keeps it
+    with pytest.raises(install.Refused, match=r"already has \[server.tls\]"):
+        install.tls_source(data, data / "tls" / "server.pem", key)
+
+
+def test_install_with_the_operators_certificate_copies_it_private_and_configures_tls(tmp_path: Path) -> None:
+    prefix, data = installed_prefix(tmp_path)
+    hospital_key, hospital_ca = certs.make_ca("Hospital issuing CA")
+    key = certs.new_key()
+    leaf = certs.issue(hospital_key, hospital_ca, key.public_key(), "llm.hospital.example", hosts=["llm.hospital.example"])
+    operator = tmp_path / "from-it"
+    certs.write_pem(operator / "chain.pem", leaf, hospital_ca)
+    certs.write_key(operator / "server.key", key)
+    (operator / "server.key").chmod(0o640)  # as IT handed it over
+    assert install.tls_source(data, operator / "chain.pem", operator / "server.key") == "operator"
+    install.prepare_tls(prefix, data, tls_args(tls_cert=operator / "chain.pem", tls_key=operator / "server.key"), "operator")
+    copied = data / "tls" / "server.key"
+    assert stat.S_IMODE(copied.stat().st_mode) == 0o600 and copied.read_bytes() == (operator / "server.key").read_bytes()
+    assert served_tls(data).cert == certs.describe(leaf)
+    assert len(certs.load_chain(data / "tls" / "server.pem")) == 2
+
+
+def test_tls_install_options_are_checked_before_anything_is_written(tmp_path: Path) -> None:
+    (tmp_path / "chain.pem").write_text("not a certificate")
+    with pytest.raises(install.Refused, match="go together"):
+        install.tls_source(tmp_path, tmp_path / "chain.pem", None)
+    with pytest.raises(install.Refused, match="not a PEM certificate chain"):
+        install.tls_source(tmp_path, tmp_path / "chain.pem", tmp_path / "chain.pem")
+    with pytest.raises(install.Refused, match="cannot read"):
+        install.tls_source(tmp_path, tmp_path / "missing.pem", tmp_path / "missing.key")
+    with pytest.raises(install.Refused, match="not an IP address"):
+        install.check_listen("appliance.ward.example", [])

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from audit.format import EMPTY_ROOT, node_hash
 from audit.merkle import (
-    EMPTY_ROOT,
     MerkleTree,
     ProofError,
     consistency_proof,
     inclusion_proof,
-    node_hash,
     root_hash,
     verify_consistency,
     verify_inclusion,

@@ -13,7 +13,7 @@ import pytest
 
 from appliance.tls.certs import read_leaf
 from tests.appliance_server import ApplianceServer, run_cli
-from tests.tls_helpers import client_cert, client_context, start_tls_server, tls_data_dir
+from tests.tls_helpers import ENGINE_CONFIG, client_cert, client_context, start_tls_server, tls_data_dir
 
 pytestmark = pytest.mark.slow
 BODY = {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "Hello ward 7."}], "max_tokens": 4}
@@ -22,11 +22,12 @@ KEY = re.compile(r"^apl_\S+$", re.M)
 
 class MutualTls:
     """A server requiring client certificates, two certificates from its CA, one from another CA,
-    and clinical keys bound to the first certificate (by fingerprint) and to the second (by subject)."""
+    and clinical keys bound to the first certificate (by fingerprint) and to the second (by subject);
+    `config` adds to appliance.toml (an `[audit]` URL for keys in the shared database)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, config: str = "") -> None:
         self.data_dir = root / "data"
-        tokens = tls_data_dir(self.data_dir, mutual=True)
+        tokens = tls_data_dir(self.data_dir, mutual=True, engine_config=ENGINE_CONFIG + config)
         self.ward7 = client_cert(self.data_dir, "ward7")
         self.ward8 = client_cert(self.data_dir, "ward8")
         stranger_dir = root / "stranger"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.engine import PolicyEngine
+from policies.policy_engine import PolicyEngine
 from policies.findings import Finding
 from policies.pack import BUNDLED_PACKS, PURPOSES, PackError, load_pack, load_packs
 

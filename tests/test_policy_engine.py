@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.engine import PolicyEngine
+from policies.policy_engine import PolicyEngine
 from policies.findings import Finding
 from policies.pack import load_pack, load_packs
 from policies.redact import restore

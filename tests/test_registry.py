@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import os
 import shutil
@@ -258,20 +260,25 @@ def test_bytes_changed_after_loading_do_not_reach_the_loaded_model(
     installed package's file.)"""
     from appliance.config import EngineConfig
     from appliance.engine.engine import Engine
+    from appliance.engine.runtime import SamplingParams
+    from appliance.engine.scheduler import submit
 
     entry = registry.import_model(copy_model(real_model, tmp_path / "private.gguf"), "m")
-    engine = Engine(registry, EngineConfig(threads=1, context_length=256))
+    engine = Engine(registry, EngineConfig(threads=1, context_length=256, parallel=1))
     try:
-        llm = engine.load("m").runtime.llm
-        complete = lambda: llm.create_completion("The capital of France is", max_tokens=8, temperature=0)["choices"][0]["text"]
-        before = complete()
+        worker = engine.load("m")
+
+        async def generate() -> str:
+            prompt = worker.runtime.prepare_text("The capital of France is", 8)
+            return "".join([d.text async for d in submit(worker, prompt, SamplingParams(temperature=0)).deltas()])
+
+        before = asyncio.run(generate())
         assert before.strip()
         header = read_gguf_header(entry.path)
         with open(entry.path, "r+b") as handle:  # every weight overwritten in place
             handle.seek(header.data_offset)
             handle.write(b"\x11" * (entry.size - header.data_offset))
-        llm.reset()
-        assert complete() == before
+        assert asyncio.run(generate()) == before
     finally:
         engine.close()
     with pytest.raises(ModelFileError, match="sha256 mismatch"):  # and the next load is refused

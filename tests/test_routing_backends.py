@@ -10,8 +10,9 @@ import pytest
 
 from appliance.routing.base import Backend, BackendError, ChatMessage, GenerationRequest, StreamDelta
 from appliance.routing.external import ExternalBackend
+from appliance.routing.http import HttpBackend
 from appliance.routing.router import RouteRule, Router, UnknownModel, parse_task_hint
-from appliance.routing.upstream import HttpBackend, UpstreamBackend
+from appliance.routing.upstream import UpstreamBackend
 from tests.standin import StandIn
 
 PROMPT = "Summarise the note for [PERSON_1] seen on [DATE_1]"

@@ -60,7 +60,7 @@ class LongRequest(threading.Thread):
 
 
 def test_full_queue_answers_429_with_retry_after(server: ApplianceServer) -> None:
-    # The test server admits one running and one waiting job (engine.max_queue = 1).
+    # The test server admits one running and one waiting job (engine.parallel = 1, engine.max_queue = 1).
     with httpx.Client(timeout=120) as http, http.stream("POST", server.base_url + "/completions",
                                                         json={**LONG, "stream": True}, headers=server.headers()) as running:
         assert running.status_code == 200

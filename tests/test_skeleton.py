@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from audit.record import canonical_json
+from audit.format import canonical_json
 from audit.skeleton import RecordSkeleton, _orjson_agrees
 
 PLACES = [(0, "2025-01-31T12:00:00.000000Z", "0" * 64), (10**12, "ts", "ab" * 32)]

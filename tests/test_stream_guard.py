@@ -6,7 +6,7 @@ from typing import Iterable
 import pytest
 
 from policies.detect import Detector
-from policies.engine import PolicyEngine
+from policies.policy_engine import PolicyEngine
 from policies.findings import Finding
 from policies.pack import load_packs
 from policies.stream import PolicyBlocked, StreamGuard

@@ -15,8 +15,9 @@ import pytest
 
 from audit import keys
 from audit.export import export_audit
-from audit.store import AuditStore
-from audit.verify import MAX_RECORD_LINE, MAX_SMALL_FILE, NO_ANCHOR_WARNING
+from audit.log import AuditLog
+from audit.verify import NO_ANCHOR_WARNING
+from audit.verify_files import MAX_RECORD_LINE, MAX_SMALL_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 VERDICT_TIMEOUT_S = 60  # far above the second this takes; a FIFO read would hang past it
@@ -26,7 +27,7 @@ VERDICT_TIMEOUT_S = 60  # far above the second this takes; a FIFO read would han
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("hostile")
     keys.init_keys(base / "keys")
-    with AuditStore.open(f"sqlite:///{base / 'audit.db'}", base / "keys") as store:
+    with AuditLog.open(f"sqlite:///{base / 'audit.db'}", base / "keys") as store:
         store.append_many([("request", {"request_id": f"r{i}", "actor": "alice"}) for i in range(20)])
         export_audit(store, base / "export")
     return base / "export"

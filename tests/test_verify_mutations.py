@@ -20,17 +20,19 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from audit import keys
 from audit.checkpoint import parse_body, sign_checkpoint, split_note
 from audit.export import export_audit
-from audit.record import canonical_json, key_fingerprint
-from audit.store import AuditStore
+from audit.checkpoint import key_fingerprint
+from audit.format import canonical_json
+from audit.log import AuditLog
 from audit.tail_anchor import LogTailMismatch
-from audit.verify import VerifyError, _chunk_bounds, verify_export
+from audit.verify import VerifyError, verify_export
+from audit.verify_parallel import chunk_bounds
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS_BEFORE_ROTATION = 12
 GROUPS_AFTER_ROTATION = 10
 
 
-def _fill(store: AuditStore, groups: int, start: int) -> None:
+def _fill(store: AuditLog, groups: int, start: int) -> None:
     """Commit `groups` groups of 1..17 varied records each."""
     for group in range(groups):
         size = 1 + (group * 7) % 17
@@ -55,7 +57,7 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("audit")
     keys.init_keys(base / "keys")
     url = f"sqlite:///{base / 'audit.db'}"
-    with AuditStore.open(url, base / "keys") as store:
+    with AuditLog.open(url, base / "keys") as store:
         _fill(store, GROUPS_BEFORE_ROTATION, 0)
         export_audit(store, base / "early")
         store.rotate_key()
@@ -130,14 +132,14 @@ def test_parallel_walk_accepts_exactly_what_the_sequential_walk_accepts(
 ) -> None:
     """Worker processes parse and hash big exports; any doubt falls back to the sequential walk, which
     names the broken record. Cuts between the workers' chunks are where a parallel walk could go wrong."""
-    monkeypatch.setattr("audit.verify._start_method", lambda: start_method)
+    monkeypatch.setattr("audit.verify_parallel.start_method", lambda: start_method)
     sequential = verify_export(export, workers=1)
     with monkeypatch.context() as patched:  # the parallel walk must accept the untouched export on its own
         patched.setattr("audit.verify._walk_records", lambda *args: pytest.fail("fell back to the sequential walk"))
         assert verify_export(export, workers=2) == sequential
     lines = _lines(export)
     line_starts = list(itertools.accumulate((len(line) for line in lines), initial=0))
-    chunk_starts = [line_starts.index(start) for start, _ in _chunk_bounds(export / "records.jsonl", 8)]
+    chunk_starts = [line_starts.index(start) for start, _ in chunk_bounds(export / "records.jsonl", 8)]
     assert len(chunk_starts) == 8
     for seq in sorted({max(start + step, 0) for start in chunk_starts for step in (-1, 0)} | {len(lines) - 1}):
         broken = bytearray(lines[seq])
@@ -303,7 +305,7 @@ def test_kept_checkpoint_from_another_log_is_refused(export: Path) -> None:
 def test_truncated_and_rewritten_log_is_caught_against_a_kept_checkpoint(tmp_path: Path) -> None:
     keys.init_keys(tmp_path / "keys")
     url = f"sqlite:///{tmp_path / 'audit.db'}"
-    with AuditStore.open(url, tmp_path / "keys") as store:
+    with AuditLog.open(url, tmp_path / "keys") as store:
         _fill(store, 8, 0)
         export_audit(store, tmp_path / "kept")
     kept = (tmp_path / "kept" / "checkpoint").read_text()
@@ -312,14 +314,14 @@ def test_truncated_and_rewritten_log_is_caught_against_a_kept_checkpoint(tmp_pat
     with sqlite3.connect(tmp_path / "audit.db") as db:  # an insider deletes the tail
         db.execute("DELETE FROM audit_records WHERE seq >= ?", (kept_size - 20,))
     with pytest.raises(LogTailMismatch, match="truncated"):  # the store notices (test_audit_tail.py)
-        AuditStore.open(url, tmp_path / "keys")
-    with AuditStore.open(url, tmp_path / "keys", accept_loss=True) as store:  # the operator carries on anyway
+        AuditLog.open(url, tmp_path / "keys")
+    with AuditLog.open(url, tmp_path / "keys", accept_loss=True) as store:  # the operator carries on anyway
         export_audit(store, tmp_path / "truncated")
     verify_export(tmp_path / "truncated")  # consistent with itself: only the kept checkpoint can tell
     error = _fails_at(tmp_path / "truncated", kept_size - 18, trusted_checkpoint=kept)  # + audit_integrity, export
     assert "truncated" in str(error)
 
-    with AuditStore.open(url, tmp_path / "keys") as store:  # ... and writes a longer history over it
+    with AuditLog.open(url, tmp_path / "keys") as store:  # ... and writes a longer history over it
         _fill(store, 6, 50)
         export_audit(store, tmp_path / "rewritten")
     assert verify_export(tmp_path / "rewritten").tree_size > kept_size
@@ -357,7 +359,8 @@ def test_verifier_imports_only_stdlib_cryptography_and_its_audit_modules() -> No
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     loaded = result.stdout.split()
-    allowed_audit = {"audit", "audit.record", "audit.merkle", "audit.checkpoint", "audit.verify"}
+    allowed_audit = {"audit", "audit.format", "audit.merkle", "audit.checkpoint", "audit.verify", "audit.verify_files",
+                     "audit.verify_rules", "audit.verify_parallel"}
     # cryptography's own native parts: cffi's backend and the Rust extension's `_openssl` submodule.
     # __mp_main__: the alias multiprocessing registers for the main module (workers parse big exports).
     allowed_top = set(sys.stdlib_module_names) | {"cryptography", "_cffi_backend", "_openssl", "__mp_main__"}

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from appliance.routing.base import ChatMessage, GenerationRequest, OutputOptions, UnsupportedOption
-from appliance.routing.external import AnthropicWire
-from appliance.routing.upstream import OpenAIStreamDecoder, OpenAIWire, SseEvent
+from appliance.routing.anthropic_wire import AnthropicWire
+from appliance.routing.http import SseEvent
+from appliance.routing.openai_wire import OpenAIStreamDecoder, OpenAIWire
 
 TOOL = {"type": "function", "function": {"name": "get_labs", "parameters": {"type": "object"}}}
 

@@ -6,6 +6,7 @@ import socket
 import ssl
 from pathlib import Path
 
+from appliance.tls.probe import client_context  # what a client does: trust the CA, present a certificate
 from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
 
 ENGINE_CONFIG = """
@@ -19,14 +20,6 @@ cert_file = "tls/server.pem"
 key_file = "tls/server.key"
 """
 MTLS_LINE = 'client_ca = "tls/ca.pem"\n'
-
-
-def client_context(ca_file: Path, cert: Path | None = None) -> ssl.SSLContext:
-    """What a client does: trust the appliance's CA, and present a client certificate for mutual TLS."""
-    context = ssl.create_default_context(cafile=str(ca_file))
-    if cert is not None:
-        context.load_cert_chain(str(cert), str(cert.with_suffix(".key")))
-    return context
 
 
 def tls_data_dir(data_dir: Path, *, mutual: bool = False, engine_config: str = ENGINE_CONFIG) -> dict[str, str]:

@@ -93,8 +93,8 @@ def _sse(obj: Any) -> bytes:
 
 
 def _count_tokens(pipeline: InferencePipeline, call: Call, last: StreamDelta) -> None:
-    pipeline.s.metrics.tokens.labels(call.requested_model, "prompt").inc(last.prompt_tokens)
-    pipeline.s.metrics.tokens.labels(call.requested_model, "completion").inc(last.completion_tokens)
+    pipeline.services.metrics.tokens.labels(call.requested_model, "prompt").inc(last.prompt_tokens)
+    pipeline.services.metrics.tokens.labels(call.requested_model, "completion").inc(last.completion_tokens)
 
 
 async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,

@@ -1,16 +1,56 @@
-"""Authentication and role checks as FastAPI dependencies; every refusal is audited."""
+"""FastAPI dependencies: the app's parts, typed; the caller's identity; role checks. Every refusal is audited."""
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Annotated, Any, Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from appliance.api.auth_failures import AuthFailureWindows
 from appliance.api.errors import ApiError, forbidden, unauthorized
+from appliance.auditing import call_fields
 from appliance.auth import KeyStoreUnavailable, Principal
-from appliance.pipeline import actor_fields
+from appliance.pipeline import InferencePipeline
+from appliance.review.service import Review
+from appliance.review.sessions import SessionStore
+from appliance.services import Services
 from appliance.tls.peer import client_certificate
 
+
+# -- the app's parts (put on app.state by create_app and install_console; read only through these) --
+
+def app_services(request: Request) -> Services:
+    """What this process runs on."""
+    return request.app.state.services
+
+
+def app_pipeline(request: Request) -> InferencePipeline:
+    """The request path's steps."""
+    return request.app.state.pipeline
+
+
+def app_auth_failures(request: Request) -> AuthFailureWindows:
+    """The refusal windows (`auth_failures.py`)."""
+    return request.app.state.auth_failures
+
+
+def app_review(request: Request) -> Review:
+    """The review service behind the console and the export endpoint."""
+    return request.app.state.review
+
+
+def app_console_sessions(request: Request) -> SessionStore:
+    """The console's sessions, in process memory."""
+    return request.app.state.console_sessions
+
+
+ServicesDep = Annotated[Services, Depends(app_services)]
+PipelineDep = Annotated[InferencePipeline, Depends(app_pipeline)]
+ReviewDep = Annotated[Review, Depends(app_review)]
+ConsoleSessionsDep = Annotated[SessionStore, Depends(app_console_sessions)]
+
+
+# -- who is calling ----------------------------------------------------------------------------------
 
 def client_fields(request: Request) -> dict[str, str]:
     """Who is on the other end of the connection: address, and client certificate fingerprint (mutual TLS)."""
@@ -19,6 +59,11 @@ def client_fields(request: Request) -> dict[str, str]:
     if cert is not None:
         fields["client_cert_sha256"] = cert.sha256
     return fields
+
+
+def request_fields(request: Request, principal: Principal | None, endpoint: str | None = None) -> dict[str, Any]:
+    """`auditing.call_fields` of this HTTP request: its id, the caller's key and the client."""
+    return call_fields(request.state.request_id, principal, endpoint=endpoint, client=client_fields(request))
 
 
 def _cert_accepted(request: Request, principal: Principal) -> bool:
@@ -34,17 +79,10 @@ def route_template(request: Request) -> str:
 
 async def audit_refusal(request: Request, reason: str, principal: Principal | None) -> None:
     """Record the refusal (the first per client, reason and route in a window; later ones as a count)."""
-    fields: dict[str, object] = {
-        "request_id": request.state.request_id,
-        "endpoint": route_template(request),
-        "method": request.method,
-        **client_fields(request),
-        "reason": reason,
-    }
-    if principal is not None:
-        fields.update(actor_fields(principal))
-    for record in request.app.state.auth_failures.admit(fields):
-        await request.app.state.pipeline.audit("auth_failure", record)
+    fields = {**request_fields(request, principal, route_template(request)), "method": request.method,
+              "reason": reason}
+    for record in app_auth_failures(request).admit(fields):
+        await app_pipeline(request).audit("auth_failure", record)
 
 
 async def presented_principal(request: Request) -> Principal | None:
@@ -59,7 +97,7 @@ async def _authenticate(request: Request, token: str) -> Principal | None:
     """The token's principal, looked up off the event loop (with PostgreSQL it is a database query);
     503 when the keys cannot be read, never a guess."""
     try:
-        return await run_in_threadpool(request.app.state.services.keys.authenticate, token)
+        return await run_in_threadpool(app_services(request).keys.authenticate, token)
     except KeyStoreUnavailable:
         raise ApiError(503, "API keys cannot be checked right now (the key database is unavailable); try again later.",
                        type="server_error", code="auth_unavailable") from None

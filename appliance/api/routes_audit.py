@@ -10,30 +10,28 @@ from typing import Any, Optional
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from appliance.api.deps import require
+from appliance.api.deps import PipelineDep, ReviewDep, ServicesDep, request_fields, require
 from appliance.api.errors import ApiError
 from appliance.auth import Principal
-from appliance.pipeline import actor_fields
+from appliance.pipeline import InferencePipeline
 
 router = APIRouter(prefix="/v1/audit")
 auditor = require("audit")
 
 
-def _store(request: Request) -> Any:
-    return request.app.state.services.audit
-
-
-async def _accessed(request: Request, principal: Principal, what: str, **details: Any) -> None:
+async def _accessed(pipeline: InferencePipeline, request: Request, principal: Principal, what: str,
+                    **details: Any) -> None:
     """Reading the log is itself logged (PCI DSS 10.2.1.3), before the answer is given."""
-    await request.app.state.pipeline.audit("audit_access", {
-        "request_id": request.state.request_id, **actor_fields(principal), "access": what,
-        **{k: v for k, v in details.items() if v is not None},
+    await pipeline.audit("audit_access", {
+        **request_fields(request, principal), "access": what, **{k: v for k, v in details.items() if v is not None},
     })
 
 
 @router.get("/records")
 async def list_records(
     request: Request,
+    services: ServicesDep,
+    pipeline: PipelineDep,
     kind: Optional[str] = None,
     since: Optional[datetime] = None,
     until: Optional[datetime] = None,
@@ -43,50 +41,53 @@ async def list_records(
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(auditor),
 ) -> dict[str, Any]:
-    await _accessed(request, principal, "list", filter_kind=kind, filter_request_id=request_id, filter_actor=actor)
-    records = await run_in_threadpool(_store(request).find, kind=kind, since=since, until=until,
+    await _accessed(pipeline, request, principal, "list", filter_kind=kind, filter_request_id=request_id,
+                    filter_actor=actor)
+    records = await run_in_threadpool(services.audit.reader.find, kind=kind, since=since, until=until,
                                       request_id=request_id, actor=actor, limit=limit, offset=offset)
     return {"object": "list", "data": records, "limit": limit, "offset": offset}
 
 
 @router.get("/records/{seq}")
-async def get_record(seq: int, request: Request, tree_size: Optional[int] = Query(None, ge=1),
+async def get_record(seq: int, request: Request, services: ServicesDep, pipeline: PipelineDep,
+                     tree_size: Optional[int] = Query(None, ge=1),
                      principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """One record and its RFC 6962 inclusion proof in the tree of `tree_size` records (default: all)."""
-    await _accessed(request, principal, "record", record_seq=seq)
-    store = _store(request)
-    size = await run_in_threadpool(store.size)
+    await _accessed(pipeline, request, principal, "record", record_seq=seq)
+    reader = services.audit.reader
+    size = await run_in_threadpool(reader.size)
     proof_size = tree_size or size
     if not 0 <= seq < proof_size <= size:
         raise ApiError(404, f"no audit record with seq {seq} in a tree of {proof_size} (the log has {size} records)",
                        type="not_found_error", code="record_not_found")
-    [record] = await run_in_threadpool(store.read_records, seq, seq)
-    proof = await run_in_threadpool(store.inclusion_proof, seq, proof_size)
+    [record] = await run_in_threadpool(reader.read_records, seq, seq)
+    proof = await run_in_threadpool(reader.inclusion_proof, seq, proof_size)
     return {"record": record, "tree_size": proof_size,
             "inclusion_proof": [base64.b64encode(h).decode() for h in proof]}
 
 
 @router.get("/checkpoint")
-async def latest_checkpoint(request: Request, principal: Principal = Depends(auditor)) -> dict[str, Any]:
+async def latest_checkpoint(request: Request, services: ServicesDep, pipeline: PipelineDep,
+                            principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """A checkpoint signed now, covering every record so far (this access included)."""
-    await _accessed(request, principal, "checkpoint")
-    store = _store(request)
-    note = await run_in_threadpool(store.write_checkpoint)
-    return {"checkpoint": note, "key_fingerprint": store.signing_fingerprint}
+    await _accessed(pipeline, request, principal, "checkpoint")
+    log = services.audit
+    note = await run_in_threadpool(log.write_checkpoint)
+    return {"checkpoint": note, "key_fingerprint": log.signing_fingerprint}
 
 
 @router.post("/exports")
-async def start_export(request: Request, since: Optional[datetime] = None, until: Optional[datetime] = None,
+async def start_export(request: Request, services: ServicesDep, pipeline: PipelineDep, review: ReviewDep,
+                       since: Optional[datetime] = None, until: Optional[datetime] = None,
                        principal: Principal = Depends(auditor)) -> dict[str, Any]:
     """Write an export (with the assessor pack) under DATA_DIR/exports/<request id>/ and say where it is and what it holds."""
     from audit.export import ExportError
 
-    services = request.app.state.services
     out = services.data.root / "exports" / request.state.request_id
-    await _accessed(request, principal, "export", since=since.isoformat() if since else None,
+    await _accessed(pipeline, request, principal, "export", since=since.isoformat() if since else None,
                     until=until.isoformat() if until else None)
     try:
-        summary = await run_in_threadpool(request.app.state.review.export, out, since, until, principal.key_id)
+        summary = await run_in_threadpool(review.export, out, since, until, principal.key_id)
     except ExportError as refused:  # nothing in the range, a key rotation under way: the caller is told why
         raise ApiError(400, f"Export refused: {refused}", code="export_refused") from None
     return {"path": str(out), "summary": {**asdict(summary), "directory": str(summary.directory)}}

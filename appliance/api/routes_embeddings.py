@@ -8,21 +8,19 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 
-from appliance.api.deps import require
+from appliance.api.deps import PipelineDep, ServicesDep, require
 from appliance.api.errors import ApiError
 from appliance.api.routes_inference import inference_call
 from appliance.api.schemas import EmbeddingRequest
 from appliance.auth import Principal
-from appliance.pipeline import InferencePipeline
 
 router = APIRouter()
 
 
 @router.post("/v1/embeddings")
-async def embeddings(body: EmbeddingRequest, request: Request,
+async def embeddings(body: EmbeddingRequest, request: Request, services: ServicesDep, pipeline: PipelineDep,
                      principal: Principal = Depends(require("inference"))) -> dict[str, Any]:
-    pipeline: InferencePipeline = request.app.state.pipeline
-    call = inference_call(request, principal, "/v1/embeddings", body.model, body.texts, [])
+    call = inference_call(request, services, principal, "/v1/embeddings", body.model, body.texts, [])
     if body.user is not None:
         call.audit_extra = {"user": body.user}
     await pipeline.screen(call)

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from appliance.api.delivery import AnswerCheck, complete, stream_events, until_done_or_disconnect
-from appliance.api.deps import client_fields, require
+from appliance.api.deps import PipelineDep, ServicesDep, client_fields, require
 from appliance.api.errors import ApiError
 from appliance.api.schemas import ChatCompletionRequest, CompletionRequest
 from appliance.api.translate import request_audit_fields, scanned_texts
 from appliance.auth import Principal
 from appliance.pipeline import Call, InferencePipeline
+from appliance.services import Services
 from appliance.routing.router import parse_task_hint
 from audit.capture import SUBJECT_ID_RULE, check_subject_id
 
@@ -24,12 +25,9 @@ TASK_HINT_HEADER = "X-Task-Hint"
 SUBJECT_HEADER = "X-Data-Subject"  # whose text it is, for encrypted capture and erasure (GDPR Art. 17)
 
 
-def _pipeline(request: Request) -> InferencePipeline:
-    return request.app.state.pipeline
-
-
-def inference_call(request: Request, principal: Principal, endpoint: str, model: str, texts: list[str],
-                   roles: list[str], *, stops: list[str] | None = None, seed: int | None = None) -> Call:
+def inference_call(request: Request, services: Services, principal: Principal, endpoint: str, model: str,
+                   texts: list[str], roles: list[str], *, stops: list[str] | None = None,
+                   seed: int | None = None) -> Call:
     """A new call: client, task hint and data subject from the request's headers. Its texts are `texts`
     followed by the stop sequences: everything forwarded is scanned."""
     client = client_fields(request)
@@ -37,7 +35,7 @@ def inference_call(request: Request, principal: Principal, endpoint: str, model:
         hint = parse_task_hint(request.headers.get(TASK_HINT_HEADER))
     except ValueError as exc:
         raise ApiError(400, f"{TASK_HINT_HEADER}: {exc}", param=TASK_HINT_HEADER, code="invalid_task_hint") from None
-    subject = _data_subject(request, capture_on=request.app.state.services.capture is not None)
+    subject = _data_subject(request, capture_on=services.capture is not None)
     stops = stops or []
     return Call(request.state.request_id, endpoint, principal, client, model, [*texts, *stops], roles,
                 task_hint=hint, subject=subject, stops=len(stops), seed=seed)
@@ -59,8 +57,8 @@ def _data_subject(request: Request, *, capture_on: bool) -> str:
         raise ApiError(400, f"{SUBJECT_HEADER}: {exc}.", param=SUBJECT_HEADER, code="invalid_data_subject") from None
 
 
-async def _serve(request: Request, call: Call, body: ChatCompletionRequest | CompletionRequest) -> Any:
-    pipeline = _pipeline(request)
+async def _serve(request: Request, pipeline: InferencePipeline, call: Call,
+                 body: ChatCompletionRequest | CompletionRequest) -> Any:
     pipeline.check_bounds(body.effective_max_tokens)
     call.audit_extra = request_audit_fields(body)
     await pipeline.screen(call)
@@ -81,25 +79,25 @@ async def _serve(request: Request, call: Call, body: ChatCompletionRequest | Com
 
 
 @router.post("/v1/chat/completions", responses=ANSWER_TYPES)
-async def chat_completions(body: ChatCompletionRequest, request: Request,
+async def chat_completions(body: ChatCompletionRequest, request: Request, services: ServicesDep, pipeline: PipelineDep,
                            principal: Principal = Depends(require("inference"))) -> Any:
     texts, roles = scanned_texts(body)
-    call = inference_call(request, principal, "/v1/chat/completions", body.model, texts, roles,
+    call = inference_call(request, services, principal, "/v1/chat/completions", body.model, texts, roles,
                           stops=body.stop_list, seed=body.seed)
-    return await _serve(request, call, body)
+    return await _serve(request, pipeline, call, body)
 
 
 @router.post("/v1/completions", responses=ANSWER_TYPES)
-async def completions(body: CompletionRequest, request: Request,
+async def completions(body: CompletionRequest, request: Request, services: ServicesDep, pipeline: PipelineDep,
                       principal: Principal = Depends(require("inference"))) -> Any:
-    call = inference_call(request, principal, "/v1/completions", body.model, [body.prompt_text], [],
+    call = inference_call(request, services, principal, "/v1/completions", body.model, [body.prompt_text], [],
                           stops=body.stop_list, seed=body.seed)
-    return await _serve(request, call, body)
+    return await _serve(request, pipeline, call, body)
 
 
 @router.get("/v1/models")
-async def list_models(request: Request, principal: Principal = Depends(require(None))) -> dict[str, Any]:
-    routes = request.app.state.services.routes
+async def list_models(services: ServicesDep, principal: Principal = Depends(require(None))) -> dict[str, Any]:
+    routes = services.routes
     return {"object": "list", "data": [
         {"id": model_id, "object": "model", "created": created, "owned_by": owner, "capabilities": capabilities}
         for model_id, created, owner, capabilities in routes.listing()

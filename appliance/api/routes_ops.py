@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from appliance.api.deps import presented_principal, require
+from appliance.api.deps import ServicesDep, presented_principal, require
+from appliance.services import Services
 
 router = APIRouter()
 any_role = require(None)
@@ -22,7 +23,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def readiness(services: Any) -> dict[str, Any]:
+def readiness(services: Services) -> dict[str, Any]:
     """Each component the request path needs, and whether it can do its job now."""
     checks: dict[str, Any] = {
         "model_loaded": bool(services.engine.loaded),
@@ -39,15 +40,15 @@ def readiness(services: Any) -> dict[str, Any]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
-    checks = readiness(request.app.state.services)
+async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
+    checks = readiness(services)
     shown = checks if await presented_principal(request) is not None else {"ready": checks["ready"]}
     return JSONResponse(shown, status_code=200 if checks["ready"] else 503)
 
 
 @router.get("/metrics", response_class=PrometheusText)
-async def metrics(request: Request) -> Response:
-    if request.app.state.services.settings.server.metrics_require_key:
+async def metrics(request: Request, services: ServicesDep) -> Response:
+    if services.settings.server.metrics_require_key:
         await any_role(request)
-    body = request.app.state.services.metrics.render()
+    body = services.metrics.render()
     return PrometheusText(body)

@@ -5,26 +5,22 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from appliance.api.deps import client_fields, require
+from appliance.api.deps import PipelineDep, ServicesDep, request_fields, require
 from appliance.api.schemas import ScanRequest
 from appliance.auth import Principal
-from appliance.pipeline import actor_fields
 
 router = APIRouter()
 
 
 @router.post("/v1/scan")
-async def scan(body: ScanRequest, request: Request, principal: Principal = Depends(require("scan"))) -> dict[str, Any]:
-    pipeline = request.app.state.pipeline
-    services = request.app.state.services
+async def scan(body: ScanRequest, request: Request, pipeline: PipelineDep, services: ServicesDep,
+               principal: Principal = Depends(require("scan"))) -> dict[str, Any]:
     purpose = body.purpose or principal.purpose
     [scanned] = await pipeline.scan([body.text], body.zone)
     decision = services.policy.decide([scanned.text], [scanned.findings], purpose=purpose, zone=body.zone,
                                       direction=body.direction)
     await pipeline.audit("scan", {
-        "request_id": request.state.request_id, "endpoint": "/v1/scan",
-        **actor_fields(principal), "purpose": purpose,
-        **client_fields(request), "zone": body.zone,
+        **request_fields(request, principal, "/v1/scan"), "purpose": purpose, "zone": body.zone,
         "direction": body.direction, "text_hmac": services.audit.digest(body.text),
         "packs": services.policy.packs_info(), "decision": decision.action, "rules": decision.rule_ids,
         "findings": decision.finding_counts,

@@ -19,7 +19,7 @@ from appliance.api.openai_fields import (
     ToolChoice,
     UserId,
 )
-from policies.pack import PURPOSES
+from policies.vocabulary import PURPOSES, Direction, Zone
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -147,8 +147,8 @@ class CompletionRequest(_SamplingFields):
 
 class ScanRequest(Strict):
     text: str = Field(max_length=1_000_000)
-    zone: Literal["local", "internal", "external"] = "local"
-    direction: Literal["prompt", "response"] = "prompt"
+    zone: Zone = "local"
+    direction: Direction = "prompt"
     purpose: str | None = None
 
     @field_validator("purpose")

@@ -64,6 +64,7 @@ def verify(
 
     Without a trust anchor (--trusted-fingerprint, --trusted-checkpoint) it warns that only self-consistency is shown.
     """
+    from audit.format import RECORDS_FILE
     from audit.verify import main as verify_main
 
     argv = [str(export_dir)]
@@ -73,7 +74,7 @@ def verify(
         argv += ["--trusted-fingerprint", trusted_fingerprint]
     code = verify_main(argv)
     if code == 0:
-        kinds = _kinds(export_dir / "records.jsonl")
+        kinds = _kinds(export_dir / RECORDS_FILE)
         typer.echo("record kinds:    " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())))
         typer.echo("verdict:         the export verifies: nothing was edited, inserted, deleted, reordered or cut off")
     raise typer.Exit(code)

@@ -9,7 +9,7 @@ import typer
 from appliance.auth import ROLES, ApiKeyStore, KeyStore
 from appliance.cli.common import DataDirOption, one_line_errors
 from appliance.datadir import DataDir
-from audit.store import AuditStore
+from audit.log import AuditLog
 
 if TYPE_CHECKING:
     from appliance.config import Settings
@@ -18,7 +18,7 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, pretty_exc
 MIGRATED_SUFFIX = ".migrated"
 
 
-def mint_key(keys: ApiKeyStore, audit: AuditStore, name: str, role: str, purpose: str, *, replace: bool = False,
+def mint_key(keys: ApiKeyStore, audit: AuditLog, name: str, role: str, purpose: str, *, replace: bool = False,
              client_cert: str | None = None) -> str:
     """Create a key (revoking live keys of the same name first when `replace`), audited; returns the token."""
     if replace:
@@ -55,7 +55,7 @@ def _settings(data_dir: Path) -> Settings:
     return settings
 
 
-def _open(data_dir: Path) -> tuple[ApiKeyStore, AuditStore]:
+def _open(data_dir: Path) -> tuple[ApiKeyStore, AuditLog]:
     from appliance.auditing import open_audit
     from appliance.key_database import open_key_store
 

@@ -20,7 +20,7 @@ from appliance.cli.models import models_app  # noqa: E402
 from appliance.cli.report import report_command  # noqa: E402
 from appliance.cli.scan import scan_command  # noqa: E402
 from appliance.cli.tls import tls_app, tls_report  # noqa: E402
-from appliance.config import ServerConfig, database_hosts, load_settings  # noqa: E402
+from appliance.config import ServerConfig, database_hosts, load_settings, masked_url  # noqa: E402
 
 app = typer.Typer(help="Air-gapped compliance LLM appliance.", no_args_is_help=True, pretty_exceptions_enable=False,
                   add_completion=False)
@@ -87,6 +87,8 @@ def serve(
     scheme = "https" if services.tls is not None else "http"
     url = f"{scheme}://{settings.server.host}:{settings.server.port}/v1"
     typer.echo(f"serving {url} (mode {settings.egress.mode}, model {settings.engine.default_model})", err=True)
+    typer.echo(f"engine: {settings.engine.default_model}: "
+               f"{services.engine.load(settings.engine.default_model).describe()}", err=True)
     sys.stdout.flush()
     if not serve_app(create_app(services), uvicorn_options(settings.server), services.tls):
         raise typer.Exit(3)
@@ -104,15 +106,27 @@ def uvicorn_options(server: ServerConfig) -> dict[str, object]:
 
 
 @app.command()
-def selftest(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) -> None:
-    """Check this installation end to end: model, detector, audit log, egress guard. Exit 1 on a failure."""
+def selftest(
+    data_dir: DataDirOption = Path("data"),
+    config: ConfigOption = None,
+    ca_file: Annotated[Optional[Path], typer.Option(
+        "--ca-file", help="CA certificate clients trust (default: DATA_DIR/tls/ca.pem, the local CA).")] = None,
+    client_cert: Annotated[Optional[Path], typer.Option(
+        "--client-cert", help="Client certificate (PEM, key beside it as .key) when mutual TLS is on.")] = None,
+    url: Annotated[Optional[str], typer.Option(
+        "--url", help="Probe this running service (https://HOST:PORT) instead of serving briefly on loopback.")] = None,
+) -> None:
+    """Check this installation end to end: model, detector, audit log, egress guard, HTTPS. Exit 1 on a failure."""
     from appliance.cli.selftest import report_selftest, run_selftest
+    from appliance.cli.selftest_tls import TlsProbe
     from appliance.services import open_services
 
     with one_line_errors():
-        services = open_services(load_settings(config, data_dir=data_dir), GUARD)
+        settings = load_settings(config, data_dir=data_dir)
+        services = open_services(settings, GUARD)
     try:
-        results = run_selftest(services)
+        probe = TlsProbe(ca_file, client_cert, url, uvicorn_options(settings.server))
+        results = run_selftest(services, probe)
         typer.echo(report_selftest(services, results))
     finally:
         services.close()
@@ -131,7 +145,7 @@ def doctor(data_dir: DataDirOption = Path("data"), config: ConfigOption = None) 
         settings = load_settings(config, data_dir=data_dir)
     policy = EgressPolicy.for_backend_urls(settings.egress.mode, settings.reachable_backend_urls, settings.egress.loopback)
     GUARD.configure(policy)
-    report = {"data_dir": str(settings.data_dir), "audit_url": settings.audit_url, "egress": GUARD.report(),
+    report = {"data_dir": str(settings.data_dir), "audit_url": masked_url(settings.audit_url), "egress": GUARD.report(),
               "backends": [{"name": b.name, "kind": b.kind, "base_url": b.base_url} for b in settings.backends],
               "os_layer_must_add": os_layer_requirements(policy, database_hosts(settings.audit.url, os.environ),
                                                          str(settings.data_dir.resolve())),

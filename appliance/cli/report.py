@@ -45,7 +45,7 @@ def report_command(
     maintenance: Annotated[float, typer.Option(help="cost report: engineering maintenance, $ per month.")] = 3_000.0,
 ) -> None:
     """Write a review report (stating the signed checkpoint it rests on and whether the log verified)."""
-    from appliance.auditing import open_audit
+    from appliance.auditing import LOCAL_CLI_ACTOR, open_audit
     from appliance.config import load_settings
     from appliance.review.render import FORMATS, render
     from appliance.review.reports import BUILDERS, ReportRequest
@@ -64,7 +64,7 @@ def report_command(
         store = open_audit(settings)
         review = Review(store, settings.data_dir)
         try:
-            store.append("audit_access", {"actor": "local-cli", "actor_role": "admin", "access": f"report:{kind}"})
+            store.append("audit_access", {**LOCAL_CLI_ACTOR, "access": f"report:{kind}"})
             digest = review.subject_digest(identifier) if identifier else ""
             report = review.report(ReportRequest(kind, since, until, digest, cost))
             out.write_bytes(render([report], fmt))

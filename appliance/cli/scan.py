@@ -37,8 +37,8 @@ def scan_command(
 ) -> None:
     """Detect PII/PHI/PCI in a text and show what the policy packs decide."""
     from policies.detect import Detector
-    from policies.detect.engine import ZONES
-    from policies.engine import PolicyEngine
+    from policies.vocabulary import ZONES
+    from policies.policy_engine import PolicyEngine
     from policies.pack import load_packs
 
     if jsonl == (text is not None):

@@ -2,7 +2,8 @@
 
 Each step uses the real components the server runs on (opened by `open_services`): the model
 completes a prompt, the detector finds a sample identifier, a record is appended and the whole log
-exported and verified, and the egress guard refuses a connect beyond loopback.
+exported and verified, the egress guard refuses a connect beyond loopback, and `/readyz` answers over
+HTTPS verified with the CA file clients use (`selftest_tls.py`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from appliance.cli.selftest_tls import TlsProbe, https_readiness
 from appliance.egress import EgressBlocked
 from appliance.routing.base import ChatMessage, GenerationRequest
 from appliance.services import Services
@@ -55,7 +57,7 @@ def detect_identifier(services: Services) -> str:
 
 def audit_round_trip(services: Services) -> str:
     """Append a selftest record, export the whole log and verify the export offline."""
-    appended = services.audit.append("selftest", {"steps": ["model", "detector", "audit", "egress"]})
+    appended = services.audit.append("selftest", {"steps": ["model", "detector", "audit", "egress", "tls"]})
     with tempfile.TemporaryDirectory(prefix="selftest-export-") as scratch:
         export_audit(services.audit, Path(scratch) / "export", actor="selftest")
         report = verify_export(Path(scratch) / "export", workers=1)
@@ -85,10 +87,10 @@ STEPS: list[tuple[str, Callable[[Services], str]]] = [
 ]
 
 
-def run_selftest(services: Services) -> list[StepResult]:
-    """Every step, in order; a failing step is reported and the next ones still run."""
+def run_selftest(services: Services, probe: TlsProbe = TlsProbe()) -> list[StepResult]:
+    """Every step, in order (`tls` last, with `probe`); a failing step is reported and the next ones still run."""
     results = []
-    for name, step in STEPS:
+    for name, step in [*STEPS, ("tls", lambda services: https_readiness(services, probe))]:
         try:
             results.append(StepResult(name, True, step(services)))
         except Exception as exc:  # a step's failure is its result, not a crash

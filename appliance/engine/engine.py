@@ -6,7 +6,8 @@ import threading
 from appliance.config import EngineConfig
 from appliance.engine.registry import ModelEntry, ModelRegistry
 from appliance.engine.runtime import LlamaRuntime
-from appliance.engine.scheduler import ModelWorker
+from appliance.engine.batching import BatchWorker
+from appliance.engine.scheduler import ModelWorker, Worker
 
 
 class Engine:
@@ -15,11 +16,11 @@ class Engine:
     def __init__(self, registry: ModelRegistry, config: EngineConfig) -> None:
         self.registry = registry
         self.config = config
-        self._workers: dict[str, ModelWorker] = {}
+        self._workers: dict[str, Worker] = {}
         self._entries: dict[str, ModelEntry] = {}
         self._lock = threading.Lock()
 
-    def load(self, model_id: str) -> ModelWorker:
+    def load(self, model_id: str) -> Worker:
         """The worker for `model_id`, loading it first (from a sealed in-memory copy whose hash and header
         were checked as it was made) if needed."""
         with self._lock:
@@ -33,12 +34,19 @@ class Engine:
                         n_batch=self.config.batch_size,
                         embedding=entry.kind == "embedding",
                     )
-                worker = ModelWorker(
-                    model_id, runtime, max_queue=self.config.max_queue, retry_after=self.config.retry_after_seconds
-                )
+                worker = self._worker(model_id, runtime)
                 self._workers[model_id] = worker
                 self._entries[model_id] = entry
             return worker
+
+    def _worker(self, model_id: str, runtime: LlamaRuntime) -> Worker:
+        """Chat models batch their generations; embedding models run one job at a time."""
+        config = self.config
+        if runtime.embedding:
+            return ModelWorker(model_id, runtime, max_queue=config.max_queue, retry_after=config.retry_after_seconds)
+        return BatchWorker(model_id, runtime, slots=config.parallel, max_queue=config.max_queue,
+                           retry_after=config.retry_after_seconds, threads=config.threads,
+                           prefill_chunk=config.prefill_chunk)
 
     def entry(self, model_id: str) -> ModelEntry:
         """The registry entry a loaded model was verified against."""

@@ -1,20 +1,24 @@
-"""One llama.cpp context for one model: prompt formatting, token counting and generation.
+"""One loaded model: prompt formatting, token counting, token texts, and embeddings.
 
-Only the engine's scheduler calls into a runtime, from its own worker thread: llama.cpp contexts
-are not thread-safe and nothing else touches them.
+Generation runs in the batch worker (`engine/batching.py`), which owns the chat model's llama.cpp
+context; embeddings run on the embedding model's own worker thread. llama.cpp contexts are not
+thread-safe and nothing else touches them.
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-import numpy as np
-from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama, LlamaGrammar, StoppingCriteriaList
+import llama_cpp
+from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
+from llama_cpp._internals import LlamaModel
+from llama_cpp._logger import set_verbose
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from appliance.engine import tool_prompt
-from appliance.routing.base import ChatMessage, StreamDelta, TokenLogprob
+from appliance.routing.base import ChatMessage
 
 
 class ContextLengthExceeded(ValueError):
@@ -47,31 +51,38 @@ class SamplingParams:
 
 
 class LlamaRuntime:
-    """A loaded GGUF model and its context."""
+    """A loaded GGUF model: its chat template, tokenizer and context window (per sequence).
+
+    A chat model is loaded on its own (the batch worker gives it its llama.cpp context); an embedding
+    model gets llama-cpp-python's `Llama` with mean pooling, and runs on the simple worker."""
 
     def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int, n_batch: int, embedding: bool = False) -> None:
-        self.llm = Llama(
-            model_path=str(model_path),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            n_batch=n_batch,
-            n_ubatch=n_batch if embedding else 512,  # an embedded input must fit one micro-batch
-            embedding=embedding,
-            pooling_type=LLAMA_POOLING_TYPE_MEAN if embedding else -1,
-            verbose=False,
-        )
-        self.n_ctx = self.llm.n_ctx()
+        self.llm: Llama | None = None
+        if embedding:
+            self.llm = Llama(
+                model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                n_batch=n_batch, n_ubatch=n_batch,  # an embedded input must fit one micro-batch
+                embedding=True, pooling_type=LLAMA_POOLING_TYPE_MEAN, verbose=False,
+            )
+            self.model = self.llm._model
+        else:
+            llama_cpp.llama_backend_init()
+            set_verbose(False)  # llama.cpp logs errors only (what `Llama(verbose=False)` does)
+            self.model = LlamaModel(path_model=str(model_path), params=LlamaModel.default_params(), verbose=False)
+        self.n_ctx = n_ctx
         self.embedding = embedding
+        self.vocab = self.model.vocab
+        self.n_vocab = self.model.n_vocab()
+        self.metadata = self.model.metadata()
         self._chat_formatter = self._formatter_from_metadata()
-        self._full_scores = False
+        self._pieces: dict[int, bytes] = {}
 
     def _formatter_from_metadata(self) -> Jinja2ChatFormatter | None:
-        template = self.llm.metadata.get("tokenizer.chat_template")
+        template = self.metadata.get("tokenizer.chat_template")
         if not template:
             return None
-        model = self.llm._model
-        eos_id, bos_id = self.llm.token_eos(), self.llm.token_bos()
+        model = self.model
+        eos_id, bos_id = model.token_eos(), model.token_bos()
         return Jinja2ChatFormatter(
             template=template,
             eos_token=model.token_get_text(eos_id) if eos_id != -1 else "",
@@ -85,12 +96,12 @@ class LlamaRuntime:
 
     @property
     def template_handles_tools(self) -> bool:
-        template = self.llm.metadata.get("tokenizer.chat_template") or ""
+        template = self.metadata.get("tokenizer.chat_template") or ""
         return self.has_chat_template and tool_prompt.template_handles_tools(template)
 
     @property
     def dimensions(self) -> int:
-        return self.llm.n_embd()
+        return self.model.n_embd()
 
     def _fit(self, tokens: list[int], stop: list[str], max_tokens: int | None) -> PreparedPrompt:
         room = self.n_ctx - len(tokens)
@@ -112,79 +123,33 @@ class LlamaRuntime:
             formatted = self._chat_formatter(messages=tool_prompt.native_messages(messages), tools=list(tools) or None)
         else:
             formatted = self._chat_formatter(messages=tool_prompt.prompted_messages(messages, tools))
-        tokens = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        tokens = self.model.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
         stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
         return self._fit(tokens, stop, max_tokens)
 
     def prepare_text(self, prompt: str, max_tokens: int | None) -> PreparedPrompt:
         """Tokenize a raw completion prompt."""
-        return self._fit(self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True), [], max_tokens)
+        return self._fit(self.model.tokenize(prompt.encode("utf-8"), add_bos=True, special=True), [], max_tokens)
 
-    def generate(
-        self, prompt: PreparedPrompt, sampling: SamplingParams, cancelled: Callable[[], bool]
-    ) -> Iterator[StreamDelta]:
-        """Stream text deltas; the last delta carries the finish reason and token counts.
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes a generated token stands for (control tokens: none)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            buffer = ctypes.create_string_buffer(256)
+            length = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, False)
+            piece = self._pieces[token] = buffer.raw[:max(length, 0)]
+        return piece
 
-        `cancelled` is polled once per sampled token; when it turns true generation stops.
-        """
-        sampled = 0
+    def token_text(self, token: int) -> str:
+        """A token's text on its own (a part of a character shows as U+FFFD)."""
+        return self.token_bytes(token).decode("utf-8", errors="replace")
 
-        def count_and_check(_ids: object, _logits: object) -> bool:
-            nonlocal sampled
-            sampled += 1
-            return cancelled()
-
-        finish = "stop"
-        if sampling.seed is not None:
-            # Evaluate the whole prompt: reusing the context's cached prefix evaluates its last tokens in a
-            # smaller batch, whose logits differ in the last bits, and a seeded answer would then depend on
-            # the request before it.
-            self.llm.reset()
-        self._keep_all_logits(sampling.top_logprobs is not None)
-        chunks = self.llm.create_completion(
-            prompt.tokens,
-            max_tokens=prompt.max_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            seed=sampling.seed,
-            stop=[*prompt.stop, *sampling.stop],
-            stream=True,
-            stopping_criteria=StoppingCriteriaList([count_and_check]),
-            grammar=LlamaGrammar.from_string(sampling.grammar, verbose=False) if sampling.grammar else None,
-            logprobs=sampling.top_logprobs,
-            presence_penalty=sampling.presence_penalty,
-            frequency_penalty=sampling.frequency_penalty,
-            logit_bias=sampling.logit_bias or None,
-        )
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            if choice["text"]:
-                yield StreamDelta(text=choice["text"], logprobs=_token_logprobs(choice.get("logprobs"),
-                                                                                sampling.top_logprobs))
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-        if cancelled():
-            finish = "cancelled"
-        yield StreamDelta(
-            text="",
-            finish_reason=finish,
-            prompt_tokens=len(prompt.tokens),
-            completion_tokens=min(sampled, prompt.max_tokens),
-        )
-
-    def _keep_all_logits(self, wanted: bool) -> None:
-        """Keep every position's logits (needed for logprobs) only for the requests that ask.
-
-        llama-cpp-python sizes its score buffer and asks llama.cpp for all logits once, at load
-        (`logits_all`); that costs every request, so the buffer is grown on the first logprobs request
-        and the flag switched per request (the worker runs one job at a time)."""
-        if wanted and not self._full_scores:
-            self.llm.scores = np.zeros((self.n_ctx, self.llm.n_vocab()), dtype=np.single)
-            self._full_scores = True
-        self.llm._logits_all = wanted
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Mean-pooled, L2-normalised embeddings of `texts` and the number of tokens they took."""
+        assert self.llm is not None, "not an embedding model"
         counts = [len(self.llm.tokenize(t.encode("utf-8"), add_bos=True)) for t in texts]
         too_long = [i for i, n in enumerate(counts) if n > self.llm.n_batch]
         if too_long:
@@ -195,13 +160,3 @@ class LlamaRuntime:
         vectors = [self.llm.embed(text, normalize=True) for text in texts]
         return [list(map(float, v)) for v in vectors], sum(counts)
 
-
-def _token_logprobs(raw: dict[str, Any] | None, top: int | None) -> list[TokenLogprob]:
-    """llama-cpp-python's completion logprobs as one TokenLogprob per token, alternatives best first."""
-    if not raw or top is None:
-        return []
-    entries = []
-    for token, logprob, alternatives in zip(raw["tokens"], raw["token_logprobs"], raw["top_logprobs"]):
-        ranked = sorted((alternatives or {}).items(), key=lambda item: -item[1])[:top]
-        entries.append(TokenLogprob(token, float(logprob), tuple((t, float(p)) for t, p in ranked)))
-    return entries

@@ -1,49 +1,32 @@
-"""The scheduler: a bounded queue in front of each model's single llama.cpp worker thread.
+"""Jobs and the simple worker: what the local backend hands a model, and how results come back.
 
-A job is admitted only while the model has room (one running plus `max_queue` waiting); otherwise
-`QueueFull` tells the caller to come back after `retry_after` seconds. A job's consumer reads deltas
-asynchronously; cancelling a job (client gone) stops its generation at the next token and frees the
-slot.
+A `Job` is one generation (run by the model's batch worker, `engine/batching.py`); an `EmbeddingJob`
+runs on an embedding model's `ModelWorker`, one job at a time. A job's consumer reads its results
+asynchronously; cancelling a job (client gone) stops it at the next decode step and frees its place.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
-import time
-from collections import deque
-from typing import AsyncIterator
+from typing import AsyncIterator, Protocol
 
+from appliance.engine.admission import Admission
 from appliance.engine.runtime import LlamaRuntime, PreparedPrompt, SamplingParams
 from appliance.routing.base import StreamDelta
 
 log = logging.getLogger(__name__)
 
-_DONE = object()
-FLUSH_SECONDS = 0.02
-
-
-def _merged(batch: list[StreamDelta]) -> StreamDelta:
-    """Consecutive deltas as one; the last one's finish reason and counts are kept."""
-    last = batch[-1]
-    return StreamDelta("".join(d.text for d in batch), last.finish_reason, last.prompt_tokens,
-                       last.completion_tokens, last.tool_calls, [e for d in batch for e in d.logprobs])
-
-
-class QueueFull(RuntimeError):
-    """No room for another job on this model right now."""
-
-    def __init__(self, model_id: str, retry_after: int) -> None:
-        super().__init__(f"model {model_id!r} is busy: the request queue is full; retry after {retry_after} s")
-        self.retry_after = retry_after
+DONE = object()
 
 
 class QueuedWork:
     """Work for a model's worker thread whose results one async reader consumes."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._items: asyncio.Queue[object] = asyncio.Queue()
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: str = "") -> None:
+        self.loop = loop
+        self.client = client
+        self.items: asyncio.Queue[object] = asyncio.Queue()
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
@@ -53,16 +36,17 @@ class QueuedWork:
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
-    def _deliver(self, item: object) -> None:
+    def deliver(self, item: object) -> None:
+        """Hand one result (or an exception, or DONE) to the reader, from the worker thread."""
         try:
-            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
+            self.loop.call_soon_threadsafe(self.items.put_nowait, item)
         except RuntimeError:  # the event loop is gone (server shutting down): nobody is listening
             self.cancel()
 
     async def _items_until_done(self) -> AsyncIterator[object]:
         while True:
-            item = await self._items.get()
-            if item is _DONE:
+            item = await self.items.get()
+            if item is DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
@@ -70,10 +54,11 @@ class QueuedWork:
 
 
 class Job(QueuedWork):
-    """One generation: produced by the worker thread, consumed by one async reader."""
+    """One generation: produced by the batch worker, consumed by one async reader."""
 
-    def __init__(self, prompt: PreparedPrompt, sampling: SamplingParams, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop)
+    def __init__(self, prompt: PreparedPrompt, sampling: SamplingParams, loop: asyncio.AbstractEventLoop,
+                 client: str = "") -> None:
+        super().__init__(loop, client)
         self.prompt = prompt
         self.sampling = sampling
 
@@ -86,8 +71,8 @@ class Job(QueuedWork):
 class EmbeddingJob(QueuedWork):
     """Embeddings of a batch of inputs, computed on the worker thread."""
 
-    def __init__(self, texts: list[str], loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop)
+    def __init__(self, texts: list[str], loop: asyncio.AbstractEventLoop, client: str = "") -> None:
+        super().__init__(loop, client)
         self.texts = texts
 
     async def result(self) -> tuple[list[list[float]], int]:
@@ -97,99 +82,65 @@ class EmbeddingJob(QueuedWork):
         raise RuntimeError("embedding job ended without a result")
 
 
-class ModelWorker:
-    """Runs the jobs of one model, one at a time, on a dedicated thread."""
+class Worker(Protocol):
+    """What the engine and the local backend see of a model's worker."""
+
+    model_id: str
+    runtime: LlamaRuntime
+
+    @property
+    def waiting(self) -> int: ...
+
+    @property
+    def active(self) -> int: ...
+
+    def submit(self, job: QueuedWork) -> None: ...
+
+    def describe(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+class ModelWorker(Admission[QueuedWork]):
+    """Runs an embedding model's jobs, one at a time, on a dedicated thread."""
 
     def __init__(self, model_id: str, runtime: LlamaRuntime, *, max_queue: int, retry_after: int) -> None:
-        self.model_id = model_id
+        super().__init__(model_id, capacity=1 + max_queue, retry_after=retry_after)
         self.runtime = runtime
-        self.capacity = 1 + max_queue
-        self.retry_after = retry_after
-        self._jobs: deque[QueuedWork] = deque()
-        self._admitted = 0
-        self._cond = threading.Condition()
-        self._stopping = False
         self._thread = threading.Thread(target=self._run, name=f"engine-{model_id}", daemon=True)
         self._thread.start()
 
-    @property
-    def waiting(self) -> int:
-        """Jobs admitted but not yet started."""
-        with self._cond:
-            return len(self._jobs)
-
-    @property
-    def active(self) -> int:
-        """Jobs admitted and not finished (running plus waiting)."""
-        with self._cond:
-            return self._admitted
-
-    def submit(self, job: QueuedWork) -> None:
-        with self._cond:
-            if self._stopping:
-                raise QueueFull(self.model_id, self.retry_after)
-            if self._admitted >= self.capacity:
-                raise QueueFull(self.model_id, self.retry_after)
-            self._admitted += 1
-            self._jobs.append(job)
-            self._cond.notify()
-
-    def _next_job(self) -> QueuedWork | None:
-        with self._cond:
-            while not self._jobs and not self._stopping:
-                self._cond.wait()
-            return self._jobs.popleft() if self._jobs else None
-
     def _run(self) -> None:
-        while (job := self._next_job()) is not None:
-            try:
-                if not job.cancelled:
-                    self._execute(job)
-            except Exception as exc:  # reported to the request that caused it, never swallowed
-                log.exception("generation failed on model %s", self.model_id)
-                job._deliver(exc)
-            finally:
-                with self._cond:
-                    self._admitted -= 1
-                job._deliver(_DONE)
+        while (jobs := self.take(1, wait=True)) is not None:
+            for job in jobs:
+                try:
+                    if not job.cancelled:
+                        assert isinstance(job, EmbeddingJob), "an embedding model runs embedding jobs only"
+                        job.deliver(self.runtime.embed(job.texts))
+                except Exception as exc:  # reported to the request that caused it, never swallowed
+                    log.exception("embedding failed on model %s", self.model_id)
+                    job.deliver(exc)
+                finally:
+                    self.finished()
+                    job.deliver(DONE)
 
-    def _execute(self, job: QueuedWork) -> None:
-        if isinstance(job, EmbeddingJob):
-            job._deliver(self.runtime.embed(job.texts))
-        else:
-            assert isinstance(job, Job)
-            self._generate(job)
-
-    def _generate(self, job: Job) -> None:
-        """Run one job, handing its deltas to the event loop in batches: at most one wake-up of the
-        loop per FLUSH_SECONDS, so the serving thread does not compete with decoding per token."""
-        batch: list[StreamDelta] = []
-        last_flush = time.monotonic()
-        for delta in self.runtime.generate(job.prompt, job.sampling, lambda: job.cancelled):
-            batch.append(delta)
-            now = time.monotonic()
-            if delta.finish_reason or now - last_flush >= FLUSH_SECONDS:
-                job._deliver(_merged(batch))
-                batch, last_flush = [], now
+    def describe(self) -> str:
+        return "embedding model, one job at a time"
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            for job in self._jobs:
-                job.cancel()
-            self._cond.notify_all()
+        self.stop_admitting()
         self._thread.join(timeout=30)
 
 
-def submit(worker: ModelWorker, prompt: PreparedPrompt, sampling: SamplingParams) -> Job:
+def submit(worker: Worker, prompt: PreparedPrompt, sampling: SamplingParams, client: str = "") -> Job:
     """Admit a job on `worker` from the running event loop (raises QueueFull)."""
-    job = Job(prompt, sampling, asyncio.get_running_loop())
+    job = Job(prompt, sampling, asyncio.get_running_loop(), client)
     worker.submit(job)
     return job
 
 
-def submit_embedding(worker: ModelWorker, texts: list[str]) -> EmbeddingJob:
+def submit_embedding(worker: Worker, texts: list[str], client: str = "") -> EmbeddingJob:
     """Admit an embedding job on `worker` from the running event loop (raises QueueFull)."""
-    job = EmbeddingJob(texts, asyncio.get_running_loop())
+    job = EmbeddingJob(texts, asyncio.get_running_loop(), client)
     worker.submit(job)
     return job

@@ -14,8 +14,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from appliance.api.deps import audit_refusal
-from appliance.pipeline import actor_fields
+from appliance.api.deps import (
+    ConsoleSessionsDep,
+    ServicesDep,
+    app_console_sessions,
+    app_pipeline,
+    app_review,
+    audit_refusal,
+    request_fields,
+)
 from appliance.review import views
 from appliance.review.cost import DEFAULT_PRICES, CostInputs
 from appliance.review.filters import FilterError, Filters, parse_moment
@@ -23,7 +30,7 @@ from appliance.review.render import FORMATS, MEDIA_TYPES, TEMPLATES, render
 from appliance.review.reports import TITLES, ReportError, ReportRequest
 from appliance.review.service import Review
 from appliance.review.sessions import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, Session, SessionStore, new_login_token, same_token
-from audit.reader import latest_checkpoint_info, signing_keys
+from appliance.services import Services
 
 router = APIRouter(prefix="/console", include_in_schema=False)  # HTML pages, not part of the OpenAI-style API
 SECURITY_HEADERS = {
@@ -43,11 +50,12 @@ class FormRefused(Exception):
     """A POST without its CSRF token (or not a form): answered 403."""
 
 
-def install_console(app: FastAPI) -> None:
-    """Mount the console on `app`: its review service, sessions and routes."""
-    services = app.state.services
-    app.state.review = Review(services.audit, services.data.root, services.settings.console.verify_seconds)
-    app.state.review.watch.start()
+def install_console(app: FastAPI, services: Services) -> Review:
+    """Mount the console on `app`: its review service (started, returned for the app to close), sessions
+    and routes."""
+    review = Review(services.audit, services.data.root, services.settings.console.verify_seconds)
+    review.watch.start()
+    app.state.review = review
     app.state.console_sessions = SessionStore(services.settings.console.session_seconds)
     app.include_router(router)
 
@@ -61,14 +69,12 @@ def install_console(app: FastAPI) -> None:
     async def _refused(_: Request, exc: FormRefused) -> Response:
         return _page("login.html", {"message": str(exc), "csrf": ""}, status=403)
 
+    return review
+
 
 def _page(template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     html = TEMPLATES.get_template(template).render(**context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
-
-
-def _review(request: Request) -> Review:
-    return request.app.state.review
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -84,7 +90,7 @@ async def _session(request: Request) -> tuple[str, Session]:
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         raise SignInRequired()
-    session, why = request.app.state.console_sessions.lookup(token)
+    session, why = app_console_sessions(request).lookup(token)
     if session is None:
         await audit_refusal(request, f"console_session_{why}", None)
         raise SignInRequired()
@@ -103,16 +109,15 @@ async def _checked_form(request: Request) -> tuple[str, Session, dict[str, str]]
 
 async def _viewed(request: Request, session: Session, page: str, **details: Any) -> None:
     """Every page view is an audit_access record (PCI DSS 10.2.1.3), written before the page is answered."""
-    await request.app.state.pipeline.audit("audit_access", {
-        "request_id": request.state.request_id, **actor_fields(session.principal), "access": f"console:{page}",
-        "client": request.client.host if request.client else "unknown",
+    await app_pipeline(request).audit("audit_access", {
+        **request_fields(request, session.principal), "access": f"console:{page}",
         **{name: value for name, value in details.items() if value not in (None, "", {})},
     })
 
 
 def _context(request: Request, session: Session, title: str, **values: Any) -> dict[str, Any]:
     return {"title": title, "principal": session.principal, "csrf": session.csrf, "live": True,
-            "check": _review(request).watch.latest(), **values}
+            "check": app_review(request).watch.latest(), **values}
 
 
 # ---- sign in and out -------------------------------------------------------------------------------
@@ -126,13 +131,13 @@ async def login_page(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
+async def login(request: Request, services: ServicesDep, store: ConsoleSessionsDep) -> Response:
     form = await _form(request)
     if not same_token(request.cookies.get(LOGIN_COOKIE, ""), form.get("csrf", "")):
         await audit_refusal(request, "console_csrf_mismatch", None)
         raise FormRefused("The sign-in form was refused: its security token is missing or wrong. Reload the page.")
     key = form.get("key", "").strip()
-    principal = request.app.state.services.keys.authenticate(key) if key else None
+    principal = services.keys.authenticate(key) if key else None
     if principal is None or not principal.may("audit"):
         reason = "missing_key" if not key else "invalid_key" if principal is None else "role_lacks_audit"
         await audit_refusal(request, f"console_{reason}", principal)
@@ -142,7 +147,6 @@ async def login(request: Request) -> Response:
         response = _page("login.html", {"csrf": token, "message": message}, status=403 if principal else 401)
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path=COOKIE_PATH, max_age=3600)
         return response
-    store: SessionStore = request.app.state.console_sessions
     token, session = store.create(principal)
     await _viewed(request, session, "sign_in")
     response = RedirectResponse("/console/", status_code=303)
@@ -153,9 +157,9 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, store: ConsoleSessionsDep) -> Response:
     token, session, _ = await _checked_form(request)
-    request.app.state.console_sessions.end(token)
+    store.end(token)
     await _viewed(request, session, "sign_out")
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
@@ -175,7 +179,7 @@ async def timeline_page(request: Request) -> Response:
         filters, error = Filters(), str(exc)
     await _viewed(request, session, "timeline", filters=filters.active())
     page = int(params["page"]) if params.get("page", "").isdigit() else 1
-    data = await run_in_threadpool(views.timeline, _review(request).index, filters, page)
+    data = await run_in_threadpool(views.timeline, app_review(request).index, filters, page)
     query = urllib.parse.urlencode(filters.active())
     return _page("timeline.html", _context(request, session, "Timeline", filters=filters, error=error, query=query, **data))
 
@@ -184,8 +188,8 @@ async def timeline_page(request: Request) -> Response:
 async def record_page(seq: int, request: Request) -> Response:
     _, session = await _session(request)
     await _viewed(request, session, "record", record_seq=seq)
-    review = _review(request)
-    if not 0 <= seq < await run_in_threadpool(review.store.size):
+    review = app_review(request)
+    if not 0 <= seq < await run_in_threadpool(review.store.reader.size):
         return _page("base.html", _context(request, session, f"No record {seq}"), status=404)
     proof, fields, linked = await run_in_threadpool(views.record, review.index, seq)
     return _page("record.html", _context(request, session, f"Record {seq} ({proof.record.get('kind')})",
@@ -200,16 +204,16 @@ async def overview_page(request: Request) -> Response:
     except FilterError as exc:
         filters, error = Filters(), str(exc)
     await _viewed(request, session, "overview", since=filters.since, until=filters.until)
-    charts = await run_in_threadpool(views.overview, _review(request).index, filters)
+    charts = await run_in_threadpool(views.overview, app_review(request).index, filters)
     return _page("overview.html", _context(request, session, "Overview", filters=filters, error=error, charts=charts))
 
 
 async def _verify_page(request: Request, session: Session, exported: Any = None, error: str = "",
                        status: int = 200) -> Response:
-    store = _review(request).store
-    state = {"size": await run_in_threadpool(store.size),
-             "checkpoint": await run_in_threadpool(latest_checkpoint_info, store),
-             "signing_keys": await run_in_threadpool(signing_keys, store)}
+    reader = app_review(request).store.reader
+    state = {"size": await run_in_threadpool(reader.size),
+             "checkpoint": await run_in_threadpool(reader.latest_checkpoint_info),
+             "signing_keys": await run_in_threadpool(reader.signing_keys)}
     return _page("verify.html", _context(request, session, "Verification", state=state, exported=exported,
                                          error=error), status=status)
 
@@ -225,20 +229,20 @@ async def verify_page(request: Request) -> Response:
 async def verify_now(request: Request) -> Response:
     _, session, _ = await _checked_form(request)
     await _viewed(request, session, "verify_now")
-    await run_in_threadpool(_review(request).watch.check_now)
+    await run_in_threadpool(app_review(request).watch.check_now)
     return await _verify_page(request, session)
 
 
 @router.post("/export")
-async def export(request: Request) -> Response:
+async def export(request: Request, services: ServicesDep) -> Response:
     _, session, form = await _checked_form(request)
     try:
         since, until = (parse_moment(form.get(name, "").strip(), name) for name in ("since", "until"))
     except FilterError as exc:
         return await _verify_page(request, session, error=str(exc), status=400)
     await _viewed(request, session, "export", since=form.get("since"), until=form.get("until"))
-    out = request.app.state.services.data.root / "exports" / request.state.request_id
-    summary = await run_in_threadpool(_review(request).export, out, since, until, session.principal.key_id)
+    out = services.data.root / "exports" / request.state.request_id
+    summary = await run_in_threadpool(app_review(request).export, out, since, until, session.principal.key_id)
     return await _verify_page(request, session, exported=summary)
 
 
@@ -262,7 +266,7 @@ async def download_report(kind: str, request: Request) -> Response:
         return _page("reports.html", _context(request, session, "Reports", titles=TITLES, prices=DEFAULT_PRICES,
                                               cost=CostInputs(), error=str(exc)), status=400)
     await _viewed(request, session, f"report:{kind}", since=form.get("since"), until=form.get("until"), format=fmt)
-    report = await run_in_threadpool(_review(request).report, report_request)
+    report = await run_in_threadpool(app_review(request).report, report_request)
     body = await run_in_threadpool(render, [report], fmt)
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{kind}.{fmt}"',
                "X-Log-Verified": "yes" if report.check.verified else "no"}
@@ -278,7 +282,7 @@ def _report_request(request: Request, kind: str, form: dict[str, str]) -> Report
         identifier = form.get("identifier", "").strip()
         if not identifier:
             raise ReportError("the subject report needs the data subject's identifier")
-        digest = _review(request).subject_digest(identifier)
+        digest = app_review(request).subject_digest(identifier)
     cost = CostInputs()
     if kind == "cost":
         prices = {name: (float(form.get(f"price_in_{i}", pin)), float(form.get(f"price_out_{i}", pout)))

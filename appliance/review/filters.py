@@ -5,8 +5,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from audit.format import format_timestamp
+
 EQUALITY = ("kind", "actor", "role", "purpose", "model", "backend", "zone", "decision")
-STORED_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class FilterError(ValueError):
@@ -92,4 +93,4 @@ def parse_moment(value: str, name: str) -> datetime | None:
 def _stored_ts(value: str, name: str) -> str | None:
     """A bound in the stored timestamp format, so string order is time order."""
     moment = parse_moment(value, name)
-    return None if moment is None else moment.astimezone(timezone.utc).strftime(STORED_TS)
+    return None if moment is None else format_timestamp(moment)

@@ -1,12 +1,12 @@
 """The review index: the log's records as indexed rows (SQLite, `D/review.db`), for filters and aggregates.
 
 The index is derived data, rebuilt from the log at any time: it is filled through the audit room's
-reader (`audit.reader.read_rows`), a batch at a time, from the last seq it holds. It keeps one row per
+reader (`audit.reader.AuditReader.rows`), a batch at a time, from the last seq it holds. It keeps one row per
 record with the fields reviewers filter on, plus one row per (record, finding type) and per (record,
 rule), each column indexed, so the console's filters, counts and charts stay cheap on large logs. An
 outcome row inherits who/what/where from its request row. If the log's record at the index's last
 seq no longer has the leaf the index saw, the index starts again from scratch. Whether the log
-verifies is a separate question (`audit.reader.check_stored_log`), shown next to everything built here.
+verifies is a separate question (`audit.log_check.check_stored_log`), shown next to everything built here.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from appliance.review import rollup
-from audit.reader import StoredRow, read_rows
-from audit.store import AuditStore
+from audit.reader import StoredRow
+from audit.log import AuditLog
 
 SCHEMA_VERSION = 2
 EVENT_COLUMNS = (
@@ -66,7 +66,7 @@ _SCHEMA = [
 class ReviewIndex:
     """The indexed copy of the log's review fields; thread-safe (one SQLite connection under a lock)."""
 
-    def __init__(self, path: Path | str, store: AuditStore) -> None:
+    def __init__(self, path: Path | str, store: AuditLog) -> None:
         self.store = store
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -108,7 +108,7 @@ class ReviewIndex:
             while True:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    rows = next(read_rows(self.store, self._resume_point()), [])
+                    rows = next(self.store.reader.rows(self._resume_point()), [])
                     self._add(rows)
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -122,7 +122,7 @@ class ReviewIndex:
         last = self._db.execute("SELECT seq, leaf FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         if last is None:
             return 0
-        stored = next(read_rows(self.store, last[0], last[0]), [])
+        stored = next(self.store.reader.rows(last[0], last[0]), [])
         if not stored or stored[0].leaf != last[1]:  # a different log (or one rewritten): index it again
             for table in ("events", "findings", "rules", *rollup.TABLES):
                 self._db.execute(f"DELETE FROM {table}")

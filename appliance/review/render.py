@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from appliance.review.charts import bar_chart
 from appliance.review.report_model import Report
-from audit.reader import LogCheck
+from audit.log_check import LogCheck
 
 FORMATS = ("html", "csv", "json")
 MEDIA_TYPES = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "json": "application/json"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.reader import LogCheck
+from audit.log_check import LogCheck
 
 
 @dataclass

@@ -13,7 +13,7 @@ from appliance.review.cost import CostInputs, cost_tables
 from appliance.review.filters import Filters
 from appliance.review.index import ReviewIndex
 from appliance.review.report_model import Report, Table
-from audit.reader import LogCheck
+from audit.log_check import LogCheck
 
 CALL_KINDS = ("request", "policy_block")
 FAILURE_KINDS = ("auth_failure", "policy_block", "route_refused", "egress_block")

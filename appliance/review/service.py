@@ -11,8 +11,8 @@ from appliance.review.render import render_html
 from appliance.review.report_model import Report
 from appliance.review.reports import BUILDERS, ReportRequest, build_report
 from audit.export import ExportSummary, export_audit
-from audit.reader import LogCheck, check_stored_log, signing_keys
-from audit.store import AuditStore
+from audit.log_check import LogCheck, check_stored_log
+from audit.log import AuditLog
 
 logger = logging.getLogger(__name__)
 INDEX_FILE = "review.db"
@@ -42,7 +42,7 @@ class LogWatch:
     """The latest full check of the log: re-run in the background every `interval` seconds, or on demand.
     Each background round first brings the review index up to date, so pages only index what is new."""
 
-    def __init__(self, store: AuditStore, interval: float, index: ReviewIndex | None = None) -> None:
+    def __init__(self, store: AuditLog, interval: float, index: ReviewIndex | None = None) -> None:
         self.store = store
         self.index = index
         self.interval = interval
@@ -60,7 +60,7 @@ class LogWatch:
 
     def check_now(self) -> LogCheck:
         with self._lock:
-            self._latest = check_stored_log(self.store)
+            self._latest = check_stored_log(self.store.reader)
             return self._latest
 
     def close(self) -> None:
@@ -82,7 +82,7 @@ class LogWatch:
 class Review:
     """The review index and log check over one audit store."""
 
-    def __init__(self, store: AuditStore, data_dir: Path, verify_seconds: float = 300.0) -> None:
+    def __init__(self, store: AuditLog, data_dir: Path, verify_seconds: float = 300.0) -> None:
         self.store = store
         self.index = ReviewIndex(Path(data_dir) / INDEX_FILE, store)
         self.watch = LogWatch(store, verify_seconds, self.index)
@@ -108,7 +108,7 @@ class Review:
     def export(self, out: Path, since: datetime | None, until: datetime | None, actor: str | None) -> ExportSummary:
         """An export with the assessor pack: report.html and VERIFY.txt, listed in the signed manifest."""
         bounds = (since.isoformat() if since else "", until.isoformat() if until else "")
-        keys = signing_keys(self.store)
+        keys = self.store.reader.signing_keys()
         fingerprint = keys[0].fingerprint if keys else "(no key yet)"
         verify_text = VERIFY_TEXT.format(fingerprint=fingerprint, directory=out, since=bounds[0] or "the start",
                                          until=bounds[1] or "the export")

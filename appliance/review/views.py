@@ -9,7 +9,7 @@ from appliance.review import rollup
 from appliance.review.charts import bar_chart
 from appliance.review.filters import Filters
 from appliance.review.index import ReviewIndex
-from audit.reader import RecordProof, prove_record
+from audit.log_check import RecordProof, prove_record
 
 PAGE_SIZE = 50
 TIMELINE_COLUMNS = "seq, ts, kind, actor, actor_name, role, purpose, model, zone, decision, status, detail"

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal, Protocol
+from typing import Any, AsyncIterator, Protocol
 
-Zone = Literal["local", "internal", "external"]
+from policies.vocabulary import Zone
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class GenerationRequest:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     options: OutputOptions = field(default_factory=OutputOptions)
+    client: str = ""  # who asks (the API key id): the local engine takes turns between clients
 
 
 @dataclass

@@ -41,7 +41,7 @@ class LocalBackend:
             top_logprobs=options.top_logprobs, presence_penalty=options.presence_penalty,
             frequency_penalty=options.frequency_penalty, logit_bias=options.logit_bias,
         )
-        job = submit(worker, prepared, sampling)
+        job = submit(worker, prepared, sampling, request.client)
         if options.offers_tools:
             offered = {t["function"]["name"] for t in called_tools(options)}
             return _as_tool_call(_cancel_on_close(job), offered)
@@ -72,7 +72,7 @@ def check_generation(request: GenerationRequest, runtime: LlamaRuntime) -> None:
     if request.prompt is None and request.options.tools and not runtime.has_chat_template:
         raise UnsupportedOption(f"model {request.model!r} has no chat template, so it cannot be offered tools",
                                 "tools")
-    vocabulary = runtime.llm.n_vocab()
+    vocabulary = runtime.n_vocab
     beyond = [token for token in request.options.logit_bias if token >= vocabulary]
     if beyond:
         raise UnsupportedOption(f"logit_bias names token {beyond[0]}, beyond the vocabulary of model "

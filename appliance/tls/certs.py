@@ -65,6 +65,16 @@ def read_leaf(path: Path) -> CertInfo:
     return describe(load_chain(path)[0])
 
 
+def served_names(path: Path) -> list[str]:
+    """The names a client may use for the leaf of a PEM chain file: its DNS names, then its IP addresses."""
+    leaf = load_chain(path)[0]
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return names.get_values_for_type(x509.DNSName) + [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
+
+
 def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 

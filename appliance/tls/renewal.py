@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from appliance.tls.context import TlsError
 from appliance.tls.serving import ServingTls
-from audit.store import AuditStore, AuditUnavailable
+from audit.errors import AuditUnavailable
+from audit.log import AuditLog
 
 EXPIRY_CHECK_SECONDS = 3600.0
 
@@ -25,7 +26,7 @@ EXPIRY_CHECK_SECONDS = 3600.0
 class RenewalWatch:
     """Reacts to SIGHUP and watches the expiry date of one process's certificate."""
 
-    def __init__(self, tls: ServingTls, audit: AuditStore) -> None:
+    def __init__(self, tls: ServingTls, audit: AuditLog) -> None:
         self.tls = tls
         self.audit = audit
         self._warned: tuple[str, date] | None = None

@@ -201,9 +201,10 @@ class Renderer:
         return forms[form]
 
 
-def render_documents(templates: dict[str, tuple[str, ...]], seed: int, per_category: int, split: str) -> list[dict]:
+def render_documents(templates: dict[str, tuple[str, ...]], seed: int, per_category: int, split: str,
+                     renderer_class: type[Renderer] = Renderer) -> list[dict]:
     """`per_category` documents per category, templates used round robin, values drawn from `seed`."""
-    renderer = Renderer(random.Random(seed))
+    renderer = renderer_class(random.Random(seed))
     documents = []
     for category, texts in templates.items():
         for index in range(per_category):

@@ -5,6 +5,8 @@
   anatomy, procedures, eponyms) and drug names, generic and brand (`drug-named-entity-recognition`).
 - Name tables: US Census 1990 surnames and first names (`names` package data) and an international
   first-name dictionary of about 48,000 names (`gender-guesser` data).
+- Place names: the GeoNames gazetteer of cities over 15,000 people worldwide (about 23,000, native and
+  ASCII spellings) and the GeoNames country list, both as shipped in the `geotext` package.
 
 Reading the drug and ICD tables takes seconds, so the built lexicon is cached as a compressed JSON
 file keyed by the versions of its sources (`python -m policies.detect.lexicon` builds it ahead).
@@ -25,8 +27,8 @@ from importlib import metadata, resources
 from pathlib import Path
 
 COMMON_ZIPF = 3.0  # about once per 10^6 words: everyday English
-LEXICON_FORMAT = 2
-SOURCES = ("wordfreq", "simple-icd-10-cm", "drug-named-entity-recognition", "names", "gender-guesser")
+LEXICON_FORMAT = 3
+SOURCES = ("wordfreq", "simple-icd-10-cm", "drug-named-entity-recognition", "names", "gender-guesser", "geotext")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
@@ -36,7 +38,8 @@ class Lexicon:
     clinical_words: frozenset[str]  # lower case: ICD-10-CM and drug-name words (eponyms, brands)
     first_names: frozenset[str]    # lower case
     last_names: frozenset[str]     # lower case
-    zipf: dict[str, float]         # everyday frequency of the names that are also English words
+    zipf: dict[str, float]         # everyday frequency of the names and places that are also English words
+    places: frozenset[str] = frozenset()  # lower case, words joined by one space: "red deer", "cluj-napoca"
 
     def is_name(self, word: str) -> bool:
         lower = word.lower()
@@ -75,9 +78,9 @@ def build_lexicon() -> Lexicon:
     zipf = _english_zipf()
     clinical = _icd_words() | _drug_words()
     safe = {w for w, z in zipf.items() if z >= COMMON_ZIPF} | clinical
-    first, last = _first_names(), _census("dist.all.last")
+    first, last, places = _first_names(), _census("dist.all.last"), _places()
     return Lexicon(frozenset(safe), frozenset(clinical), frozenset(first), frozenset(last),
-                   {w: zipf[w] for w in first | last if w in zipf})
+                   {w: zipf[w] for w in first | last | places if w in zipf}, frozenset(places))
 
 
 def _english_zipf() -> dict[str, float]:
@@ -111,16 +114,27 @@ def _first_names() -> set[str]:
     return international | _census("dist.female.first") | _census("dist.male.first")
 
 
+def _places() -> set[str]:
+    """City (population over 15,000) and country names from the GeoNames tables that `geotext` ships."""
+    distribution = metadata.distribution("geotext")
+    cities = Path(str(distribution.locate_file("geotext/data/cities15000.txt"))).read_text(encoding="utf-8")
+    countries = Path(str(distribution.locate_file("geotext/data/countryInfo.txt"))).read_text(encoding="utf-8")
+    names = {name for line in cities.splitlines() for name in line.split("\t")[1:3]}
+    names |= {line.split("\t")[4] for line in countries.splitlines() if line and not line.startswith("#")}
+    return {" ".join(name.lower().split()) for name in names if name.strip()}
+
+
 def _to_json(lexicon: Lexicon) -> dict:
     return {"safe": sorted(lexicon.safe_words), "clinical": sorted(lexicon.clinical_words), "first": sorted(lexicon.first_names),
-            "last": sorted(lexicon.last_names), "zipf": lexicon.zipf}
+            "last": sorted(lexicon.last_names), "zipf": lexicon.zipf, "places": sorted(lexicon.places)}
 
 
 def _from_json(data: dict) -> Lexicon:
-    return Lexicon(frozenset(data["safe"]), frozenset(data["clinical"]), frozenset(data["first"]), frozenset(data["last"]), data["zipf"])
+    return Lexicon(frozenset(data["safe"]), frozenset(data["clinical"]), frozenset(data["first"]), frozenset(data["last"]), data["zipf"],
+                   frozenset(data["places"]))
 
 
 if __name__ == "__main__":
     built = load_lexicon()
     print(f"lexicon: {len(built.safe_words)} safe words, {len(built.first_names)} first names, "
-          f"{len(built.last_names)} surnames (cache: {cache_dir()})")
+          f"{len(built.last_names)} surnames, {len(built.places)} place names (cache: {cache_dir()})")

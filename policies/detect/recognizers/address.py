@@ -15,9 +15,11 @@ from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .base import RuleRecognizer
+from .geo import US_STATE_CODES, US_STATE_NAMES
 
 CANDIDATE = re.compile(r"(?<![\w/.:-])\d{1,6}[A-Z]?[ ]+(?:[NSEW]\.?[ ]+)?[A-Z][A-Za-z'.-]*(?:[ ]+[A-Za-z0-9'.#-]+,?){0,9}")
 STOP = re.compile(r"(?:\.[ ]|;|\(|\)|[ ](?:and|with|for|to|on|at|in|who|which|since|from|was|is)[ ])")
+ABBREVIATION_DOT = re.compile(r"\b(?:Apt|Ste|St|Ave|Rd|Dr|Blvd|Fl|Rm|Bldg|No|Mt|Ft|Pkwy|Hwy|Ln|Ct|[NSEW])\.$")  # "Apt. 456"
 STREET_LABELS = ("AddressNumber", "AddressNumberSuffix", "StreetNamePreDirectional", "StreetNamePreModifier",
                  "StreetNamePreType", "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
                  "OccupancyType", "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier")
@@ -33,13 +35,14 @@ class UsAddressRecognizer(RuleRecognizer):
         self.supported_entities = ["STREET_ADDRESS", "LOCATION", "ZIP_CODE"]
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
-        results = []
-        for match in CANDIDATE.finditer(text):
+        results, position = [], 0
+        while (match := CANDIDATE.search(text, position)) is not None:
             window = match.group(0)
-            stop = STOP.search(window)
+            stop = next((m for m in STOP.finditer(window) if not ABBREVIATION_DOT.search(window, 0, m.start() + 1)), None)
             window = window[:stop.start()] if stop else window
             for entity, start, end, score in _parsed_spans(window.rstrip(" ,")):
                 results.append(self.result(entity, match.start() + start, match.start() + end, score))
+            position = match.start() + max(len(window), 1)  # a second address inside the candidate gets its own
         return results
 
 
@@ -87,4 +90,6 @@ def _plausible(label: str, token: str) -> bool:
     word = token.rstrip(",")
     if label == "ZipCode":
         return re.fullmatch(r"\d{5}(?:-\d{4})?", word) is not None
+    if label == "StateName":
+        return word.rstrip(".") in US_STATE_CODES or word in US_STATE_NAMES  # "..., NI number" is no state
     return word[:1].isupper()

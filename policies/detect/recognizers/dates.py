@@ -26,6 +26,13 @@ def _upper(pattern: str) -> str:
 
 
 MONTH = r"(?:" + "|".join(_title_or_upper(m) for m in _MONTH_NAMES) + r")\.?"
+# Month names of French, Spanish, Italian, German, Dutch and Portuguese dates ("28 juillet 1957",
+# "3 de marzo de 1990", "14. März 1987"), accents optional; only as day-month-year, never alone.
+FOREIGN_MONTH = (r"(?i:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre"
+                 r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre"
+                 r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
+                 r"|januar|februar|m[äa]rz|juni|juli|oktober|dezember|januari|februari|maart|mei|augustus"
+                 r"|janeiro|fevereiro|mar[çc]o|maio|junho|julho|setembro|outubro|novembro|dezembro)")
 DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
 YEAR = r"(?:1[89]\d\d|20\d\d)"
 END = r"(?![\w/])"
@@ -73,6 +80,7 @@ def dates() -> RuleRecognizer:
         rule(rf"(?<![\w/.\-])(?P<y>{YEAR})(?P<sep>[\-/.])(?P<m>\d{{1,2}})(?P=sep)(?P<d>\d{{1,2}}){END}", _iso_score),
         rule(rf"\b{MONTH}\s+{DAY},?\s+{YEAR}\b", 0.9),
         rule(rf"\b{DAY}(?:\s+of)?\s+{MONTH},?\s+{YEAR}\b", 0.9),
+        rule(rf"\b{DAY}\.?\s+(?:de\s+)?{FOREIGN_MONTH}\s+(?:de\s+)?{YEAR}\b", 0.85),
         rule(rf"\b{DAY}-{MONTH}-(?:{YEAR}|\d\d)\b", 0.9),
         rule(rf"\b(?:0[1-9]|[12]\d|3[01]){MONTH}{YEAR}\b", 0.9),                      # 04MAR2024
         rule(rf"(?i:\b(?:{PERSON_DATE_CUES}))[ \t]*[:\-]?[ \t]*(?P<value>{MONTH_DAY_NUMERIC}){END}", _month_day_score),

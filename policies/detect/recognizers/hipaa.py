@@ -65,6 +65,12 @@ def _plate_score(match: re.Match[str]) -> float | None:
     return 0.85 if len(value) >= 4 and any(c.isdigit() for c in value) else None
 
 
+def _mixed_plate_score(match: re.Match[str]) -> float | None:
+    """After "vehicle" only letters with digits count: "Vehicle: 2008 Toyota" is a model year."""
+    value = compact(value_of(match))
+    return 0.8 if any(c.isdigit() for c in value) and any(c.isalpha() for c in value) else None
+
+
 def mrn() -> RuleRecognizer:
     return RuleRecognizer("MEDICAL_RECORD_NUMBER", [labelled(MRN_LABELS, ID, with_digits(4, 0.85))], "MedicalRecordNumberRecognizer")
 
@@ -104,6 +110,8 @@ def vehicle() -> RuleRecognizer:
         rule(rf"\b{vin}\b", _vin_score),
         labelled(VIN_LABELS, vin, _labelled_vin_score),
         labelled(PLATE_LABELS, r"[A-Z0-9]{1,8}(?:[- ](?!VIN\b)[A-Z0-9]{1,4}){0,2}", _plate_score),
+        rule(r"\b[A-Z]{2}\d{2}[ ]?[A-Z]{3}\b", 0.6),  # a UK registration mark: "RA33 GOW"
+        labelled(r"vehicle(?!\s+identification)", r"[A-Z0-9]{2,8}(?:[- ][A-Z0-9]{1,4})?", _mixed_plate_score),  # "Vehicle 7ABC123"
     ], "VehicleIdRecognizer")
 
 

@@ -41,7 +41,7 @@ LABELS = (r"patient(?:'s)?(?:\s+name)?|pt|name|(?:employee|member|preferred|lega
           r"|emergency\s+contact|next\s+of\s+kin|NOK|guardian|parent/guardian|caregiver|applicant|employee|beneficiary"
           r"|seller|buyer|reference|user|customer|tenant|owner|manager|adjuster|injured\s+worker|student|operator"
           r"|accompanied\s+by|educator|therapist|pharmacist|social\s+worker|case\s+manager|coordinator|interpreter"
-          r"|its|it's|this\s+is|i\s+am|i'm|my\s+name\s+is|dear|hi|hello|hey|sincerely|regards|thanks|thank\s+you"
+          r"|it's|this\s+is|i\s+am|i'm|my\s+name\s+is|dear|hi|hello|hey|sincerely|regards|thanks|thank\s+you"
           r"|love|best|cheers|yours\s+(?:truly|sincerely)|I")
 RELATIVES = (r"mother|father|mom|dad|spouse|wife|husband|son|daughter|sister|brother|granddaughter|grandson|grandmother"
              r"|grandfather|niece|nephew|partner|friend|aunt|uncle|cousin|fianc[ée]e?|neighbou?r")
@@ -66,7 +66,7 @@ NOT_NAME_WORDS = frozenset(
     "Rec No Med Acct Number Date Dob Mrn Ssn Sex Age Id Home Emergency Contact Social Security Employee Preferred "
     "Direct Deposit Report Form Request Prior Authorization Diagnosis Medication Triage Note Progress Chief Complaint "
     "Assessment Unknown None Male Female Signed Electronically New Hire Onboarding Primary Secondary Card Customer "
-    "Beneficiary Labs Plt Hct Hgb Rm Room Bed Suite "
+    "Beneficiary Labs Plt Hct Hgb Rm Room Bed Suite Ref Reference Vehicle Policy Claim Claimant Caller Agent "
     "Dutch Spanish German French Italian Polish British English Irish Scottish Welsh American Canadian Mexican".split()
 )
 # Words of organisations and services: a capitalised phrase holding one is not a person.

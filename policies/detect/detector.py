@@ -7,18 +7,20 @@ from dataclasses import dataclass
 from presidio_analyzer import AnalyzerEngine, Pattern, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.nlp_engine import NerModelConfiguration
-from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer, UrlRecognizer
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer
 from spacy.language import Language
 
 from ..findings import Finding
+from ..vocabulary import ENTITY_TYPES, ZONES
 from .lexicon import Lexicon, load_lexicon
 from .normalise import Normalised, normalise
 from .offline import load_spacy_pipeline, spacy_engine, use_bundled_suffix_list
 from .overlaps import resolve_overlaps
+from .address_tail import address_tails
 from .recall import external_findings, recall_findings
 from .recognizers import our_recognizers
 from .recognizers.base import LABEL_START_KEY
-from .vocabulary import ENTITY_TYPES
+from .recognizers.web import WholeUrlRecognizer
 
 SCORE_THRESHOLD = 0.5
 # Nothing reads dependency parses; skipping the parser saves ~15% of the spaCy pass.
@@ -37,7 +39,6 @@ class DetectorUnavailable(RuntimeError):
     """The detector cannot run (spaCy model or presidio missing or broken): callers must fail closed."""
 
 
-ZONES = ("local", "internal", "external")
 SPLIT_NUMBER = re.compile(r"(?:\d[-./]|[-./]\d)")  # "219-09" + "-9998": the messages join without a space
 
 
@@ -150,6 +151,7 @@ class Detector:
                     (r.recognition_metadata or {}).get(LABEL_START_KEY))
             for r in results if r.entity_type in ENTITY_TYPES
         ]
+        findings += address_tails(text, findings)
         if zone != "local":
             findings += recall_findings(text, artifacts.tokens, self.lexicon)
         if zone == "external":
@@ -163,12 +165,12 @@ def _separator(before: str, after: str) -> str:
 
 
 def presidio_recognizers() -> list:
-    """Presidio's own e-mail (validated by tldextract, offline), URL and IP recognizers.
+    """Presidio's own e-mail (validated by tldextract, offline), URL (extended to the whole link) and IP recognizers.
 
     E-mail scores high so that a whole address wins over the URL-like domain inside it.
     """
     email_patterns = [Pattern(p.name, p.regex, 0.9) for p in EmailRecognizer.PATTERNS]
-    return [EmailRecognizer(patterns=email_patterns), UrlRecognizer(), IpRecognizer()]
+    return [EmailRecognizer(patterns=email_patterns), WholeUrlRecognizer(), IpRecognizer()]
 
 
 def stock_presidio_analyzer(nlp: Language | None = None) -> AnalyzerEngine:

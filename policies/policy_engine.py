@@ -13,10 +13,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
-from policies.decision import ACTION_RANK, Decision, Direction, FiredRule, Zone
+from policies.decision import ACTION_RANK, Decision, FiredRule
 from policies.findings import Finding
-from policies.pack import DIRECTIONS, PURPOSES, ZONES, Pack
+from policies.pack import Pack
 from policies.redact import PlaceholderBook, Redaction, apply_redactions
+from policies.vocabulary import DIRECTIONS, PURPOSES, ZONES, Direction, Zone
 
 
 @dataclass(frozen=True)

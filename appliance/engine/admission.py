@@ -1,0 +1,118 @@
+"""Admission in front of a model's worker thread: a bound on admitted jobs, and fair turns between clients.
+
+A job is admitted only while the model has room (its running places plus `max_queue` waiting);
+otherwise `QueueFull` tells the caller to come back after `retry_after` seconds. Waiting jobs are
+kept per client (the API key that sent them) and started round-robin across clients, first come first
+served within one, so a client with many requests in flight cannot starve another.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from typing import Generic, Protocol, TypeVar
+
+
+class QueueFull(RuntimeError):
+    """No room for another job on this model right now."""
+
+    def __init__(self, model_id: str, retry_after: int) -> None:
+        super().__init__(f"model {model_id!r} is busy: the request queue is full; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Waiting(Protocol):
+    client: str
+
+    def cancel(self) -> None: ...
+
+
+W = TypeVar("W", bound=Waiting)
+
+
+class FairQueue(Generic[W]):
+    """Waiting jobs per client, taken round-robin across clients and in order within one."""
+
+    def __init__(self) -> None:
+        self._by_client: OrderedDict[str, deque[W]] = OrderedDict()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (job for jobs in self._by_client.values() for job in jobs)
+
+    def push(self, job: W) -> None:
+        self._by_client.setdefault(job.client, deque()).append(job)
+        self._count += 1
+
+    def pop(self) -> W:
+        """The next client's oldest job; that client goes to the back of the line."""
+        client, jobs = next(iter(self._by_client.items()))
+        job = jobs.popleft()
+        del self._by_client[client]
+        if jobs:
+            self._by_client[client] = jobs
+        self._count -= 1
+        return job
+
+
+class Admission(Generic[W]):
+    """The admitted-job count and the fair queue of one model, shared with its worker thread."""
+
+    def __init__(self, model_id: str, *, capacity: int, retry_after: int) -> None:
+        self.model_id = model_id
+        self.capacity = capacity
+        self.retry_after = retry_after
+        self._queue: FairQueue[W] = FairQueue()
+        self._admitted = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+
+    @property
+    def waiting(self) -> int:
+        """Jobs admitted but not yet started."""
+        with self._cond:
+            return len(self._queue)
+
+    @property
+    def active(self) -> int:
+        """Jobs admitted and not finished (running plus waiting)."""
+        with self._cond:
+            return self._admitted
+
+    def submit(self, job: W) -> None:
+        with self._cond:
+            if self._stopping or self._admitted >= self.capacity:
+                raise QueueFull(self.model_id, self.retry_after)
+            self._admitted += 1
+            self._queue.push(job)
+            self._cond.notify()
+
+    def take(self, room: int, *, wait: bool) -> list[W] | None:
+        """Up to `room` waiting jobs in fair order; with `wait`, block until there is one. None once
+        stopping and nothing is left waiting."""
+        with self._cond:
+            while wait and not self._queue and not self._stopping:
+                self._cond.wait()
+            if self._stopping and not self._queue:
+                return None
+            return [self._queue.pop() for _ in range(min(room, len(self._queue)))]
+
+    def finished(self) -> None:
+        """One admitted job is over (done, failed or cancelled)."""
+        with self._cond:
+            self._admitted -= 1
+
+    @property
+    def stopping(self) -> bool:
+        with self._cond:
+            return self._stopping
+
+    def stop_admitting(self) -> None:
+        """Refuse new jobs and cancel the waiting ones (the worker still ends each of them)."""
+        with self._cond:
+            self._stopping = True
+            for job in self._queue:
+                job.cancel()
+            self._cond.notify_all()

@@ -1,0 +1,157 @@
+"""Continuous batching: the generations of one chat model decode together, one token each per step.
+
+One thread owns the model's batched context. Each loop iteration:
+1. ends the sequences whose client left (their KV cells are freed at once) and starts waiting jobs in
+   the free slots (fair turns between clients, `admission.py`);
+2. decodes one token for every running sequence in one `llama_decode`, and samples each one's next
+   token with its own sampler chain;
+3. evaluates one prompt chunk (`engine.prefill_chunk` tokens) of a newcomer, in its own
+   `llama_decode`, so a long prompt holds the running streams for one chunk per step at most (all of
+   the oldest newcomer's prompt when nothing is decoding);
+4. hands the deltas to the event loop (`outbox.py`).
+Detection, policy and audit run on the event loop and its threads, never here.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+
+from appliance.engine.admission import Admission
+from appliance.engine.batch import BatchContext, DecodeFailed
+from appliance.engine.outbox import Outbox
+from appliance.engine.runtime import LlamaRuntime
+from appliance.engine.scheduler import Job, QueuedWork
+from appliance.engine.sequence import Sequence
+
+log = logging.getLogger(__name__)
+
+
+class BatchWorker(Admission[QueuedWork]):
+    """Runs every generation of one chat model: `slots` at once, `max_queue` more waiting."""
+
+    def __init__(self, model_id: str, runtime: LlamaRuntime, *, slots: int, max_queue: int, retry_after: int,
+                 threads: int, prefill_chunk: int) -> None:
+        super().__init__(model_id, capacity=slots + max_queue, retry_after=retry_after)
+        self.runtime = runtime
+        self._chunk = prefill_chunk
+        self._context = BatchContext(runtime.model, slots=slots, n_ctx_seq=runtime.n_ctx, n_threads=threads,
+                                     max_tokens=prefill_chunk)
+        self._slots: list[Sequence | None] = [None] * slots
+        self._started = itertools.count()
+        self._outbox = Outbox()
+        log.info("model %s: %s", model_id, self.describe())
+        self._thread = threading.Thread(target=self._run, name=f"engine-{model_id}", daemon=True)
+        self._thread.start()
+
+    def describe(self) -> str:
+        """Slots, context and the KV memory they take (printed at start)."""
+        return (f"{len(self._slots)} slots x {self.runtime.n_ctx} tokens of context, "
+                f"KV cache {self._context.kv_bytes / 2**20:.1f} MiB")
+
+    def _running(self) -> list[Sequence]:
+        return [s for s in self._slots if s is not None]
+
+    def _run(self) -> None:
+        try:
+            while self._admit():
+                self._step()
+                self._outbox.flush()
+        finally:
+            for sequence in self._running():
+                self._end(sequence, RuntimeError("the engine stopped"))
+            self._outbox.flush()
+            self._context.close()
+
+    def _admit(self) -> bool:
+        """Start waiting jobs in free slots; False once stopping with nothing left to run."""
+        if self.stopping:
+            for sequence in self._running():
+                sequence.job.cancel()
+        free = [slot for slot, s in enumerate(self._slots) if s is None]
+        jobs = self.take(len(free), wait=len(free) == len(self._slots))
+        if jobs is None and not self._running():
+            return False
+        for slot, job in zip(free, jobs or []):
+            self._start(slot, job)
+        return True
+
+    def _start(self, slot: int, job: QueuedWork) -> None:
+        if job.cancelled:
+            self._finish_unstarted(job, None)
+            return
+        try:
+            assert isinstance(job, Job), "a chat model runs generation jobs only"
+            self._slots[slot] = Sequence(job, slot, self.runtime, next(self._started))
+        except Exception as exc:  # e.g. a grammar llama.cpp refuses: that request fails, the others go on
+            log.exception("could not start a generation on model %s", self.model_id)
+            self._finish_unstarted(job, exc)
+
+    def _finish_unstarted(self, job: QueuedWork, error: Exception | None) -> None:
+        self._outbox.end(job, error)
+        self.finished()
+
+    def _step(self) -> None:
+        for sequence in self._running():
+            if sequence.job.cancelled:
+                self._outbox.add(sequence.job, [sequence.ending("cancelled")])
+                self._end(sequence)
+        decoding = [s for s in self._running() if not s.prefilling]
+        if decoding:
+            self._decode(decoding)
+        newcomers = [s for s in self._running() if s.prefilling]
+        if newcomers:
+            self._prefill(min(newcomers, key=lambda s: s.admitted), whole=not decoding)
+
+    def _decode(self, decoding: list[Sequence]) -> None:
+        """One token for each running sequence (slot order, so consecutive ids share a micro-batch)."""
+        entries = [(*s.next_token, s.slot, True) for s in decoding]
+        try:
+            self._context.decode(entries)
+        except DecodeFailed as exc:
+            log.error("decode failed on model %s: %s", self.model_id, exc)
+            for sequence in decoding:
+                self._end(sequence, exc)
+            return
+        for output, sequence in enumerate(decoding):
+            self._take_output(sequence, output)
+
+    def _prefill(self, sequence: Sequence, *, whole: bool) -> None:
+        """One chunk of `sequence`'s prompt (all of it when `whole`); its first token once it is in."""
+        while sequence.prefilling:
+            chunk, start = sequence.next_chunk(self._chunk)
+            last = not sequence.prefilling
+            try:
+                self._context.decode([(t, start + i, sequence.slot, last and i == len(chunk) - 1)
+                                      for i, t in enumerate(chunk)])
+            except DecodeFailed as exc:
+                log.error("prompt evaluation failed on model %s: %s", self.model_id, exc)
+                self._end(sequence, exc)
+                return
+            if last:
+                self._take_output(sequence, len(chunk) - 1)
+            if not whole:
+                return
+
+    def _take_output(self, sequence: Sequence, output: int) -> None:
+        try:
+            self._outbox.add(sequence.job, sequence.take_output(self._context.ctx, output))
+        except Exception as exc:
+            log.exception("sampling failed on model %s", self.model_id)
+            self._end(sequence, exc)
+            return
+        if sequence.finish:
+            self._end(sequence)
+
+    def _end(self, sequence: Sequence, error: Exception | None = None) -> None:
+        """The sequence leaves: its KV cells and slot are free for the next job at once."""
+        self._context.release(sequence.slot)
+        sequence.close()
+        self._slots[sequence.slot] = None
+        self._outbox.end(sequence.job, error)
+        self.finished()
+
+    def stop(self) -> None:
+        """Refuse new jobs, cancel the running and waiting ones, and wait for the thread to end them."""
+        self.stop_admitting()
+        self._thread.join(timeout=30)
