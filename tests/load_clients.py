@@ -43,6 +43,7 @@ class CallResult:
 
     shape: str
     started: float
+    ended: float = 0.0
     request_id: str | None = None
     status: int | None = None
     complete: bool = False  # a whole answer: the JSON body, or a stream through `data: [DONE]`
@@ -103,6 +104,7 @@ def call_once(client: httpx.Client, server: ApplianceServer, shape: Shape) -> Ca
                 _answer(reply, result)
     except (httpx.TransportError, json.JSONDecodeError):
         result.complete = False
+    result.ended = time.monotonic()
     return result
 
 
