@@ -11,7 +11,7 @@ import pytest
 
 from appliance.tls.certs import read_leaf
 from tests.appliance_server import ApplianceServer, run_cli
-from tests.tls_helpers import start_tls_server, tls_data_dir
+from tests.tls_helpers import running_tls_server
 
 pytestmark = pytest.mark.slow
 TLS_LINE = re.compile(r"^ok   tls\s+(?P<where>\S+(?: \(127\.0\.0\.1:\d+\))?)/readyz ready over (?P<version>TLSv1\.[23]), "
@@ -20,12 +20,8 @@ TLS_LINE = re.compile(r"^ok   tls\s+(?P<where>\S+(?: \(127\.0\.0\.1:\d+\))?)/rea
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApplianceServer]:
-    data_dir = tmp_path_factory.mktemp("selftest") / "data"
-    server = start_tls_server(data_dir, tls_data_dir(data_dir))
-    try:
+    with running_tls_server(tmp_path_factory.mktemp("selftest") / "data") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def days_left(data_dir: Path) -> float:

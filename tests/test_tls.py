@@ -18,7 +18,7 @@ import pytest
 
 from appliance.tls.certs import read_leaf
 from tests.appliance_server import ApplianceServer, run_cli
-from tests.tls_helpers import accepts, client_context, handshake, probe_context, start_tls_server, tls_data_dir
+from tests.tls_helpers import accepts, client_context, handshake, probe_context, running_tls_server
 
 pytestmark = pytest.mark.slow
 MODEL = "smollm2-135m-instruct"
@@ -32,12 +32,8 @@ TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA2
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApplianceServer]:
-    data_dir = tmp_path_factory.mktemp("tls") / "data"
-    server = start_tls_server(data_dir, tls_data_dir(data_dir))
-    try:
+    with running_tls_server(tmp_path_factory.mktemp("tls") / "data") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def ca_file(server: ApplianceServer) -> Path:

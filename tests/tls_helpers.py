@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from appliance.tls.probe import client_context  # what a client does: trust the CA, present a certificate
@@ -37,6 +39,16 @@ def client_cert(data_dir: Path, name: str) -> Path:
 
 def start_tls_server(data_dir: Path, tokens: dict[str, str], cert: Path | None = None) -> ApplianceServer:
     return ApplianceServer(data_dir, tokens, tls=client_context(data_dir / "tls" / "ca.pem", cert)).start()
+
+
+@contextmanager
+def running_tls_server(data_dir: Path) -> Iterator[ApplianceServer]:
+    """A TLS appliance on a fresh data directory (local CA, default keys), stopped on exit."""
+    server = start_tls_server(data_dir, tls_data_dir(data_dir))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def handshake(port: int, context: ssl.SSLContext, server_name: str | None = None) -> tuple[str, str, bytes]:
