@@ -134,3 +134,19 @@ def test_seeded_draws_are_reproducible_batched(batched: ApplianceServer) -> None
     seeded = [body(q, n, temperature=0.9, top_p=0.95, seed=40 + i) for i, (q, n) in enumerate(QUESTIONS[:4])]
     expected = alone(batched, seeded)
     assert together(batched, seeded) == expected
+
+
+def test_a_long_context_answer_equals_the_one_alone(batched: ApplianceServer) -> None:
+    """Past 512 cells of context, where llama.cpp's attention kernels change path with the batch's shape
+    on an F16 cache, the answer alone and next to others is still the same."""
+    scenes = [f"The {colour} {thing} by the {place} was {state}." for colour in ("red", "blue", "green", "grey")
+              for thing in ("boat", "house", "lamp", "gate") for place in ("harbour", "hill", "road", "river")
+              for state in ("old",)]
+    long_prompt = " ".join(scenes) + " Which of these was the first thing named?"
+    requests = [body(long_prompt, 24), *[body(q, n) for q, n in QUESTIONS[:2]]]
+    expected = alone(batched, requests)
+    usage = httpx.post(batched.base_url + "/chat/completions", json=requests[0], headers=batched.headers(),
+                       timeout=600).json()["usage"]
+    assert usage["prompt_tokens"] > 512  # past the threshold
+    assert together(batched, requests) == expected
+    assert together(batched, requests[::-1]) == expected[::-1]

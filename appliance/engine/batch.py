@@ -1,10 +1,13 @@
 """The batched llama.cpp context of one chat model: one KV stream per slot, one decode per call.
 
 Each slot is a llama.cpp sequence id with its own KV stream (`kv_unified = false`): `n_ctx` is slots x
-the per-sequence window, and a sequence's cells are always 0, 1, 2, ... of its own stream. Flash
-attention is off. With both, every number computed for one sequence's token is the same whatever
-else is in the batch (other streams only add exactly-zero terms), which is what makes a
-temperature-0 answer byte-identical batched or alone.
+the per-sequence window, and a sequence's cells are always 0, 1, 2, ... of its own stream. Attention
+is llama.cpp's flash attention over a Q8_0 KV cache: about a third faster per decode step here than
+plain attention over F16, with half the KV memory. With a quantized cache the CPU kernel always takes
+its plain path (each query row computed whole by one thread, keys in order, masked cells skipped;
+the split-KV and tiled paths, which change with the batch's shape, only run on F16/F32 caches), so
+every number computed for one sequence's token is the same whatever else is in the batch, which is
+what makes a temperature-0 answer byte-identical batched or alone.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from llama_cpp._internals import LlamaContext, LlamaModel
 
 from appliance.routing.base import BackendError
 
-F16_BYTES = 2
+KV_TYPE = llama_cpp.GGML_TYPE_Q8_0
+Q8_0_BLOCK_VALUES, Q8_0_BLOCK_BYTES = 32, 34  # 32 int8 values and one f16 scale
 
 
 class DecodeFailed(BackendError):
@@ -30,7 +34,8 @@ class BatchContext:
         params.n_batch = params.n_ubatch = max(max_tokens, slots)
         params.n_threads = params.n_threads_batch = n_threads
         params.kv_unified = False
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        params.type_k = params.type_v = KV_TYPE
         params.embeddings = False
         self._context = LlamaContext(model=model, params=params, verbose=False)
         self.ctx = self._context.ctx
@@ -65,8 +70,9 @@ class BatchContext:
 
 
 def kv_cache_bytes(model: LlamaModel, n_ctx: int) -> int:
-    """Memory of an f16 K and V cache of `n_ctx` cells over all layers."""
+    """Memory of a Q8_0 K and V cache of `n_ctx` cells over all layers."""
     handle = model.model
     per_head = llama_cpp.llama_model_n_embd(handle) // max(llama_cpp.llama_model_n_head(handle), 1)
-    per_cell = 2 * llama_cpp.llama_model_n_head_kv(handle) * per_head * F16_BYTES
-    return n_ctx * llama_cpp.llama_model_n_layer(handle) * per_cell
+    values_per_cell = 2 * llama_cpp.llama_model_n_head_kv(handle) * per_head
+    bytes_per_cell = values_per_cell * Q8_0_BLOCK_BYTES // Q8_0_BLOCK_VALUES
+    return n_ctx * llama_cpp.llama_model_n_layer(handle) * bytes_per_cell
