@@ -2,7 +2,7 @@
 
 The streaming answer guard (policies/stream.py) may release a prefix of complete inert words at once,
 without waiting for a full scan. A word is inert when it is
-- lower case (an inner apostrophe allowed: "don't"; a possessive is judged by its base: "patient's"), or
+- lower case (a contraction allowed: "don't"; a possessive is judged by its base: "patient's"), or
   capitalised where a sentence opens (start of the answer, after ".!?" and a space, after a newline) with
   its lower case inert and the next word already there and lower case ("Once upon", never "Will Brown");
 - known-safe vocabulary (`Lexicon.safe_words`) and
@@ -17,7 +17,8 @@ without waiting for a full scan. A word is inert when it is
   word on its own ("I", "per"), as the others ("is" in "MRN is", "of" in "next of kin") never open a label.
 Each word is complete: optional closing punctuation from `,.;!?)"'`, then whitespace. A prefix ends at
 anything else: a digit, "@", "/", ":", "_", "-", "#", a "." inside a token, any other symbol, a word still
-growing (no whitespace after it yet), an initial ("A. Lee"), and it is empty unless `text` starts at a word
+growing (no whitespace after it yet), another apostrophe ("O'Brien"), a word of up to three letters before a
+"." (an initial or abbreviation: "A. Lee", "St. Louis"), and it is empty unless `text` starts at a word
 boundary (whitespace before it, or the start of the answer).
 """
 from __future__ import annotations
@@ -62,6 +63,8 @@ SENTENCE_OPEN = re.compile(r"(?:\A|[.!?][)\"']*\s|\n)\s*\Z")
 REGEX_SYNTAX = re.compile(r"\\.|\(\?P?<\w+>|\(\?P=\w+\)|\(\?[aiLmsux]+[:)]|\[[^\]]*\]")  # escapes, groups, flags, classes
 LETTERS = re.compile(r"[a-z]+(?:'[a-z]+)?")
 MONTH_NAME = re.compile(rf"{MONTH}|{FOREIGN_MONTH}")
+CONTRACTIONS = ("'s", "'t", "'ll", "'re", "'ve", "'d", "'m")  # any other apostrophe is part of a name: "o'brien"
+ABBREVIATION_MAX = 3  # letters of a word before a "." that may be an initial or abbreviation ("A.", "St.", "Dr.")
 
 
 class InertWords:
@@ -90,8 +93,8 @@ class InertWords:
             word, close = unit["word"], unit["close"]
             ends_sentence = any(c in ".!?" for c in close)
             following = "a" if ends_sentence else text[unit.end():unit.end() + 1]  # a capital may open the next one
-            if (len(word) == 1 and "." in close) or not self._inert(word, opens, following):
-                break  # "A." is an initial
+            if (len(word) <= ABBREVIATION_MAX and "." in close) or not self._inert(word, opens, following):
+                break  # "A. Lee", "St. Louis": an initial or an abbreviation may start a name
             released = position = unit.end()
             opens = ends_sentence or "\n" in unit["space"]
         return released
@@ -101,6 +104,8 @@ class InertWords:
         lower = word.lower().replace("’", "'")
         if word != lower and not (opens and word == lower.capitalize() and following.islower()):
             return False
+        if "'" in lower and not lower.endswith(CONTRACTIONS):
+            return False  # "o'brien", "d'angelo"
         base = lower[:-2] if lower.endswith("'s") else lower  # "patient's" by "patient"; "it's" also whole
         return (base in self._lexicon.safe_words and not self._is_name(base)
                 and not any(self._excluded(w) for w in {lower, base, base.split("'")[0]}))
