@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -35,6 +35,8 @@ from policies.stream import StreamGuard
 # Streamed answers are re-scanned every this many new characters (plus the guard's hold-back window):
 # larger steps cost less detection CPU, which competes with decoding, at the price of burstier output.
 ANSWER_SCAN_STEP_CHARS = 128
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -107,12 +109,13 @@ def detector_failed(exc: Exception, consequence: str) -> ApiError:
                     type="server_error", code="detector_unavailable")
 
 
-def failing_closed(detect: Callable[[str], list[Finding]]) -> Callable[[str], list[Finding]]:
-    """`detect` for the answer guard: a detector failure withholds the answer as a 503 error."""
+def failing_closed(detector_call: Callable[P, R]) -> Callable[P, R]:
+    """A detector function (`analyze`, `inert_prefix`) for the answer guard: a failure withholds the answer as a
+    503 error."""
 
-    def checked(text: str) -> list[Finding]:
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return detect(text)
+            return detector_call(*args, **kwargs)
         except Exception as exc:
             raise detector_failed(exc, "answer withheld") from None
 
@@ -317,7 +320,7 @@ class InferencePipeline:
         return StreamGuard(
             failing_closed(detector.analyze), self.services.policy, purpose=call.principal.purpose, zone=call.backend.zone,
             placeholders=dict(call.decision.placeholders), restore=self.services.policy.restores(call.decision),
-            scan_step_chars=ANSWER_SCAN_STEP_CHARS,
+            scan_step_chars=ANSWER_SCAN_STEP_CHARS, inert_prefix=failing_closed(detector.inert_prefix),
         )
 
     # -- step 8: record the outcome -----------------------------------------------------------------

@@ -14,6 +14,16 @@ that straddled the cut) characters, so the cost grows linearly with the answer, 
 A scan costs the detector's fixed overhead (about 20 ms here) more than its length, so the default
 step of 64 characters trades a little burstiness for half the scans of a 32-character step.
 
+Fast path (with `inert_prefix`, the detector's `Detector.inert_prefix`): while less than holdback +
+step is pending, a prefix of complete inert words ("Once upon a time, ") is released at once, through
+the same policy path with no findings, instead of waiting for the next scan; the first word that is
+not inert, and everything after it, keeps the rule above. This is safe because an inert word is
+never part of what the detector finds: it is everyday vocabulary and no name, place, number word,
+month, label or cue (policies/detect/inert.py), and it is whole (whitespace after it) and starts at a
+word boundary. Released text stays in the rescanned context, so a later value is still judged with
+it, and labels ("MRN", "phone") and number words ("five five five") are never inert, so a label is
+still released together with its value and a spelled-out number is still read whole.
+
 With `restore` (the prompt decision's restorable placeholders, see `PolicyEngine.restores`) the
 model's placeholders are put back before scanning, so the answer policy judges what the client sees;
 a placeholder cut by a chunk boundary is held until it is complete.
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from policies.decision import ACTION_RANK, Decision, FiredRule
 from policies.findings import Finding
@@ -31,6 +42,13 @@ from policies.redact import split_partial_placeholder
 from policies.vocabulary import Zone
 
 Detect = Callable[[str], list[Finding]]
+TAIL_CHARS = 8  # released characters kept to tell a word boundary and a sentence start
+
+
+class InertPrefix(Protocol):
+    """`Detector.inert_prefix`: the length of `text`'s prefix of complete inert words; `after` precedes `text`."""
+
+    def __call__(self, text: str, *, after: str = "") -> int: ...
 
 
 class PolicyBlocked(Exception):
@@ -46,15 +64,17 @@ class StreamGuard:
     """Feed model deltas in, get text that is safe to send out; `finish()` flushes the rest.
 
     `holdback_chars` must be at least the longest identifier to catch whole (the default 96 covers a
-    79-character track 1 record). `feed`/`finish` raise `PolicyBlocked` once the answer must stop.
+    79-character track 1 record). `inert_prefix` turns on the fast path for inert words (module docstring);
+    None releases only after scans. `feed`/`finish` raise `PolicyBlocked` once the answer must stop.
     """
 
     def __init__(self, detect: Detect, engine: PolicyEngine, *, purpose: str, zone: Zone,
                  placeholders: Mapping[str, str] | None = None, restore: Mapping[str, str] | None = None,
-                 holdback_chars: int = 96, context_chars: int = 128, scan_step_chars: int = 64) -> None:
+                 holdback_chars: int = 96, context_chars: int = 128, scan_step_chars: int = 64,
+                 inert_prefix: InertPrefix | None = None) -> None:
         if holdback_chars < 1 or context_chars < 0 or scan_step_chars < 1:
             raise ValueError("holdback_chars and scan_step_chars must be >= 1, context_chars >= 0")
-        self._detect, self._engine = detect, engine
+        self._detect, self._engine, self._inert_prefix = detect, engine, inert_prefix
         self._purpose, self._zone = purpose, zone
         self._restore = dict(restore or {})
         self._holdback, self._context_chars, self._step = holdback_chars, context_chars, scan_step_chars
@@ -62,6 +82,7 @@ class StreamGuard:
         self._unrestored = ""  # a possibly partial placeholder at the end of the raw deltas
         self._pending = ""     # received, restored, not yet released
         self._context = ""     # tail of released raw text, scanned again for context only
+        self._tail = ""        # the last few released raw characters, for the fast path
         self._emitted: list[str] = []
         self._action = "allow"
         self._fired: dict[FiredRule, None] = {}
@@ -87,7 +108,7 @@ class StreamGuard:
         ready, self._unrestored = split_partial_placeholder(raw) if self._restore else (raw, "")
         self._pending += restore_placeholders(ready, self._restore)
         if len(self._pending) < self._holdback + self._step:
-            return ""
+            return self._release_inert()
         return self._release(final=False)
 
     def check_whole(self, answer: str) -> str:
@@ -112,6 +133,13 @@ class StreamGuard:
         if self._finished:
             raise RuntimeError("StreamGuard already finished")
 
+    def _release_inert(self) -> str:
+        """The fast path: release the pending prefix of complete inert words, if any, with no findings."""
+        if self._inert_prefix is None:
+            return ""
+        cut = self._inert_prefix(self._pending, after=self._tail)
+        return self._emit(cut, []) if cut > 0 else ""
+
     def _release(self, final: bool) -> str:
         offset = len(self._context)
         spans = [(f.start - offset, f.end - offset, f) for f in self._detect(self._context + self._pending)
@@ -119,9 +147,13 @@ class StreamGuard:
         cut = len(self._pending) if final else _safe_cut(spans, len(self._pending) - self._holdback)
         if cut <= 0:
             return ""
-        segment = self._pending[:cut]
         findings = [Finding(max(start, 0), min(end, cut), f.entity_type, f.score, f.recognizer)
                     for start, end, f in spans if start < cut]
+        return self._emit(cut, findings)
+
+    def _emit(self, cut: int, findings: list[Finding]) -> str:
+        """Release `pending[:cut]` through the answer policy; `findings` point into it."""
+        segment = self._pending[:cut]
         decision = self._engine.decide([segment], [findings], purpose=self._purpose, zone=self._zone,
                                        direction="response", placeholders=self._placeholders)
         self._fired.update(dict.fromkeys(decision.fired))
@@ -132,6 +164,7 @@ class StreamGuard:
             raise self._blocked
         self._placeholders = decision.placeholders
         self._context = (self._context + segment)[-self._context_chars:] if self._context_chars else ""
+        self._tail = (self._tail + segment)[-TAIL_CHARS:]
         self._pending = self._pending[cut:]
         self._emitted.append(decision.texts[0])
         return decision.texts[0]

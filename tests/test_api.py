@@ -72,6 +72,21 @@ def test_stream_and_non_stream_agree_at_temperature_zero(server: ApplianceServer
     assert streamed == whole
 
 
+def test_a_long_streamed_answer_starts_before_the_guard_window_fills(server: ApplianceServer) -> None:
+    """The answer guard releases complete inert words at once: the first text chunk is shorter than one scan
+    step (128 characters, released only once 96 + 128 are pending), more chunks follow, and the streamed text
+    is the non-streamed text."""
+    ask = dict(model=MODEL, messages=[{"role": "user", "content": "Tell me a story about a cat."}],
+               max_tokens=120, temperature=0)
+    whole = client(server).chat.completions.create(**ask).choices[0].message.content
+    pieces = [c.choices[0].delta.content for c in client(server).chat.completions.create(**ask, stream=True)
+              if c.choices and c.choices[0].delta.content]
+    assert "".join(pieces) == whole
+    assert len(whole) > 96 + 128, "long enough that the guard's window alone would hold the start back"
+    assert 0 < len(pieces[0]) < 64, pieces[0]
+    assert len(pieces) >= 4
+
+
 def test_text_completion(server: ApplianceServer) -> None:
     reply = client(server).completions.create(model=MODEL, prompt="The capital of France is", max_tokens=8,
                                               temperature=0)

@@ -9,8 +9,13 @@ import httpx
 import pytest
 
 from appliance.api.app import create_app
+from appliance.api.errors import ApiError
 from appliance.config import load_settings
+from appliance.pipeline import failing_closed
 from appliance.services import Services, open_services
+from policies.pack import load_packs
+from policies.policy_engine import PolicyEngine
+from policies.stream import StreamGuard
 from tests.appliance_server import ApplianceServer, init_data_dir, run_cli
 
 pytestmark = pytest.mark.slow
@@ -94,3 +99,19 @@ async def test_no_inference_without_a_working_detector(services: tuple[Services,
     assert requests == []  # refused before the write-ahead record: nothing was generated
     if detector is None:
         assert ready.status_code == 503 and ready.json()["detector_loaded"] is False
+
+
+def test_an_inert_word_check_that_raises_withholds_the_answer() -> None:
+    """The guard's fast path fails closed like its scans: a 503 naming no text, nothing released."""
+    def crashing(text: str, *, after: str = "") -> int:
+        raise RuntimeError(f"cannot judge {text!r}")
+
+    def unused_scan(text: str) -> list:
+        raise AssertionError("the fast path runs first")
+
+    guard = StreamGuard(unused_scan, PolicyEngine(load_packs()), purpose="treatment", zone="local",
+                        inert_prefix=failing_closed(crashing))
+    with pytest.raises(ApiError) as refused:
+        guard.feed("Once upon a time ")
+    assert refused.value.status == 503 and refused.value.code == "detector_unavailable"
+    assert "Once" not in refused.value.message and guard.decision.texts == [""]

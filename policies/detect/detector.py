@@ -12,6 +12,7 @@ from spacy.language import Language
 from ..findings import Finding
 from ..vocabulary import ENTITY_TYPES, ZONES
 from .address_tail import address_tails
+from .inert import InertWords
 from .lexicon import Lexicon, load_lexicon
 from .normalise import Normalised, normalise
 from .offline import load_spacy_pipeline, spacy_engine, use_bundled_suffix_list
@@ -83,6 +84,7 @@ class Detector:
     def __init__(self, analyzer: AnalyzerEngine, lexicon: Lexicon) -> None:
         self.analyzer = analyzer
         self.lexicon = lexicon
+        self._inert_words = InertWords(lexicon, analyzer.registry.recognizers)  # word sets derived once (~0.2 s)
 
     @classmethod
     def load(cls) -> Detector:
@@ -93,10 +95,14 @@ class Detector:
             registry = RecognizerRegistry(recognizers=[*presidio_recognizers(), *our_recognizers()], supported_languages=["en"])
             analyzer = AnalyzerEngine(registry=registry, nlp_engine=spacy_engine(nlp, NER_CONFIGURATION),
                                       supported_languages=["en"], default_score_threshold=SCORE_THRESHOLD)
-            lexicon = load_lexicon()
+            return cls(analyzer, load_lexicon())
         except Exception as error:  # any failure to load means no detection: fail closed, say why
             raise DetectorUnavailable(f"detector cannot load: {type(error).__name__}: {error}") from error
-        return cls(analyzer, lexicon)
+
+    def inert_prefix(self, text: str, *, after: str = "") -> int:
+        """Length of the longest prefix of `text` made of complete inert words, which no scan of this detector
+        finds any part of (inert.py); `after` is the text just before `text`."""
+        return self._inert_words.prefix(text, after=after)
 
     def analyze(self, text: str) -> list[Finding]:
         """Findings in `text` (local zone), offsets into `text`, sorted by start, non-overlapping."""

@@ -112,7 +112,13 @@ def _first_names() -> set[str]:
     text = (resources.files("gender_guesser") / "data" / "nam_dict.txt").read_text(encoding="utf-8")
     international = {w for line in text.splitlines() if line[:1] not in ("#", "=", "") and len(line) > 30
                      for w in _WORD.findall(line[3:29].strip().lower().replace("+", " "))}
-    return international | _census("dist.female.first") | _census("dist.male.first")
+    return international | census_first_names()
+
+
+@lru_cache(maxsize=1)
+def census_first_names() -> frozenset[str]:
+    """The US Census 1990 given names (about 5,000, lower case): the names English text uses ("will", "may")."""
+    return frozenset(_census("dist.female.first") | _census("dist.male.first"))
 
 
 def _places() -> set[str]:

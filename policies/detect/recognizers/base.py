@@ -22,10 +22,12 @@ LABEL_START_KEY = "label_start"  # in a result's recognition metadata: where the
 
 @dataclass(frozen=True)
 class Rule:
-    """A regex whose group `value` (else the whole match) is a finding, scored by `score`."""
+    """A regex whose group `value` (else the whole match) is a finding, scored by `score`; `label` is the
+    label alternation of a labelled rule (for readers of the label words, inert.py)."""
 
     pattern: re.Pattern[str]
     score: float | Scorer
+    label: str = ""
 
     def findings(self, text: str) -> Iterable[tuple[int, int, float, int]]:
         """(start, end, score, label start) of each accepted match; the label start is the match's start."""
@@ -39,13 +41,13 @@ class Rule:
                 yield start, end, score, match.start()
 
 
-def rule(pattern: str, score: float | Scorer, flags: int = 0) -> Rule:
-    return Rule(re.compile(pattern, flags), score)
+def rule(pattern: str, score: float | Scorer, flags: int = 0, label: str = "") -> Rule:
+    return Rule(re.compile(pattern, flags), score, label)
 
 
 def labelled(label: str, value: str, score: float | Scorer) -> Rule:
     """`value` after a case-insensitive `label` and a CONNECTOR or LABEL_PHRASE; the value stays case-sensitive."""
-    return rule(rf"(?i:\b(?:{label}))(?![A-Za-z])(?:{LABEL_PHRASE}|{CONNECTOR})(?P<value>{value}){END}", score)
+    return rule(rf"(?i:\b(?:{label}))(?![A-Za-z])(?:{LABEL_PHRASE}|{CONNECTOR})(?P<value>{value}){END}", score, label=label)
 
 
 def compact(text: str) -> str:
