@@ -17,7 +17,9 @@ step of 64 characters trades a little burstiness for half the scans of a 32-char
 Fast path (with `inert_prefix`, the detector's `Detector.inert_prefix`): while less than holdback +
 step is pending, a prefix of complete inert words ("Once upon a time, ") is released at once, through
 the same policy path with no findings, instead of waiting for the next scan; the first word that is
-not inert, and everything after it, keeps the rule above. This is safe because an inert word is
+not inert, and everything after it, keeps the rule above. A scan's cut then moves back to the start
+of the word it falls in, so the text left pending starts at a word boundary and its inert words go
+out at once too. This is safe because an inert word is
 never part of what the detector finds: it is everyday vocabulary and no name, place, number word,
 month, label or cue (policies/detect/inert.py), and it is whole (whitespace after it) and starts at a
 word boundary. Released text stays in the rescanned context, so a later value is still judged with
@@ -43,6 +45,7 @@ from policies.vocabulary import Zone
 
 Detect = Callable[[str], list[Finding]]
 TAIL_CHARS = 8  # released characters kept to tell a word boundary and a sentence start
+WORD_SNAP_CHARS = 32  # a scan's cut moves back at most this far to a word start (fast path on)
 
 
 class InertPrefix(Protocol):
@@ -109,7 +112,7 @@ class StreamGuard:
         self._pending += restore_placeholders(ready, self._restore)
         if len(self._pending) < self._holdback + self._step:
             return self._release_inert()
-        return self._release(final=False)
+        return self._release(final=False) + self._release_inert()
 
     def check_whole(self, answer: str) -> str:
         """A non-streamed answer: one scan of all of it; returns what may be sent."""
@@ -144,7 +147,10 @@ class StreamGuard:
         offset = len(self._context)
         spans = [(f.start - offset, f.end - offset, f) for f in self._detect(self._context + self._pending)
                  if f.end > offset]
-        cut = len(self._pending) if final else _safe_cut(spans, len(self._pending) - self._holdback)
+        cut = len(self._pending) - self._holdback
+        if self._inert_prefix is not None:
+            cut = _word_start(self._pending, cut)  # first: a word start may lie inside a finding
+        cut = len(self._pending) if final else _safe_cut(spans, cut)
         if cut <= 0:
             return ""
         findings = [Finding(max(start, 0), min(end, cut), f.entity_type, f.score, f.recognizer)
@@ -168,6 +174,15 @@ class StreamGuard:
         self._pending = self._pending[cut:]
         self._emitted.append(decision.texts[0])
         return decision.texts[0]
+
+
+def _word_start(pending: str, cut: int) -> int:
+    """Move `cut` back to the start of the word it falls in (within WORD_SNAP_CHARS), so what stays
+    pending starts at a word boundary and the fast path can go on releasing inert words after a scan."""
+    if cut <= 0 or cut >= len(pending) or pending[cut - 1].isspace():
+        return cut
+    space = max(pending.rfind(c, max(cut - WORD_SNAP_CHARS, 0), cut) for c in " \t\n")
+    return space + 1 if space >= 0 else cut
 
 
 def _safe_cut(spans: list[tuple[int, int, Finding]], cut: int) -> int:

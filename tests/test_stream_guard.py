@@ -304,3 +304,22 @@ def test_a_blocked_value_after_inert_words_still_blocks(detector: Detector) -> N
         g.finish()
     assert "".join(emitted).startswith("Here is the ")
     assert "4539" not in "".join(emitted) and "ROE" not in "".join(emitted)
+
+
+def test_after_a_scan_the_held_text_starts_at_a_word_and_inert_words_go_on(detector: Detector) -> None:
+    """A name stops the fast path until the window is scanned; the scan's cut lands on a word start and
+    the inert words after it are released at once, so only the last word or so stays held."""
+    story = ("Once upon a time, Captain Elias Marwood kept the lighthouse on the rock, and every night he "
+             "climbed the stairs to light the lamp for the ships that passed along the coast in the dark. ") * 3
+    g = StreamGuard(detector.analyze, ENGINE, purpose="treatment", zone="local", scan_step_chars=128,
+                    inert_prefix=detector.inert_prefix)
+    released, fed, scans_seen = "", "", 0
+    for delta in tokens(story):
+        out = g.feed(delta)
+        released, fed = released + out, fed + delta
+        if len(out) > 40:  # a scan released the window
+            scans_seen += 1
+            held = fed[len(released):]
+            assert held[:1].isspace() or fed[len(released) - 1].isspace(), "the cut is at a word boundary"
+    assert scans_seen >= 1
+    assert released + g.finish() == story
