@@ -228,6 +228,9 @@ def test_without_the_fast_path_nothing_is_released_before_holdback_and_step(dete
 PREFIXES = [
     ("", "the answer is will brown and ", "the answer is "),
     ("", "Will Brown came by ", ""),
+    ("", "In the heart of the desert, so in my ", "In the heart of the desert, so in my "),  # everyday words
+    ("", "Brown said that ", ""),  # on the surname list: a capitalised one is held
+    ("", "she may come ", "she "),
     ("", "and then Jane came ", "and then "),
     ("", "it is five five five one two one two ", "it is "),
     ("", "it was march ", "it was "),

@@ -6,9 +6,11 @@ without waiting for a full scan. A word is inert when it is
   capitalised where a sentence opens (start of the answer, after ".!?" and a space, after a newline) with
   its lower case inert and the next word already there and lower case ("Once upon", never "Will Brown");
 - known-safe vocabulary (`Lexicon.safe_words`) and
-- no first name, surname or place (a whole entry, or the first word of one of several words), unless a
+- no first name or place, and when capitalised no surname and no first word of a place of several words
+  (in lower case an everyday word on those lists, "heart", "desert", is no name), unless a
   function word (spaCy's stop words, which the name recognizer never counts as part of a lower-case name)
-  that is no US census given name: the name tables also hold "the", "a" and "is", but never "will" or "may";
+  that is no common US census given name: the name tables also hold "the", "a", "is" and "in", but never
+  "will" or "may";
 - no number word (normalise.py's spelled digits, the other cardinals, ordinals and multipliers);
 - no month or weekday name (dates.py's month pattern, words.py's weekdays; so never "may");
 - no label, cue, title, relative, role, credential, contact verb or context word of a recognizer: every
@@ -64,6 +66,9 @@ REGEX_SYNTAX = re.compile(r"\\.|\(\?P?<\w+>|\(\?P=\w+\)|\(\?[aiLmsux]+[:)]|\[[^\
 LETTERS = re.compile(r"[a-z]+(?:'[a-z]+)?")
 MONTH_NAME = re.compile(rf"{MONTH}|{FOREIGN_MONTH}")
 CONTRACTIONS = ("'s", "'t", "'ll", "'re", "'ve", "'d", "'m")  # any other apostrophe is part of a name: "o'brien"
+# A function word that is also a given name this common is no inert word: "will" (0.018% of people in the
+# 1990 census), "may" (0.029%); "in", "so", "my" (0.003% or less) are function words first.
+GIVEN_NAME_MIN_PERCENT = 0.01
 ABBREVIATION_MAX = 3  # letters of a word before a "." that may be an initial or abbreviation ("A.", "St.", "Dr.")
 
 
@@ -79,8 +84,9 @@ class InertWords:
         self._cue_words = frozenset((words - STOP_WORDS) | context | PARTICLES | TITLES_AND_CREDENTIALS)
         self._cue = re.compile("|".join(f"(?:{s})" for s in [*NAME_CUES, *(r.label for r in rules if r.label)]), re.I)
         self._lexicon = lexicon
-        self._named = lexicon.first_names | lexicon.last_names | lexicon.places | {p.split()[0] for p in lexicon.places}
-        self._given_names = census_first_names()
+        self._named = lexicon.first_names | lexicon.places
+        self._capitalised_names = lexicon.last_names | {p.split()[0] for p in lexicon.places}
+        self._given_names = census_first_names(GIVEN_NAME_MIN_PERCENT)
 
     def prefix(self, text: str, *, after: str = "") -> int:
         """Length of the longest prefix of `text` made of complete inert words with their whitespace;
@@ -107,12 +113,17 @@ class InertWords:
         if "'" in lower and not lower.endswith(CONTRACTIONS):
             return False  # "o'brien", "d'angelo"
         base = lower[:-2] if lower.endswith("'s") else lower  # "patient's" by "patient"; "it's" also whole
-        return (base in self._lexicon.safe_words and not self._is_name(base)
+        return (base in self._lexicon.safe_words and not self._is_name(base, capitalised=word != lower)
                 and not any(self._excluded(w) for w in {lower, base, base.split("'")[0]}))
 
-    def _is_name(self, lower: str) -> bool:
-        """A name or place; a function word only when it is also an English given name ("will", "may")."""
-        return lower in self._named and (lower not in STOP_WORDS or lower in self._given_names)
+    def _is_name(self, lower: str, *, capitalised: bool) -> bool:
+        """A first name or place (a function word only when it is also a common given name: "will", "may");
+        a surname or the first word of a place ("Desert Hot Springs") only when capitalised: in lower case,
+        everyday words on those lists ("heart", "little", "desert") are read as names only after a first
+        name or as a whole place name, neither of which is inert."""
+        if lower in STOP_WORDS:
+            return lower in self._given_names
+        return lower in self._named or (capitalised and lower in self._capitalised_names)
 
     def _excluded(self, lower: str) -> bool:
         """A number word, a month or weekday, or a label, cue or context word of a recognizer."""

@@ -103,9 +103,11 @@ def _drug_words() -> set[str]:
     return {w for name in variants for w in _WORD.findall(name) if len(w) > 2}
 
 
-def _census(file_name: str) -> set[str]:
+def _census(file_name: str, min_percent: float = 0.0) -> set[str]:
+    """Names of a census table held by at least `min_percent` % of people (the table's second column)."""
     text = (resources.files("names") / file_name).read_text(encoding="ascii")
-    return {line.split()[0].lower() for line in text.splitlines() if line.strip()}
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    return {row[0].lower() for row in rows if float(row[1]) >= min_percent}
 
 
 def _first_names() -> set[str]:
@@ -116,9 +118,9 @@ def _first_names() -> set[str]:
 
 
 @lru_cache(maxsize=1)
-def census_first_names() -> frozenset[str]:
-    """The US Census 1990 given names (about 5,000, lower case): the names English text uses ("will", "may")."""
-    return frozenset(_census("dist.female.first") | _census("dist.male.first"))
+def census_first_names(min_percent: float = 0.0) -> frozenset[str]:
+    """The US Census 1990 given names (about 5,000, lower case) held by at least `min_percent` % of people."""
+    return frozenset(_census("dist.female.first", min_percent) | _census("dist.male.first", min_percent))
 
 
 def _places() -> set[str]:
