@@ -150,3 +150,22 @@ def test_a_long_context_answer_equals_the_one_alone(batched: ApplianceServer) ->
     assert usage["prompt_tokens"] > 512  # past the threshold
     assert together(batched, requests) == expected
     assert together(batched, requests[::-1]) == expected[::-1]
+
+
+def test_a_prompt_prefix_the_slot_holds_is_not_evaluated_again(batched: ApplianceServer) -> None:
+    """A slot keeps its last prompt's KV cells: the same prompt again evaluates only its last token, a
+    different one only what follows the shared chat template; the answers do not change."""
+    def usage_and_answer(request: dict[str, object]) -> tuple[dict[str, object], str]:
+        reply = httpx.post(batched.base_url + "/chat/completions", json=request, headers=batched.headers(), timeout=600)
+        assert reply.status_code == 200, reply.text
+        return reply.json()["usage"], reply.json()["choices"][0]["message"]["content"]
+
+    question, other = body(*QUESTIONS[3]), body(*QUESTIONS[4])
+    _, first_answer = usage_and_answer(question)
+    again, again_answer = usage_and_answer(question)
+    assert again["prompt_tokens_details"] == {"cached_tokens": again["prompt_tokens"] - 1}
+    assert again_answer == first_answer
+    changed, _ = usage_and_answer(other)
+    assert 0 < changed["prompt_tokens_details"]["cached_tokens"] < changed["prompt_tokens"] - 1  # the template
+    metrics = httpx.get(batched.url + "/metrics", headers=batched.headers("auditor"), timeout=30).text
+    assert 'appliance_tokens_total{kind="prompt_cached"' in metrics

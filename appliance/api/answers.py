@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from appliance.routing.base import TokenLogprob, ToolCall
+from appliance.routing.base import StreamDelta, TokenLogprob, ToolCall
 
 
 class AnswerFraming:
@@ -21,7 +21,7 @@ class AnswerFraming:
     def _envelope(self, obj: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {"id": self.id, "object": obj, "created": self.created, "model": self.model, "choices": choices}
 
-    def full(self, text: str, finish: str, prompt_tokens: int, completion_tokens: int,
+    def full(self, text: str, finish: str, counts: StreamDelta,
              tool_calls: list[ToolCall], logprobs: list[TokenLogprob] | None) -> dict[str, Any]:
         if self.chat:
             message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None}
@@ -32,7 +32,7 @@ class AnswerFraming:
         else:
             choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": self.logprobs(logprobs)}
         body = self._envelope("chat.completion" if self.chat else "text_completion", [choice])
-        body["usage"] = _usage(prompt_tokens, completion_tokens)
+        body["usage"] = _usage(counts)
         return body
 
     def chunk(self, text: str | None, finish: str | None = None, *, first: bool = False,
@@ -47,9 +47,9 @@ class AnswerFraming:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": self.logprobs(logprobs)}
         return self._envelope("chat.completion.chunk", [choice])
 
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    def usage_chunk(self, counts: StreamDelta) -> dict[str, Any]:
         body = self._envelope("chat.completion.chunk" if self.chat else "text_completion", [])
-        body["usage"] = _usage(prompt_tokens, completion_tokens)
+        body["usage"] = _usage(counts)
         return body
 
     def logprobs(self, entries: list[TokenLogprob] | None) -> dict[str, Any] | None:
@@ -110,6 +110,8 @@ def _chat_logprob(entry: TokenLogprob) -> dict[str, Any]:
             "top_logprobs": [{"token": t, "logprob": p, "bytes": list(t.encode("utf-8"))} for t, p in entry.top]}
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+def _usage(counts: StreamDelta) -> dict[str, Any]:
+    """OpenAI's usage object from the last delta's counts (`cached_tokens`: prompt tokens not evaluated again)."""
+    return {"prompt_tokens": counts.prompt_tokens, "completion_tokens": counts.completion_tokens,
+            "total_tokens": counts.prompt_tokens + counts.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": counts.cached_prompt_tokens}}

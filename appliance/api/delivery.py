@@ -96,6 +96,7 @@ def _sse(obj: Any) -> bytes:
 def _count_tokens(pipeline: InferencePipeline, call: Call, last: StreamDelta) -> None:
     pipeline.services.metrics.tokens.labels(call.requested_model, "prompt").inc(last.prompt_tokens)
     pipeline.services.metrics.tokens.labels(call.requested_model, "completion").inc(last.completion_tokens)
+    pipeline.services.metrics.tokens.labels(call.requested_model, "prompt_cached").inc(last.cached_prompt_tokens)
 
 
 async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
@@ -127,8 +128,8 @@ async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
                                   answer_decision=answer.guard.decision, tools_called=[c.name for c in tool_calls])
     if incomplete:
         raise incomplete
-    return JSONResponse(answer.framing.full(text, last.finish_reason or "stop", last.prompt_tokens,
-                                            last.completion_tokens, tool_calls, answer.logprobs.release(text)))
+    return JSONResponse(answer.framing.full(text, last.finish_reason or "stop", last, tool_calls,
+                                            answer.logprobs.release(text)))
 
 
 async def until_done_or_disconnect(request: Request, work: Any, call: Call, pipeline: InferencePipeline) -> Any:
@@ -202,7 +203,7 @@ async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerC
         await sent.record(pipeline, call, answer)
         yield _sse(framing.chunk(None, sent.last.finish_reason or "stop"))
         if include_usage:
-            yield _sse(framing.usage_chunk(sent.last.prompt_tokens, sent.last.completion_tokens))
+            yield _sse(framing.usage_chunk(sent.last))
         yield b"data: [DONE]\n\n"
     except PolicyBlocked as blocked:
         sent.status, sent.error = 400, "response_blocked"

@@ -58,9 +58,9 @@ class BatchContext:
         if status != 0:
             raise DecodeFailed(f"llama_decode returned {status}")
 
-    def release(self, slot: int) -> None:
-        """Free every KV cell of `slot` (its stream starts empty for the next sequence)."""
-        llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
+    def release(self, slot: int, start: int = 0) -> None:
+        """Free the KV cells of `slot` from position `start` on (all of them by default)."""
+        llama_cpp.llama_memory_seq_rm(self._memory, slot, start, -1)
 
     def close(self) -> None:
         if self._batch is not None:

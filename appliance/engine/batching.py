@@ -1,13 +1,15 @@
 """Continuous batching: the generations of one chat model decode together, one token each per step.
 
 One thread owns the model's batched context. Each loop iteration:
-1. ends the sequences whose client left (their KV cells are freed at once) and starts waiting jobs in
-   the free slots (fair turns between clients, `admission.py`);
-2. decodes one token for every running sequence in one `llama_decode`, and samples each one's next
-   token with its own sampler chain;
-3. evaluates one prompt chunk (`engine.prefill_chunk` tokens) of a newcomer, in its own
+1. ends the sequences whose client left and starts waiting jobs in the free slots (fair turns between
+   clients, `admission.py`); a slot keeps the KV cells of its last prompt, so a newcomer whose prompt
+   starts the same way (the chat template and system prompt, an earlier turn of the conversation)
+   evaluates only the rest;
+2. evaluates one prompt chunk (`engine.prefill_chunk` tokens) of the oldest newcomer, in its own
    `llama_decode`, so a long prompt holds the running streams for one chunk per step at most (all of
-   the oldest newcomer's prompt when nothing is decoding);
+   its prompt when nothing is decoding), and samples its first token once the prompt is in;
+3. decodes one token for every running sequence (a newcomer whose prompt just went in included) in one
+   `llama_decode`, and samples each one's next token with its own sampler chain;
 4. hands the deltas to the event loop (`outbox.py`).
 Detection, policy and audit run on the event loop and its threads, never here.
 """
@@ -39,6 +41,7 @@ class BatchWorker(Admission[QueuedWork]):
         self._context = BatchContext(runtime.model, slots=slots, n_ctx_seq=runtime.n_ctx, n_threads=threads,
                                      max_tokens=prefill_chunk)
         self._slots: list[Sequence | None] = [None] * slots
+        self._kept: list[list[int]] = [[] for _ in range(slots)]  # prompt tokens whose KV each slot still holds
         self._started = itertools.count()
         self._outbox = Outbox()
         log.info("model %s: %s", model_id, self.describe())
@@ -86,10 +89,22 @@ class BatchWorker(Admission[QueuedWork]):
             return
         try:
             assert isinstance(job, Job), "a chat model runs generation jobs only"
-            self._slots[slot] = Sequence(job, slot, self.runtime, next(self._started))
+            reused = self._reuse(slot, job.prompt.tokens)
+            self._slots[slot] = Sequence(job, slot, self.runtime, next(self._started), reused=reused)
         except Exception as exc:  # e.g. a grammar llama.cpp refuses: that request fails, the others go on
             log.exception("could not start a generation on model %s", self.model_id)
             self._finish_unstarted(job, BackendError(f"could not start the generation: {exc}"))
+
+    def _reuse(self, slot: int, prompt: list[int]) -> int:
+        """Keep the slot's KV cells for the prompt's prefix it already holds (the chat template and system
+        prompt, an earlier turn), drop the rest; how many prompt tokens need no evaluation. At least the
+        last prompt token is evaluated again, for its logits."""
+        kept = self._kept[slot]
+        shared = next((i for i, (a, b) in enumerate(zip(kept, prompt)) if a != b), min(len(kept), len(prompt)))
+        shared = min(shared, len(prompt) - 1)
+        self._context.release(slot, start=shared)
+        self._kept[slot] = []
+        return shared
 
     def _finish_unstarted(self, job: QueuedWork, error: BackendError | None) -> None:
         self._outbox.end(job, error)
@@ -100,12 +115,13 @@ class BatchWorker(Admission[QueuedWork]):
             if sequence.job.cancelled:
                 self._outbox.add(sequence.job, [sequence.ending("cancelled")])
                 self._end(sequence)
-        decoding = [s for s in self._running() if not s.prefilling]
-        if decoding:
-            self._decode(decoding)
         newcomers = [s for s in self._running() if s.prefilling]
         if newcomers:
+            decoding = any(not s.prefilling for s in self._running())
             self._prefill(min(newcomers, key=lambda s: s.admitted), whole=not decoding)
+        decoding_now = [s for s in self._running() if not s.prefilling]
+        if decoding_now:
+            self._decode(decoding_now)
 
     def _decode(self, decoding: list[Sequence]) -> None:
         """One token for each running sequence (slot order, so consecutive ids share a micro-batch)."""
@@ -148,8 +164,12 @@ class BatchWorker(Admission[QueuedWork]):
             self._end(sequence)
 
     def _end(self, sequence: Sequence, error: Exception | None = None) -> None:
-        """The sequence leaves: its KV cells and slot are free for the next job at once."""
-        self._context.release(sequence.slot)
+        """The sequence leaves: its slot is free for the next job at once; the KV cells of its evaluated
+        prompt stay for a next prompt that starts the same way (all of them go after a failed decode)."""
+        if isinstance(error, DecodeFailed):
+            self._context.release(sequence.slot)
+        else:
+            self._kept[sequence.slot] = sequence.evaluated_prompt
         sequence.close()
         self._slots[sequence.slot] = None
         self._outbox.end(sequence.job, error)

@@ -2,7 +2,8 @@
 
 Deltas are gathered per job and handed over at most once per FLUSH_SECONDS in a single
 `call_soon_threadsafe` per event loop, so the serving thread does not compete with decoding token by
-token; a job's first delta and its end go at once (time to first token, and the slot's next client).
+token; a job's first URGENT_DELTAS deltas and its end go at once (time to first token: the answer
+guard releases a first word once the token after it shows it is complete; and the slot's next client).
 """
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from appliance.engine.scheduler import DONE, QueuedWork
 from appliance.routing.base import StreamDelta
 
 FLUSH_SECONDS = 0.02
+URGENT_DELTAS = 3
 
 
 def merged(deltas: list[StreamDelta]) -> StreamDelta:
     """Consecutive deltas as one; the last one's finish reason and counts are kept."""
     last = deltas[-1]
     return StreamDelta("".join(d.text for d in deltas), last.finish_reason, last.prompt_tokens,
-                       last.completion_tokens, last.tool_calls, [e for d in deltas for e in d.logprobs])
+                       last.completion_tokens, last.tool_calls, [e for d in deltas for e in d.logprobs],
+                       last.cached_prompt_tokens)
 
 
 class Outbox:
@@ -29,7 +32,7 @@ class Outbox:
     def __init__(self) -> None:
         self._deltas: dict[QueuedWork, list[StreamDelta]] = {}
         self._ends: dict[QueuedWork, BaseException | None] = {}
-        self._started: set[QueuedWork] = set()
+        self._added: dict[QueuedWork, int] = {}  # deltas handed in so far, per running job
         self._urgent = False
         self._last_flush = time.monotonic()
 
@@ -37,14 +40,14 @@ class Outbox:
         if not deltas:
             return
         self._deltas.setdefault(job, []).extend(deltas)
-        if job not in self._started:
-            self._started.add(job)
+        added = self._added[job] = self._added.get(job, 0) + 1
+        if added <= URGENT_DELTAS:
             self._urgent = True
 
     def end(self, job: QueuedWork, error: BaseException | None = None) -> None:
         """The job is over (with `error` when it failed): its reader gets the rest, then the end."""
         self._ends[job] = error
-        self._started.discard(job)
+        self._added.pop(job, None)
         self._urgent = True
 
     def flush(self) -> None:

@@ -1,8 +1,9 @@
 """One generation inside the batch: its slot, how much of its prompt is in the KV cache, its sampler and
 its answer so far.
 
-A prompt is evaluated in chunks that start at multiples of the chunk size, whatever else runs, so the
-numbers llama.cpp computes for it are the same batched or alone.
+A prompt is evaluated in chunks from the first token its slot does not already hold (batching.py).
+Every kernel computes a token's numbers row by row (batch.py), so how the prompt is cut into chunks, or
+which prefix was evaluated for an earlier request, does not change them.
 """
 from __future__ import annotations
 
@@ -23,13 +24,13 @@ if TYPE_CHECKING:
 class Sequence:
     """A job admitted to a slot (its llama.cpp sequence id); `finish` is set once it is over."""
 
-    def __init__(self, job: Job, slot: int, runtime: LlamaRuntime, admitted: int) -> None:
+    def __init__(self, job: Job, slot: int, runtime: LlamaRuntime, admitted: int, *, reused: int = 0) -> None:
         self.job = job
         self.slot = slot
         self.admitted = admitted  # the order jobs started in: the oldest newcomer's prompt goes first
         self._runtime = runtime
         self._prompt = job.prompt.tokens
-        self._evaluated = 0
+        self._evaluated = self._reused = reused  # a prefix already in the slot's KV cells (BatchWorker._reuse)
         self._sampled = 0
         self._next: int | None = None
         self._text = TextStream([*job.prompt.stop, *job.sampling.stop])
@@ -39,6 +40,11 @@ class Sequence:
     @property
     def prefilling(self) -> bool:
         return self._evaluated < len(self._prompt)
+
+    @property
+    def evaluated_prompt(self) -> list[int]:
+        """The prompt tokens whose KV cells are in the slot."""
+        return self._prompt[:self._evaluated]
 
     def next_chunk(self, size: int) -> tuple[list[int], int]:
         """The next prompt chunk to evaluate and the position of its first token."""
@@ -77,7 +83,8 @@ class Sequence:
         """The final delta: what was still held back, the finish reason and the token counts."""
         held = [] if self._text.stopped else self._text.finish()
         return StreamDelta(text="".join(p.text for p in held), finish_reason=reason, prompt_tokens=len(self._prompt),
-                           completion_tokens=self._sampled, logprobs=[p.logprob for p in held if p.logprob])
+                           completion_tokens=self._sampled, logprobs=[p.logprob for p in held if p.logprob],
+                           cached_prompt_tokens=self._reused)
 
     def _distribution(self, ctx: llama_cpp.llama_context_p, output: int) -> np.ndarray | None:
         """The model's log probabilities at this output, when the request asked for logprobs."""

@@ -101,6 +101,7 @@ class StreamDelta:
     completion_tokens: int = 0
     tool_calls: list[ToolCall] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    cached_prompt_tokens: int = 0  # prompt tokens whose KV cells the engine already held
 
 
 class BackendError(RuntimeError):
