@@ -169,3 +169,14 @@ def test_a_prompt_prefix_the_slot_holds_is_not_evaluated_again(batched: Applianc
     assert 0 < changed["prompt_tokens_details"]["cached_tokens"] < changed["prompt_tokens"] - 1  # the template
     metrics = httpx.get(batched.url + "/metrics", headers=batched.headers("auditor"), timeout=30).text
     assert 'appliance_tokens_total{kind="prompt_cached"' in metrics
+
+
+def test_a_newcomer_takes_the_free_slot_that_holds_its_prompt(batched: ApplianceServer) -> None:
+    """Two prompts ran side by side in two slots; each one asked again goes back to the slot that holds it
+    (only its last token is evaluated), whichever slot is lower."""
+    first, second = body(*QUESTIONS[0]), body(*QUESTIONS[5])
+    together(batched, [first, second])
+    for request in (second, first, second):
+        reply = httpx.post(batched.base_url + "/chat/completions", json=request, headers=batched.headers(), timeout=600)
+        usage = reply.json()["usage"]
+        assert usage["prompt_tokens_details"]["cached_tokens"] == usage["prompt_tokens"] - 1

@@ -4,10 +4,11 @@ One thread owns the model's batched context. Each loop iteration:
 1. ends the sequences whose client left and starts waiting jobs in the free slots (fair turns between
    clients, `admission.py`); a slot keeps the KV cells of its last prompt, so a newcomer whose prompt
    starts the same way (the chat template and system prompt, an earlier turn of the conversation)
-   evaluates only the rest;
-2. evaluates one prompt chunk (`engine.prefill_chunk` tokens) of the oldest newcomer, in its own
-   `llama_decode`, so a long prompt holds the running streams for one chunk per step at most (all of
-   its prompt when nothing is decoding), and samples its first token once the prompt is in;
+   evaluates only the rest, and takes the free slot that shares the most with it (the lowest on a tie);
+2. evaluates up to `engine.prefill_chunk` prompt tokens of the newcomers, oldest first, in one
+   `llama_decode` of their own, so long prompts hold the running streams for one chunk per step at
+   most (all of them go in when nothing is decoding), and samples a newcomer's first token once its
+   prompt is in;
 3. decodes one token for every running sequence (a newcomer whose prompt just went in included) in one
    `llama_decode`, and samples each one's next token with its own sampler chain;
 4. hands the deltas to the event loop (`outbox.py`).
@@ -79,9 +80,18 @@ class BatchWorker(Admission[QueuedWork]):
         jobs = self.take(len(free), wait=len(free) == len(self._slots))
         if jobs is None and not self._running():
             return False
-        for slot, job in zip(free, jobs or []):
+        for job in jobs or []:
+            slot = max(free, key=lambda slot: (self._shared(slot, job), -slot))
+            free.remove(slot)
             self._start(slot, job)
         return True
+
+    def _shared(self, slot: int, job: QueuedWork) -> int:
+        """How many of `job`'s prompt tokens lead the prompt whose KV cells `slot` keeps."""
+        if not isinstance(job, Job):
+            return 0
+        kept, prompt = self._kept[slot], job.prompt.tokens
+        return next((i for i, (a, b) in enumerate(zip(kept, prompt)) if a != b), min(len(kept), len(prompt)))
 
     def _start(self, slot: int, job: QueuedWork) -> None:
         if job.cancelled:
@@ -89,19 +99,17 @@ class BatchWorker(Admission[QueuedWork]):
             return
         try:
             assert isinstance(job, Job), "a chat model runs generation jobs only"
-            reused = self._reuse(slot, job.prompt.tokens)
+            reused = self._reuse(slot, job)
             self._slots[slot] = Sequence(job, slot, self.runtime, next(self._started), reused=reused)
         except Exception as exc:  # e.g. a grammar llama.cpp refuses: that request fails, the others go on
             log.exception("could not start a generation on model %s", self.model_id)
             self._finish_unstarted(job, BackendError(f"could not start the generation: {exc}"))
 
-    def _reuse(self, slot: int, prompt: list[int]) -> int:
+    def _reuse(self, slot: int, job: Job) -> int:
         """Keep the slot's KV cells for the prompt's prefix it already holds (the chat template and system
         prompt, an earlier turn), drop the rest; how many prompt tokens need no evaluation. At least the
         last prompt token is evaluated again, for its logits."""
-        kept = self._kept[slot]
-        shared = next((i for i, (a, b) in enumerate(zip(kept, prompt)) if a != b), min(len(kept), len(prompt)))
-        shared = min(shared, len(prompt) - 1)
+        shared = min(self._shared(slot, job), len(job.prompt.tokens) - 1)
         self._context.release(slot, start=shared)
         self._kept[slot] = []
         return shared
@@ -115,10 +123,11 @@ class BatchWorker(Admission[QueuedWork]):
             if sequence.job.cancelled:
                 self._outbox.add(sequence.job, [sequence.ending("cancelled")])
                 self._end(sequence)
-        newcomers = [s for s in self._running() if s.prefilling]
-        if newcomers:
-            decoding = any(not s.prefilling for s in self._running())
-            self._prefill(min(newcomers, key=lambda s: s.admitted), whole=not decoding)
+        decoding = any(not s.prefilling for s in self._running())
+        while newcomers := sorted((s for s in self._running() if s.prefilling), key=lambda s: s.admitted):
+            self._prefill(newcomers)
+            if decoding:
+                break  # one budget of prompt tokens per step while others decode
         decoding_now = [s for s in self._running() if not s.prefilling]
         if decoding_now:
             self._decode(decoding_now)
@@ -136,22 +145,31 @@ class BatchWorker(Admission[QueuedWork]):
         for output, sequence in enumerate(decoding):
             self._take_output(sequence, output)
 
-    def _prefill(self, sequence: Sequence, *, whole: bool) -> None:
-        """One chunk of `sequence`'s prompt (all of it when `whole`); its first token once it is in."""
-        while sequence.prefilling:
-            chunk, start = sequence.next_chunk(self._chunk)
-            last = not sequence.prefilling
-            try:
-                self._context.decode([(t, start + i, sequence.slot, last and i == len(chunk) - 1)
-                                      for i, t in enumerate(chunk)])
-            except DecodeFailed as exc:
-                log.error("prompt evaluation failed on model %s: %s", self.model_id, exc)
+    def _prefill(self, newcomers: list[Sequence]) -> None:
+        """Up to `engine.prefill_chunk` prompt tokens in one `llama_decode`, oldest newcomer first (several
+        newcomers share it: clients that finished together start together); a newcomer's first token
+        is sampled once its whole prompt is in."""
+        entries: list[tuple[int, int, int, bool]] = []
+        ready: list[tuple[Sequence, int]] = []
+        included: list[Sequence] = []
+        for sequence in newcomers:
+            included.append(sequence)
+            chunk, start = sequence.next_chunk(self._chunk - len(entries))
+            entries += [(token, start + i, sequence.slot, False) for i, token in enumerate(chunk)]
+            if not sequence.prefilling:
+                entries[-1] = (*entries[-1][:3], True)
+                ready.append((sequence, len(entries) - 1))
+            if len(entries) >= self._chunk:
+                break
+        try:
+            self._context.decode(entries)
+        except DecodeFailed as exc:
+            log.error("prompt evaluation failed on model %s: %s", self.model_id, exc)
+            for sequence in included:
                 self._end(sequence, exc)
-                return
-            if last:
-                self._take_output(sequence, len(chunk) - 1)
-            if not whole:
-                return
+            return
+        for sequence, output in ready:
+            self._take_output(sequence, output)
 
     def _take_output(self, sequence: Sequence, output: int) -> None:
         try:
