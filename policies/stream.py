@@ -14,12 +14,14 @@ that straddled the cut) characters, so the cost grows linearly with the answer, 
 A scan costs the detector's fixed overhead (about 20 ms here) more than its length, so the default
 step of 64 characters trades a little burstiness for half the scans of a 32-character step.
 
-Fast path (with `inert_prefix`, the detector's `Detector.inert_prefix`): while less than holdback +
-step is pending, a prefix of complete inert words ("Once upon a time, ") is released at once, through
-the same policy path with no findings, instead of waiting for the next scan; the first word that is
-not inert, and everything after it, keeps the rule above. A scan's cut then moves back to the start
-of the word it falls in, so the text left pending starts at a word boundary and its inert words go
-out at once too. This is safe because an inert word is
+Fast path (with `inert_prefix`, the detector's `Detector.inert_prefix`): a prefix of complete inert
+words ("Once upon a time, ") that a scan has already seen is released at once, through the same
+policy path with no findings, instead of waiting for holdback + step; the first word that is not
+inert, and everything after it, keeps the rule above. The answer's first words get a scan of their
+own as soon as they are complete (one extra scan per answer, for the time to first text); later,
+a scan's cut moves back to the start of the word it falls in, so the text left pending starts at a
+word boundary and its scanned inert words go out with the cut. Nothing leaves unscanned: a detector
+that fails on the first words withholds them (fail closed). This is safe because an inert word is
 never part of what the detector finds: it is everyday vocabulary and no name, place, number word,
 month, label or cue (policies/detect/inert.py), and it is whole (whitespace after it) and starts at a
 word boundary. Released text stays in the rescanned context, so a later value is still judged with
@@ -86,6 +88,7 @@ class StreamGuard:
         self._pending = ""     # received, restored, not yet released
         self._context = ""     # tail of released raw text, scanned again for context only
         self._tail = ""        # the last few released raw characters, for the fast path
+        self._scanned = 0      # pending[:_scanned] has been through a detector scan
         self._emitted: list[str] = []
         self._action = "allow"
         self._fired: dict[FiredRule, None] = {}
@@ -114,6 +117,11 @@ class StreamGuard:
             return self._release_inert()
         return self._release(final=False) + self._release_inert()
 
+    def scans_after(self, delta: str) -> bool:
+        """Whether feeding `delta` may run a detector scan (else it only buffers or takes the fast path)."""
+        first_release = self._inert_prefix is not None and not self._emitted
+        return first_release or len(self._pending) + len(self._unrestored) + len(delta) >= self._holdback + self._step
+
     def check_whole(self, answer: str) -> str:
         """A non-streamed answer: one scan of all of it; returns what may be sent."""
         self._check_open()
@@ -137,11 +145,20 @@ class StreamGuard:
             raise RuntimeError("StreamGuard already finished")
 
     def _release_inert(self) -> str:
-        """The fast path: release the pending prefix of complete inert words, if any, with no findings."""
+        """The fast path: release the scanned pending prefix of complete inert words, if any, with no
+        findings. The answer's first words get a scan of their own, so nothing leaves unscanned."""
         if self._inert_prefix is None:
             return ""
-        cut = self._inert_prefix(self._pending, after=self._tail)
+        if not self._emitted and self._scanned < len(self._pending) and self._inert_prefix(self._pending, after=self._tail):
+            self._scan_for_first_release()
+        cut = self._inert_prefix(self._pending[:self._scanned], after=self._tail)
         return self._emit(cut, []) if cut > 0 else ""
+
+    def _scan_for_first_release(self) -> None:
+        """Scan context + pending now; what may go out is what lies before the first finding."""
+        offset = len(self._context)
+        held = [f.held_from - offset for f in self._detect(self._context + self._pending) if f.end > offset]
+        self._scanned = max(0, min([len(self._pending), *held]))
 
     def _release(self, final: bool) -> str:
         offset = len(self._context)
@@ -151,6 +168,8 @@ class StreamGuard:
         if self._inert_prefix is not None:
             cut = _word_start(self._pending, cut)  # first: a word start may lie inside a finding
         cut = len(self._pending) if final else _safe_cut(spans, cut)
+        held = [f.held_from - offset for _, _, f in spans if f.held_from - offset >= max(cut, 0)]
+        self._scanned = min([len(self._pending), *held])  # the fast path stops at the first finding held
         if cut <= 0:
             return ""
         findings = [Finding(max(start, 0), min(end, cut), f.entity_type, f.score, f.recognizer)
@@ -172,6 +191,7 @@ class StreamGuard:
         self._context = (self._context + segment)[-self._context_chars:] if self._context_chars else ""
         self._tail = (self._tail + segment)[-TAIL_CHARS:]
         self._pending = self._pending[cut:]
+        self._scanned = max(self._scanned - cut, 0)
         self._emitted.append(decision.texts[0])
         return decision.texts[0]
 

@@ -197,17 +197,21 @@ STORY = ("Once upon a time, there was a little girl who lived near the sea with 
 
 
 def test_a_story_opening_comes_out_before_the_holdback_fills(detector: Detector) -> None:
-    """Production window (holdback 96 + step 128): the opening words are released while only a few
-    characters are pending, and the whole answer still comes out unchanged."""
-    g = StreamGuard(detector.analyze, ENGINE, purpose="treatment", zone="local", scan_step_chars=128,
+    """Production window (holdback 96 + step 128): the opening words are released after one scan of
+    their own, while only a few characters are pending; nothing leaves unscanned, and the whole answer
+    still comes out unchanged."""
+    detect = CountingDetect(detector)
+    g = StreamGuard(detect, ENGINE, purpose="treatment", zone="local", scan_step_chars=128,
                     inert_prefix=detector.inert_prefix)
-    released, fed = "", 0
+    released, fed, first_at = "", "", None
     for delta in tokens(STORY):
-        released += g.feed(delta)
-        fed += len(delta)
-        if fed <= len("Once upon a time, there was a little"):
-            assert len(STORY[:fed]) - len(released) <= len(" little"), "only the last word is held"
-    assert released.startswith("Once upon a time, there was a ")
+        out = g.feed(delta)
+        released, fed = released + out, fed + delta
+        if out:
+            assert detect.window_lengths and len(released) <= detect.window_lengths[-1], "scanned before release"
+            first_at = len(fed) if first_at is None else first_at
+    assert first_at is not None and first_at <= len("Once upon a")
+    assert released.startswith("Once ")
     assert released + g.finish() == STORY
     assert g.decision.action == "allow"
 
@@ -292,7 +296,8 @@ def test_a_phone_label_is_released_with_its_value_not_before(detector: Detector)
     g = guard(detector, "research")
     chunks = [c for c in [g.feed(d) for d in tokens(answer)] + [g.finish()] if c]
     labelled = next(i for i, c in enumerate(chunks) if "call" in c)
-    assert "".join(chunks[:labelled]) == "Sure, you can ", "inert words went out early, the label did not"
+    early = "".join(chunks[:labelled])
+    assert early and "Sure, you can ".startswith(early), "inert words went out early, the label did not"
     assert "[PHONE_NUMBER_1]" in "".join(chunks[labelled:]) and "415" not in "".join(chunks)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from appliance.api.answers import AnswerFraming, LogprobRelease
 from appliance.api.errors import ApiError
@@ -87,6 +88,14 @@ def _is_json_object(text: str) -> bool:
         return isinstance(json.loads(text), dict)
     except ValueError:
         return False
+
+
+async def _feed(guard: StreamGuard, text: str) -> str:
+    """`guard.feed`, in a worker thread when it will scan, so one stream's scan does not hold the event
+    loop (and every other stream's next chunk) for the detector's tens of milliseconds."""
+    if guard.scans_after(text):
+        return await run_in_threadpool(guard.feed, text)
+    return guard.feed(text)
 
 
 def _sse(obj: Any) -> bytes:
@@ -188,13 +197,13 @@ async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerC
     try:
         yield piece(first, answer.guard.feed(first.text), first=True)
         async for delta in deltas:
-            safe = answer.guard.feed(delta.text)
+            safe = await _feed(answer.guard, delta.text)
             if safe:
                 yield piece(delta, safe)
             else:
                 answer.logprobs.add(delta.text, delta.logprobs)
             sent.last = delta
-        tail, sent.tool_calls = answer.finish(sent.last.tool_calls)
+        tail, sent.tool_calls = await run_in_threadpool(answer.finish, sent.last.tool_calls)
         if tail or sent.tool_calls:
             yield piece(StreamDelta(""), tail, tool_calls=sent.tool_calls)
         incomplete = answer.incomplete(sent.last, "".join(sent.emitted))
