@@ -85,4 +85,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return ApiError(500, f"internal error ({type(exc).__name__}); see the appliance log", type="server_error").response()
+        return unexpected_error(exc).response()
+
+
+def unexpected_error(exc: Exception) -> ApiError:
+    """A 500 in the OpenAI shape naming only the error's type (its text may carry request data)."""
+    return ApiError(500, f"internal error ({type(exc).__name__}); see the appliance log", type="server_error")

@@ -6,17 +6,20 @@ or chunked): past the limit the answer is 413 at once, a body slower than the ti
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import time
+import traceback
 from dataclasses import dataclass
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from appliance.api.errors import ApiError
+from appliance.api.errors import ApiError, unexpected_error
 from appliance.metrics import Metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
+log = logging.getLogger(__name__)
 
 
 def new_request_id() -> str:
@@ -91,6 +94,26 @@ class RequestFraming:
         self.metrics = metrics
         self.limits = limits
 
+    async def _app_or_500(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; an error nothing else answered becomes the OpenAI-shaped 500 here, inside the
+        framing, so it carries the request id like every other answer (never the error's text)."""
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            # where it happened, not the error's text (it may carry request data)
+            log.error("unexpected %s while serving %s %s\n%s", type(exc).__name__, scope.get("method"),
+                      scope.get("path"), "".join(traceback.format_tb(exc.__traceback__)))
+            await unexpected_error(exc).response()(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -116,7 +139,7 @@ class RequestFraming:
             except ClientGone:
                 status = 499
             else:
-                await self.app(scope, replaying(body, receive), send_with_id)
+                await self._app_or_500(scope, replaying(body, receive), send_with_id)
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", "unmatched")
