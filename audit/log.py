@@ -24,6 +24,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,6 +51,7 @@ from audit.tail_anchor import LogTailMismatch, TailWitnesses
 logger = logging.getLogger(__name__)
 
 CLOSED = "the audit store is closed"
+MIN_FREE_BYTES = 1 << 20  # below this, the next commit groups (and their WAL frames) may not fit
 
 
 class AuditLog:
@@ -184,15 +186,20 @@ class AuditLog:
             self.database.dispose()
 
     def writable(self) -> bool:
-        """Whether the log accepts a write right now (a probe insert, rolled back): for readiness checks."""
+        """Whether the log accepts a write right now (a probe insert, rolled back; for a SQLite file also at
+        least MIN_FREE_BYTES free beside it, as a rolled-back probe never reaches a full disk): for
+        readiness checks."""
         if self._committer is None:
             return False
+        lock = self.database.write_lock
         try:
+            if lock is not None and shutil.disk_usage(lock.path.parent).free < MIN_FREE_BYTES:
+                return False
             with self.database.write_transaction() as conn:
                 probe = conn.begin_nested()
                 conn.execute(insert(CHECKPOINTS).values(size=-1, root="", note="", ts=""))
                 probe.rollback()
-        except AuditUnavailable:
+        except (AuditUnavailable, OSError):
             return False
         return True
 

@@ -88,11 +88,10 @@ def sqlite_in_namespace(server: ApplianceServer, database: Path, statement: str)
 def fill(disk: Path) -> Path:
     """Write a file until the file system is full; the file."""
     filler = disk / "filler"
-    with open(filler, "wb") as out:
+    with open(filler, "wb", buffering=0) as out:  # unbuffered: closing must not retry a write that failed
         try:
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
         except OSError as full:
             assert full.errno == 28, full  # ENOSPC
     return filler
@@ -118,6 +117,8 @@ def test_audit_disk_full_refuses_then_recovers_without_restart(small_disk_server
         filled_at = time.monotonic()
         filler = fill(disk)
         load.wait_for(lambda calls: refused_for_audit(calls, filled_at) >= 3, 600, "503 audit_unavailable")
+        full = httpx.get(server.url + "/readyz", headers=server.headers(), timeout=60)
+        assert full.status_code == 503 and full.json()["audit_writable"] is False, full.text
         freed_at = time.monotonic()
         filler.unlink()
         load.wait_for(lambda calls: answered_since(calls, freed_at) >= ANSWERS, 600, "answers after space returned")
