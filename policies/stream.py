@@ -164,10 +164,7 @@ class StreamGuard:
         offset = len(self._context)
         spans = [(f.start - offset, f.end - offset, f) for f in self._detect(self._context + self._pending)
                  if f.end > offset]
-        cut = len(self._pending) - self._holdback
-        if self._inert_prefix is not None:
-            cut = _word_start(self._pending, cut)  # first: a word start may lie inside a finding
-        cut = len(self._pending) if final else _safe_cut(spans, cut)
+        cut = len(self._pending) if final else self._scan_cut(spans)
         held = [f.held_from - offset for _, _, f in spans if f.held_from - offset >= max(cut, 0)]
         self._scanned = min([len(self._pending), *held])  # the fast path stops at the first finding held
         if cut <= 0:
@@ -175,6 +172,14 @@ class StreamGuard:
         findings = [Finding(max(start, 0), min(end, cut), f.entity_type, f.score, f.recognizer)
                     for start, end, f in spans if start < cut]
         return self._emit(cut, findings)
+
+    def _scan_cut(self, spans: list[tuple[int, int, Finding]]) -> int:
+        """Where a scan may release up to: holdback before the end, at a word start with the fast path on
+        (moved there first: a word start may lie inside a finding), then before any straddling finding."""
+        cut = len(self._pending) - self._holdback
+        if self._inert_prefix is not None:
+            cut = _word_start(self._pending, cut)
+        return _safe_cut(spans, cut)
 
     def _emit(self, cut: int, findings: list[Finding]) -> str:
         """Release `pending[:cut]` through the answer policy; `findings` point into it."""

@@ -195,7 +195,7 @@ async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerC
         return _sse(framing.chunk(safe, logprobs=answer.logprobs.release(safe), **extra))
 
     try:
-        yield piece(first, answer.guard.feed(first.text), first=True)
+        yield piece(first, await _feed(answer.guard, first.text), first=True)
         async for delta in deltas:
             safe = await _feed(answer.guard, delta.text)
             if safe:

@@ -81,9 +81,10 @@ class BatchWorker(Admission[QueuedWork]):
         if jobs is None and not self._running():
             return False
         for job in jobs or []:
-            slot = max(free, key=lambda slot: (self._shared(slot, job), -slot))
+            shared = {slot: self._shared(slot, job) for slot in free}
+            slot = max(free, key=lambda slot: (shared[slot], -slot))
             free.remove(slot)
-            self._start(slot, job)
+            self._start(slot, job, shared[slot])
         return True
 
     def _shared(self, slot: int, job: QueuedWork) -> int:
@@ -93,26 +94,26 @@ class BatchWorker(Admission[QueuedWork]):
         kept, prompt = self._kept[slot], job.prompt.tokens
         return next((i for i, (a, b) in enumerate(zip(kept, prompt)) if a != b), min(len(kept), len(prompt)))
 
-    def _start(self, slot: int, job: QueuedWork) -> None:
+    def _start(self, slot: int, job: QueuedWork, shared: int) -> None:
+        """Start `job` in `slot`, whose kept prompt leads `job`'s by `shared` tokens."""
         if job.cancelled:
             self._finish_unstarted(job, None)
             return
         try:
             assert isinstance(job, Job), "a chat model runs generation jobs only"
-            reused = self._reuse(slot, job)
+            reused = self._reuse(slot, min(shared, len(job.prompt.tokens) - 1))
             self._slots[slot] = Sequence(job, slot, self.runtime, next(self._started), reused=reused)
         except Exception as exc:  # e.g. a grammar llama.cpp refuses: that request fails, the others go on
             log.exception("could not start a generation on model %s", self.model_id)
             self._finish_unstarted(job, BackendError(f"could not start the generation: {exc}"))
 
-    def _reuse(self, slot: int, job: Job) -> int:
-        """Keep the slot's KV cells for the prompt's prefix it already holds (the chat template and system
-        prompt, an earlier turn), drop the rest; how many prompt tokens need no evaluation. At least the
-        last prompt token is evaluated again, for its logits."""
-        shared = min(self._shared(slot, job), len(job.prompt.tokens) - 1)
-        self._context.release(slot, start=shared)
+    def _reuse(self, slot: int, kept: int) -> int:
+        """Keep the slot's KV cells for the first `kept` prompt tokens it already holds (the chat template
+        and system prompt, an earlier turn; never the prompt's last token, evaluated again for its logits),
+        drop the rest; how many prompt tokens need no evaluation."""
+        self._context.release(slot, start=kept)
         self._kept[slot] = []
-        return shared
+        return kept
 
     def _finish_unstarted(self, job: QueuedWork, error: BackendError | None) -> None:
         self._outbox.end(job, error)
@@ -123,14 +124,14 @@ class BatchWorker(Admission[QueuedWork]):
             if sequence.job.cancelled:
                 self._outbox.add(sequence.job, [sequence.ending("cancelled")])
                 self._end(sequence)
-        decoding = any(not s.prefilling for s in self._running())
+        others_decoding = any(not s.prefilling for s in self._running())
         while newcomers := sorted((s for s in self._running() if s.prefilling), key=lambda s: s.admitted):
             self._prefill(newcomers)
-            if decoding:
+            if others_decoding:
                 break  # one budget of prompt tokens per step while others decode
-        decoding_now = [s for s in self._running() if not s.prefilling]
-        if decoding_now:
-            self._decode(decoding_now)
+        decoding = [s for s in self._running() if not s.prefilling]
+        if decoding:
+            self._decode(decoding)
 
     def _decode(self, decoding: list[Sequence]) -> None:
         """One token for each running sequence (slot order, so consecutive ids share a micro-batch)."""
