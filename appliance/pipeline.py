@@ -8,9 +8,10 @@ happens here. Each step fails closed: no detector, no decision, no audit record 
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -59,6 +60,7 @@ class Call:
     backend: Backend | None = None
     decision: Decision | None = None
     request_seq: int | None = None
+    arrived: Callable[[], None] = field(default=lambda: None)  # its generation was submitted (or never will be)
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -176,7 +178,7 @@ class InferencePipeline:
             raise ApiError(503, "PII/PHI detector is not loaded; request refused (fail closed)",
                            type="server_error", code="detector_unavailable")
         try:
-            return await run_in_threadpool(detector.scan_messages, texts, zone)
+            return await asyncio.wrap_future(detector.submit(texts, zone))
         except Exception as exc:
             raise detector_failed(exc, "request refused") from None
 
@@ -252,6 +254,16 @@ class InferencePipeline:
         except AuditUnavailable as exc:
             raise audit_unavailable(exc) from None
 
+    @contextlib.contextmanager
+    def announced(self, call: Call) -> Iterator[None]:
+        """While the call's checks run, the engine knows its generation is on its way (an idle engine may
+        wait for it, to start a burst of requests together); the announcement ends at submission or exit."""
+        call.arrived = self.services.engine.expect(call.requested_model)
+        try:
+            yield
+        finally:
+            call.arrived()
+
     # -- step 6: route and generate -------------------------------------------------------------
     def generation_request(self, call: Call, body: Any) -> GenerationRequest:
         assert call.decision is not None and call.backend is not None
@@ -269,6 +281,7 @@ class InferencePipeline:
         assert call.backend is not None
         async with self.backend_errors(call):
             try:
+                call.arrived()
                 deltas = call.backend.stream(request)
                 first = await deltas.__anext__()
             except StopAsyncIteration:

@@ -24,6 +24,7 @@ from audit.capture import CaptureVault
 from audit.keys import CAPTURE_KEY_FILE, init_capture_key
 from audit.log import AuditLog
 from policies.detect import Detector
+from policies.detect.batcher import ScanBatcher
 from policies.pack import load_packs
 from policies.policy_engine import PolicyEngine
 
@@ -46,13 +47,15 @@ class Services:
     policy: PolicyEngine
     audit: AuditLog
     metrics: Metrics
-    detector: Detector | None
+    detector: ScanBatcher | None
     egress: EgressGuard | None
     capture: CaptureVault | None
     tls: ServingTls | None = None
 
     def close(self) -> None:
         self.engine.close()
+        if self.detector is not None:
+            self.detector.close()
         self.keys.close()
         self.audit.close()
 
@@ -66,13 +69,14 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
     tls = ServingTls(settings.server.tls) if settings.server.tls is not None else None
     audit = open_audit(settings)
     keys: ApiKeyStore | None = None
+    detector: ScanBatcher | None = None
     try:
         keys = _step("API keys", lambda: open_key_store(settings))
         if egress is not None:
             _guard_egress(egress, settings, audit)
         packs_dir = Path(settings.policy.packs_dir) if settings.policy.packs_dir else None
         policy = _step("policy packs refused", lambda: PolicyEngine(load_packs(packs_dir)))
-        detector = _step("PII/PHI detector cannot load", Detector.load)
+        detector = _step("PII/PHI detector cannot load", lambda: ScanBatcher(Detector.load()))
         registry = audited_registry(data, audit)
         engine = Engine(registry, settings.engine)
         _step(f"default model {settings.engine.default_model!r} refused",
@@ -84,6 +88,8 @@ def open_services(settings: Settings, egress: EgressGuard | None) -> Services:
                                        "packs": policy.packs_info(), "default_model": settings.engine.default_model,
                                        "tls": tls.report() if tls is not None else None})
     except BaseException:
+        if detector is not None:
+            detector.close()
         if keys is not None:
             keys.close()
         audit.close()

@@ -1,9 +1,12 @@
-"""The batch engine's pure parts: an answer's text cut at stop strings token by token, and fair turns."""
+"""The batch engine's pure parts: an answer's text cut at stop strings token by token, fair turns, and an
+idle worker gathering the jobs announced to it."""
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
-from appliance.engine.admission import FairQueue
+from appliance.engine.admission import Admission, FairQueue
 from appliance.engine.text import TextStream
 from appliance.routing.base import TokenLogprob
 
@@ -65,3 +68,37 @@ def test_waiting_jobs_start_round_robin_across_clients() -> None:
     queue.push(Waiting("b", "b2"))
     order = [queue.pop().name for _ in range(len(queue))]
     assert order == ["a1", "b1", "c1", "a2", "b2", "a3", "a4"]
+
+
+def test_an_idle_worker_gathers_the_jobs_announced_to_it() -> None:
+    admission: Admission[Waiting] = Admission("model", capacity=8, retry_after=1)
+    first_arrived = admission.expect()
+    later_arrived = [admission.expect() for _ in range(2)]
+    first_arrived()
+    admission.submit(Waiting("a", "first"))
+
+    def checks_end_later() -> None:
+        for index, arrived in enumerate(later_arrived):
+            time.sleep(0.05)
+            admission.submit(Waiting("b", f"later {index}"))
+            arrived()
+            arrived()  # a second call changes nothing
+
+    threading.Thread(target=checks_end_later).start()
+    taken = [job.name for job in admission.take(8, wait=True) or []]
+    started = time.monotonic()
+    taken += [job.name for job in admission.gather(8 - len(taken), timeout=30)]
+    assert taken == ["first", "later 0", "later 1"]
+    assert time.monotonic() - started < 10  # it stopped waiting once both had arrived, not at the timeout
+
+
+def test_gathering_ends_when_nothing_more_is_announced_or_the_time_is_up() -> None:
+    admission: Admission[Waiting] = Admission("model", capacity=8, retry_after=1)
+    assert admission.gather(8, timeout=30) == []  # nothing announced: no wait at all
+    withdrawn = admission.expect()  # e.g. a prompt the policy blocks: its job never comes
+    threading.Timer(0.05, withdrawn).start()
+    assert admission.gather(8, timeout=30) == []
+    admission.expect()  # never arrives
+    started = time.monotonic()
+    assert admission.gather(8, timeout=0.2) == []
+    assert time.monotonic() - started >= 0.2

@@ -119,7 +119,7 @@ async def complete(pipeline: InferencePipeline, call: Call, answer: AnswerCheck,
             raw.append(delta.text)
             answer.logprobs.add(delta.text, delta.logprobs)
             last = delta
-        text, tool_calls = answer.finish(last.tool_calls, whole="".join(raw))
+        text, tool_calls = await run_in_threadpool(answer.finish, last.tool_calls, "".join(raw))
     except PolicyBlocked as blocked:
         await pipeline.record_outcome(call, 400, error="response_blocked", answer_decision=answer.guard.decision)
         raise blocked_error(blocked.fired, "answer") from None

@@ -59,14 +59,15 @@ def _data_subject(request: Request, *, capture_on: bool) -> str:
 
 async def _serve(request: Request, pipeline: InferencePipeline, call: Call,
                  body: ChatCompletionRequest | CompletionRequest) -> Any:
-    pipeline.check_bounds(body.effective_max_tokens)
-    call.audit_extra = request_audit_fields(body)
-    await pipeline.screen(call)
-    await pipeline.write_ahead(call, body.stream)
-    guard = pipeline.answer_guard(call)
-    async with pipeline.backend_errors(call):
-        generation = pipeline.generation_request(call, body)
-    first, deltas = await pipeline.open_stream(call, generation)
+    with pipeline.announced(call):
+        pipeline.check_bounds(body.effective_max_tokens)
+        call.audit_extra = request_audit_fields(body)
+        await pipeline.screen(call)
+        await pipeline.write_ahead(call, body.stream)
+        guard = pipeline.answer_guard(call)
+        async with pipeline.backend_errors(call):
+            generation = pipeline.generation_request(call, body)
+        first, deltas = await pipeline.open_stream(call, generation)
     answer = AnswerCheck.for_call(call, guard, generation.options)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

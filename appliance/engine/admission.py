@@ -4,12 +4,17 @@ A job is admitted only while the model has room (its running places plus `max_qu
 otherwise `QueueFull` tells the caller to come back after `retry_after` seconds. Waiting jobs are
 kept per client (the API key that sent them) and started round-robin across clients, first come first
 served within one, so a client with many requests in flight cannot starve another.
+
+A request announces its job while its checks run (`expect`); an idle worker that has a job to start
+and more announced waits for them (`gather`, bounded), so jobs whose checks end close together
+start together (one prompt evaluation for all) rather than one by one behind each other's steps.
 """
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, Protocol, TypeVar
 
 
@@ -69,6 +74,7 @@ class Admission(Generic[W]):
         self._admitted = 0
         self._cond = threading.Condition()
         self._stopping = False
+        self._expected = 0  # announced jobs not yet submitted (their checks are running)
 
     @property
     def waiting(self) -> int:
@@ -98,6 +104,34 @@ class Admission(Generic[W]):
                 self._cond.wait()
             if self._stopping and not self._queue:
                 return None
+            return [self._queue.pop() for _ in range(min(room, len(self._queue)))]
+
+    def expect(self) -> Callable[[], None]:
+        """Announce a job on its way; returns what to call once it was submitted or never will be
+        (calling that again does nothing)."""
+        with self._cond:
+            self._expected += 1
+        pending = [True]
+
+        def arrived() -> None:
+            with self._cond:
+                if pending:
+                    pending.clear()
+                    self._expected -= 1
+                    self._cond.notify_all()
+
+        return arrived
+
+    def gather(self, room: int, timeout: float) -> list[W]:
+        """Up to `room` more waiting jobs, after waiting up to `timeout` seconds while announced jobs
+        are still on their way and there is room for them."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._expected and len(self._queue) < room and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             return [self._queue.pop() for _ in range(min(room, len(self._queue)))]
 
     def finished(self) -> None:

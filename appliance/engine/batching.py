@@ -2,9 +2,11 @@
 
 One thread owns the model's batched context. Each loop iteration:
 1. ends the sequences whose client left and starts waiting jobs in the free slots (fair turns between
-   clients, `admission.py`); a slot keeps the KV cells of its last prompt, so a newcomer whose prompt
-   starts the same way (the chat template and system prompt, an earlier turn of the conversation)
-   evaluates only the rest, and takes the free slot that shares the most with it (the lowest on a tie);
+   clients, `admission.py`; when nothing is running, after up to GATHER_SECONDS for jobs whose checks
+   are still running, so a burst of requests starts in one prompt evaluation); a slot keeps the KV
+   cells of its last prompt, so a newcomer whose prompt starts the same way (the chat template and
+   system prompt, an earlier turn of the conversation) evaluates only the rest, and takes the free
+   slot that shares the most with it (the lowest on a tie);
 2. evaluates up to `engine.prefill_chunk` prompt tokens of the newcomers, oldest first, in one
    `llama_decode` of their own, so long prompts hold the running streams for one chunk per step at
    most (all of them go in when nothing is decoding), and samples a newcomer's first token once its
@@ -29,6 +31,7 @@ from appliance.engine.sequence import Sequence
 from appliance.routing.base import BackendError
 
 log = logging.getLogger(__name__)
+GATHER_SECONDS = 0.1  # at most, and only while idle with announced jobs still being checked
 
 
 class BatchWorker(Admission[QueuedWork]):
@@ -77,9 +80,12 @@ class BatchWorker(Admission[QueuedWork]):
     def _admit(self) -> bool:
         """Start waiting jobs in free slots; False once stopping with nothing left to run."""
         free = [slot for slot, s in enumerate(self._slots) if s is None]
-        jobs = self.take(len(free), wait=len(free) == len(self._slots))
+        idle = len(free) == len(self._slots)
+        jobs = self.take(len(free), wait=idle)
         if jobs is None and not self._running():
             return False
+        if idle and jobs and len(jobs) < len(free):
+            jobs += self.gather(len(free) - len(jobs), GATHER_SECONDS)
         for job in jobs or []:
             shared = {slot: self._shared(slot, job) for slot in free}
             slot = max(free, key=lambda slot: (shared[slot], -slot))

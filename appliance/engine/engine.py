@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from appliance.config import EngineConfig
 from appliance.engine.batching import BatchWorker
@@ -48,6 +49,12 @@ class Engine:
                            retry_after=config.retry_after_seconds, threads=config.threads,
                            prefill_chunk=config.prefill_chunk)
 
+    def expect(self, model_id: str) -> Callable[[], None]:
+        """Announce a generation for `model_id` whose checks are running (`Admission.expect`); a no-op
+        unless that chat model is loaded."""
+        worker = self._workers.get(model_id)
+        return worker.expect() if isinstance(worker, BatchWorker) else _nothing
+
     def entry(self, model_id: str) -> ModelEntry:
         """The registry entry a loaded model was verified against."""
         return self._entries[model_id]
@@ -68,3 +75,7 @@ class Engine:
         for worker in self._workers.values():
             worker.stop()
         self._workers.clear()
+
+
+def _nothing() -> None:
+    """Nothing to do."""

@@ -1,7 +1,10 @@
 """The detector: presidio's analyzer with our spaCy model and recognizers, offline."""
 from __future__ import annotations
 
+import itertools
 import re
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, Pattern, RecognizerRegistry, RecognizerResult
@@ -106,42 +109,46 @@ class Detector:
 
     def analyze(self, text: str) -> list[Finding]:
         """Findings in `text` (local zone), offsets into `text`, sorted by start, non-overlapping."""
-        return self.scan_many([text], "local")[0].original_findings
+        return self.scan(text, "local").original_findings
 
     def analyze_many(self, texts: list[str]) -> list[list[Finding]]:
         """`analyze` for each text, with spaCy batching the texts."""
         return [scan.original_findings for scan in self.scan_many(texts, "local")]
 
     def scan(self, text: str, zone: str) -> Scan:
-        return self.scan_many([text], zone)[0]
+        return self.scan_batch([([text], zone)])[0][0]
 
     def scan_many(self, texts: list[str], zone: str) -> list[Scan]:
-        """Each text normalised and scanned for `zone`."""
-        if zone not in ZONES:
-            raise ValueError(f"unknown zone {zone!r} (known: {', '.join(ZONES)})")
-        for text in texts:
-            _require_text(text)
-        normalised = [normalise(text) for text in texts]
-        found = self._detect([n.text for n in normalised], zone, [n.decoded for n in normalised])
-        return [Scan(n, findings, zone) for n, findings in zip(normalised, found)]
+        """Each text normalised and scanned for `zone`, on its own."""
+        return [scans[0] for scans in self.scan_batch([([text], zone) for text in texts])]
 
     def scan_messages(self, texts: list[str], zone: str) -> list[Scan]:
         """`scan_many`, plus the messages joined: an identifier split across messages, or a label in one
         message and its value in the next, is found in each message it touches."""
-        scans = self.scan_many(texts, zone)
-        if len(scans) < 2:
-            return scans
-        texts = [scan.normalised.text for scan in scans]
-        separators = [_separator(before, after) for before, after in zip(texts, texts[1:])] + [""]
-        across = self._detect(["".join(t + s for t, s in zip(texts, separators))], zone, [()])[0]
-        merged, offset = [], 0
-        for scan, separator in zip(scans, separators):
-            end = offset + len(scan.normalised.text)
-            inside = [Finding(max(f.start, offset) - offset, min(f.end, end) - offset, f.entity_type, f.score, f.recognizer)
-                      for f in across if f.start < end and f.end > offset]
-            merged.append(Scan(scan.normalised, resolve_overlaps([*scan.scanned_findings, *inside]), zone))
-            offset = end + len(separator)
-        return merged
+        return self.scan_batch([(texts, zone)])[0]
+
+    def scan_batch(self, requests: Sequence[tuple[Sequence[str], str]]) -> list[list[Scan]]:
+        """`scan_messages` for each (texts, zone) request, every text of a zone (the joined messages
+        included) in one spaCy batch: what a process scanning for many callers at once runs (batcher.py)."""
+        for texts, zone in requests:
+            if zone not in ZONES:
+                raise ValueError(f"unknown zone {zone!r} (known: {', '.join(ZONES)})")
+            for text in texts:
+                _require_text(text)
+        normalised = [[normalise(text) for text in texts] for texts, _ in requests]
+        joins = [_Joined.of([n.text for n in each]) if len(each) > 1 else None for each in normalised]
+        units: dict[str, list[tuple[str, tuple[tuple[int, int], ...]]]] = defaultdict(list)
+        for each, joined, (_, zone) in zip(normalised, joins, requests):
+            units[zone] += [(n.text, n.decoded) for n in each]
+            if joined is not None:
+                units[zone].append((joined.text, ()))
+        found = {zone: iter(self._detect([text for text, _ in batch], zone, [spans for _, spans in batch]))
+                 for zone, batch in units.items()}
+        results = []
+        for each, joined, (_, zone) in zip(normalised, joins, requests):
+            scans = [Scan(n, next(found[zone]), zone) for n in each]
+            results.append(scans if joined is None else joined.spread(next(found[zone]), scans))
+        return results
 
     def _detect(self, texts: list[str], zone: str, decoded: list[tuple[tuple[int, int], ...]]) -> list[list[Finding]]:
         batch = self.analyzer.nlp_engine.process_batch(texts, language="en", batch_size=BATCH_SIZE)
@@ -162,6 +169,30 @@ class Detector:
         if zone == "external":
             findings += external_findings(text, decoded, findings)
         return resolve_overlaps(findings)
+
+
+@dataclass(frozen=True)
+class _Joined:
+    """Normalised messages joined for one scan across them; `starts` is where each message begins."""
+
+    text: str
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, texts: list[str]) -> _Joined:
+        separators = [_separator(before, after) for before, after in zip(texts, texts[1:])] + [""]
+        starts = tuple(itertools.accumulate((len(t) + len(s) for t, s in zip(texts, separators)), initial=0))[:-1]
+        return cls("".join(t + s for t, s in zip(texts, separators)), starts)
+
+    def spread(self, across: list[Finding], scans: list[Scan]) -> list[Scan]:
+        """Each message's scan with the joined scan's findings that touch it added (clipped to it)."""
+        merged = []
+        for scan, offset in zip(scans, self.starts):
+            end = offset + len(scan.normalised.text)
+            inside = [Finding(max(f.start, offset) - offset, min(f.end, end) - offset, f.entity_type, f.score, f.recognizer)
+                      for f in across if f.start < end and f.end > offset]
+            merged.append(Scan(scan.normalised, resolve_overlaps([*scan.scanned_findings, *inside]), scan.zone))
+        return merged
 
 
 def _separator(before: str, after: str) -> str:
