@@ -281,8 +281,8 @@ class InferencePipeline:
         assert call.backend is not None
         async with self.backend_errors(call):
             try:
+                deltas = call.backend.stream(request)  # a local model's job is queued by now
                 call.arrived()
-                deltas = call.backend.stream(request)
                 first = await deltas.__anext__()
             except StopAsyncIteration:
                 first = StreamDelta(text="", finish_reason="stop")
