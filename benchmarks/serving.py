@@ -1,18 +1,21 @@
 """Serving under closed-loop load: the appliance against llama-server and llama-cpp-python's server.
 
 Run:  .venv/bin/python benchmarks/serving.py [--clients 1,2,4,8,16] [--requests 4 | --duration S]
-          [--threads 2] [--max-tokens 128] [--targets appliance,llama-server,llama-cpp-python-server,bare]
+          [--rounds 3] [--threads 2] [--max-tokens 128]
+          [--targets appliance,llama-server,llama-cpp-python-server,bare]
 
-For each client count N, each target is started on its own (same GGUF, same threads), warmed up with
-one short request per client, loaded by N closed-loop streaming clients (benchmarks/serving_load.py)
-and stopped: (a) the appliance with detection, policy and audit on, (b) llama.cpp's `llama-server
---parallel N` built from the llama.cpp llama-cpp-python vendors (benchmarks/llama_server_build.py;
-built once, then cached), (c) `python -m llama_cpp.server`. Every target gets the same prompts
-(client i starts at prompt i), temperature 0, seed 1 and max_tokens. Reported per run: aggregate
-completion tok/s, time to first token and latency p50/p99, requests, tokens per request, errors; then
-the appliance's ratios to the other two. The target `bare` adds, when 1 is among the client counts,
-the single-stream decode rate of the API against bare llama-cpp-python in-process and the cost of
-grammar-constrained decoding (benchmarks/serving_single.py).
+For each client count N, the targets are started side by side (same GGUF, same threads), each warmed
+up with one short request per client, then loaded in turns, one target at a time, by N closed-loop
+streaming clients (benchmarks/serving_load.py), for `--rounds` rounds, and stopped: (a) the
+appliance with detection, policy and audit on, (b) llama.cpp's `llama-server --parallel N` built
+from the llama.cpp llama-cpp-python vendors (benchmarks/llama_server_build.py; built once, then
+cached), (c) `python -m llama_cpp.server`. Every target gets the same prompts (client i starts at
+prompt i), temperature 0, seed 1 and max_tokens. Reported per run: aggregate completion tok/s, time
+to first token and latency p50/p99, requests, tokens per request, errors; then the appliance's
+ratios to the other two, each the median over rounds of that round's ratio (a round's runs are back
+to back, so the machine's drift between minutes cancels out). The target `bare` adds, when 1 is
+among the client counts, the single-stream decode rate of the API against bare llama-cpp-python
+in-process and the cost of grammar-constrained decoding (benchmarks/serving_single.py).
 Acceptance (issue 15): 8 clients appliance/llama-server tok/s >= 1.0, appliance/llama-cpp-python-server
 >= 2.5, TTFT p99 appliance/llama-server <= 1.5; 1 client >= 0.9x llama-server and API/bare >= 0.95.
 """
@@ -20,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import platform
 import shlex
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -53,6 +58,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds per run instead of --requests")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of runs per client count, targets taking turns")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the single-stream (bare) measurement")
     parser.add_argument("--targets", default=",".join(ALL_TARGETS), help=f"comma-separated, of {', '.join(ALL_TARGETS)}")
     args = parser.parse_args()
@@ -86,34 +92,48 @@ def run_line(name: str, run: Run) -> str:
             f"{len(run.outcomes):8d} {run.tokens_per_request:7.1f} {errors}")
 
 
-def ratio_line(clients: int, runs: dict[str, Run]) -> str | None:
-    """The appliance's tok/s and TTFT p99 over each other target's, for one client count."""
-    if "appliance" not in runs or len(runs) < 2:
+def ratio_line(clients: int, rounds: list[dict[str, Run]]) -> str | None:
+    """The appliance's tok/s and TTFT p99 over each other target's, for one client count: the median over
+    rounds of each round's ratio (the targets of a round ran back to back, so slow drift of the machine
+    cancels out of the ratio)."""
+    names = [name for name in rounds[0] if name != "appliance"]
+    if "appliance" not in rounds[0] or not names:
         return None
-    ours = runs["appliance"]
-    parts = [f"appliance/{name} tok/s {ours.tokens_per_second / run.tokens_per_second:.2f}, "
-             f"TTFT p99 {ours.ttft(0.99) / run.ttft(0.99):.2f}" for name, run in runs.items() if name != "appliance"]
-    return f"ratio {clients:2d} clients: " + "; ".join(parts)
+    parts = []
+    for name in names:
+        rate = statistics.median(r["appliance"].tokens_per_second / r[name].tokens_per_second for r in rounds)
+        ttft = statistics.median(r["appliance"].ttft(0.99) / r[name].ttft(0.99) for r in rounds)
+        parts.append(f"appliance/{name} tok/s {rate:.2f}, TTFT p99 {ttft:.2f}")
+    median = f" (median of {len(rounds)} rounds)" if len(rounds) > 1 else ""
+    return f"ratio {clients:2d} clients{median}: " + "; ".join(parts)
 
 
 def load_runs(args: argparse.Namespace, workdir: Path) -> None:
-    """Every (client count, server target) run, printed as it ends; the ratios after each client count."""
+    """Every (client count, round, server target) run, printed as it ends; the ratios after each client
+    count. The servers of a client count run side by side (idle but for the one loaded) and take turns."""
     servers = [name for name in args.targets if name in serving_targets.TARGETS]
     binary = ensure_llama_server() if "llama-server" in servers else None
     if binary:
         print(f"llama-server: {binary}")
     print(COLUMNS, flush=True)
     for clients in args.clients:
-        runs: dict[str, Run] = {}
-        for name in servers:
-            start = serving_targets.starter(name, workdir, args.threads, args.max_tokens, binary)
-            with start(clients) as target:
+        rounds: list[dict[str, Run]] = []
+        with contextlib.ExitStack() as stack:
+            targets = {name: stack.enter_context(serving_targets.starter(
+                name, workdir, args.threads, args.max_tokens, binary)(clients)) for name in servers}
+            for target in targets.values():
                 asyncio.run(closed_loop(target, clients, PROMPTS, 8, requests=1))  # warm up every slot
-                runs[name] = asyncio.run(closed_loop(target, clients, PROMPTS, args.max_tokens,
-                                                     requests=math.inf if args.duration else args.requests,
-                                                     duration=args.duration or math.inf))
-            print(run_line(name, runs[name]), flush=True)
-        line = ratio_line(clients, runs)
+            for number in range(1, args.rounds + 1):
+                if args.rounds > 1:
+                    print(f"round {number} of {args.rounds}", flush=True)
+                runs: dict[str, Run] = {}
+                for name, target in targets.items():
+                    runs[name] = asyncio.run(closed_loop(target, clients, PROMPTS, args.max_tokens,
+                                                         requests=math.inf if args.duration else args.requests,
+                                                         duration=args.duration or math.inf))
+                    print(run_line(name, runs[name]), flush=True)
+                rounds.append(runs)
+        line = ratio_line(clients, rounds)
         if line:
             print(line, flush=True)
 

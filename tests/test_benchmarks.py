@@ -53,7 +53,7 @@ def test_serving_benchmark_reports_closed_loop_figures_and_ratios_for_1_and_2_cl
     # The smoke leaves out llama-server (built from source: too long for CI) and the single-stream part;
     # the full run is `benchmarks/serving.py` with its defaults (docs/evidence.md).
     lines = run_benchmark("serving.py", "--clients", "1,2", "--requests", "2", "--max-tokens", "12", "--threads", "1",
-                          "--targets", "appliance,llama-cpp-python-server")
+                          "--rounds", "1", "--targets", "appliance,llama-cpp-python-server")
     for clients in (1, 2):
         for name in ("appliance", "llama-cpp-python-server"):
             line = next(ln for ln in lines if re.match(rf"\s+{clients}\s+{name}\s", ln))
