@@ -38,16 +38,18 @@ class ScanBatcher:
         self._max_batch = max_batch
         self._asks: queue.SimpleQueue[_Ask | None] = queue.SimpleQueue()
         self._closed = False
+        self._closing = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="detector", daemon=True)
         self._thread.start()
 
     def submit(self, texts: Sequence[str], zone: str) -> Future[list[Scan]]:
         """`Detector.scan_messages(texts, zone)`, answered in a future (await it with `asyncio.wrap_future`)."""
         ask = _Ask(list(texts), zone)
-        if self._closed:
-            ask.answer.set_exception(DetectorUnavailable("the detector has been shut down"))
-            return ask.answer
-        self._asks.put(ask)
+        with self._closing:  # nothing is queued behind the stop mark, where nobody would answer it
+            if self._closed:
+                ask.answer.set_exception(DetectorUnavailable("the detector has been shut down"))
+            else:
+                self._asks.put(ask)
         return ask.answer
 
     def scan_messages(self, texts: Sequence[str], zone: str) -> list[Scan]:
@@ -64,8 +66,9 @@ class ScanBatcher:
 
     def close(self) -> None:
         """Answer what is queued, then stop; later scans fail with DetectorUnavailable."""
-        self._closed = True
-        self._asks.put(None)
+        with self._closing:
+            self._closed = True
+            self._asks.put(None)
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
@@ -83,18 +86,7 @@ class ScanBatcher:
             if started:
                 self._answer(started)
             if stop:
-                break
-        self._refuse_the_rest()
-
-    def _refuse_the_rest(self) -> None:
-        """After close: whatever was still queued fails with DetectorUnavailable (nobody waits forever)."""
-        while True:
-            try:
-                ask = self._asks.get_nowait()
-            except queue.Empty:
                 return
-            if ask is not None and ask.answer.set_running_or_notify_cancel():
-                ask.answer.set_exception(DetectorUnavailable("the detector has been shut down"))
 
     def _answer(self, batch: list[_Ask]) -> None:
         """Run `batch` as one scan; if it raises, each ask alone, so only the failing one gets the error."""
