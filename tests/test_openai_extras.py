@@ -35,6 +35,10 @@ TRIAGE_SCHEMA = {
     "additionalProperties": False,
 }
 TRIAGE_FORMAT = {"type": "json_schema", "json_schema": {"name": "triage", "strict": True, "schema": TRIAGE_SCHEMA}}
+# The longest answer TRIAGE_SCHEMA's grammar admits is about 150 tokens (16 topic characters, each a
+# 6-character \uXXXX escape, one token per character): with this budget a sampled answer cannot be cut
+# by the token limit (at 64, one of 100 answers at temperature 0.7 now and then was, in CI).
+TRIAGE_MAX_TOKENS = 192
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
@@ -126,7 +130,7 @@ def test_json_schema_answers_validate_100_of_100_at_temperature(api: ApplianceSe
     assert len(set(prompts)) == 100
     for prompt in prompts:
         reply = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": prompt}],
-                                               response_format=TRIAGE_FORMAT, temperature=0.7, max_tokens=64)
+                                               response_format=TRIAGE_FORMAT, temperature=0.7, max_tokens=TRIAGE_MAX_TOKENS)
         assert reply.choices[0].finish_reason == "stop", prompt
         assert_triage(reply.choices[0].message.content)
 
@@ -134,9 +138,9 @@ def test_json_schema_answers_validate_100_of_100_at_temperature(api: ApplianceSe
 def test_json_schema_streamed_and_through_langchain(api: ApplianceServer) -> None:
     stream = sdk(api).chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Triage: adult with a sore throat."}],
-        response_format=TRIAGE_FORMAT, temperature=0.7, max_tokens=64, stream=True)
+        response_format=TRIAGE_FORMAT, temperature=0.7, max_tokens=TRIAGE_MAX_TOKENS, stream=True)
     assert_triage("".join(c.choices[0].delta.content or "" for c in stream if c.choices))
-    structured = chat_model(api, max_tokens=64).with_structured_output(TRIAGE_SCHEMA | {"title": "triage"},
+    structured = chat_model(api, max_tokens=TRIAGE_MAX_TOKENS).with_structured_output(TRIAGE_SCHEMA | {"title": "triage"},
                                                                         method="json_schema", strict=True)
     assert_triage(json.dumps(structured.invoke("Triage: toddler with an earache.")))
 
