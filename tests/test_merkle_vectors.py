@@ -20,7 +20,9 @@ from audit.merkle import (
     verify_inclusion,
 )
 
-VECTORS_DIR = Path(__file__).resolve().parents[2] / "shared/vectors/rfc6962"
+# The public RFC 6962 cases (transparency-dev/merkle testdata, Apache 2.0), copied unchanged from
+# shared/vectors so a clone anywhere runs them; provenance in the folder's README.
+VECTORS_DIR = Path(__file__).resolve().parent / "data/rfc6962"
 VECTOR_FILES = sorted(VECTORS_DIR.rglob("*.json"))
 MAX_LEAVES = 64
 
