@@ -21,7 +21,7 @@ from appliance.api.errors import ApiError
 from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.auditing import call_fields
 from appliance.auth import Principal
-from appliance.engine.admission import QueueFull
+from appliance.engine.admission import EngineStopped, QueueFull
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.routing.base import Backend, BackendError, DeltaStream, GenerationRequest, StreamDelta, UnsupportedOption
@@ -315,6 +315,9 @@ class InferencePipeline:
             await self.record_outcome(call, 429, error="queue_full")
             raise ApiError(429, str(exc), type="rate_limit_error", code="queue_full",
                            headers={"Retry-After": str(exc.retry_after)}) from None
+        except EngineStopped as exc:
+            await self.record_outcome(call, 503, error="engine_unavailable")
+            raise ApiError(503, str(exc), type="server_error", code="engine_unavailable") from None
         except ModelFileError as exc:
             await self.record_outcome(call, 503, error="model_refused")
             raise ApiError(503, f"The model was refused at load: {exc}", type="server_error",

@@ -13,6 +13,7 @@ from appliance.api.errors import ApiError
 from appliance.config import load_settings
 from appliance.pipeline import failing_closed
 from appliance.services import Services, open_services
+from policies.detect.batcher import ScanBatcher
 from policies.pack import load_packs
 from policies.policy_engine import PolicyEngine
 from policies.stream import StreamGuard
@@ -99,6 +100,56 @@ async def test_no_inference_without_a_working_detector(services: tuple[Services,
     assert requests == []  # refused before the write-ahead record: nothing was generated
     if detector is None:
         assert ready.status_code == 503 and ready.json()["detector_loaded"] is False
+
+
+async def post_chat_and_readiness(opened: Services, token: str) -> tuple[httpx.Response, httpx.Response]:
+    """A chat request, then `/readyz` with a key (so it shows every check), against `opened`."""
+    transport = httpx.ASGITransport(app=create_app(opened))
+    async with httpx.AsyncClient(transport=transport, base_url="http://appliance") as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        reply = await client.post("/v1/chat/completions", json=CHAT, headers=headers)
+        return reply, await client.get("/readyz", headers=headers)
+
+
+@pytest.mark.anyio
+async def test_a_stopped_detector_thread_refuses_requests_and_makes_the_service_unready(
+        services: tuple[Services, dict[str, str]]) -> None:
+    opened, tokens = services
+    real = opened.detector
+    assert real is not None
+    stopped = ScanBatcher(real.detector)  # the same loaded detector, its scanning thread ended
+    stopped.close()
+    opened.detector = stopped
+    try:
+        reply, ready = await post_chat_and_readiness(opened, tokens["clinical"])
+    finally:
+        opened.detector = real
+    assert reply.status_code == 503 and reply.json()["error"]["code"] == "detector_unavailable"
+    assert ready.status_code == 503
+    assert ready.json()["detector_loaded"] is True and ready.json()["detector_running"] is False
+    assert ready.json()["ready"] is False
+
+
+@pytest.mark.anyio
+async def test_a_stopped_engine_refuses_requests_as_unavailable_not_busy(tmp_path: Path) -> None:
+    """A model worker that stopped (its thread failed, or shut down) is a 503 the client should not retry
+    as if the queue were full, and `/readyz` says the engine is not running."""
+    data_dir = tmp_path / "data"
+    tokens = init_data_dir(data_dir)
+    opened = open_services(load_settings(data_dir=data_dir), None)
+    try:
+        reply, ready = await post_chat_and_readiness(opened, tokens["clinical"])
+        assert reply.status_code == 200 and ready.json()["engine_running"] is True
+        opened.engine.load(opened.settings.engine.default_model).stop()
+        reply, ready = await post_chat_and_readiness(opened, tokens["clinical"])
+        outcomes = [r for r in opened.audit.reader.read_records() if r["kind"] == "outcome"]
+    finally:
+        opened.close()
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["error"]["code"] == "engine_unavailable" and "Retry-After" not in reply.headers
+    assert outcomes[-1]["status"] == 503 and outcomes[-1]["error"] == "engine_unavailable"
+    assert ready.status_code == 503
+    assert ready.json()["model_loaded"] is True and ready.json()["engine_running"] is False
 
 
 def test_an_inert_word_check_that_raises_withholds_the_answer() -> None:

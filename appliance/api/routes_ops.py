@@ -27,7 +27,9 @@ def readiness(services: Services) -> dict[str, Any]:
     """Each component the request path needs, and whether it can do its job now."""
     checks: dict[str, Any] = {
         "model_loaded": bool(services.engine.loaded),
+        "engine_running": services.engine.running(),
         "detector_loaded": services.detector is not None,
+        "detector_running": services.detector is not None and services.detector.running,
         "policy_packs": [f"{p['id']}@{p['version']}" for p in services.policy.packs_info()],
         "audit_writable": services.audit.writable(),
         "egress_mode": services.settings.egress.mode,
@@ -35,7 +37,8 @@ def readiness(services: Services) -> dict[str, Any]:
         "spawning_refused": services.egress is not None and services.egress.report()["spawning_refused"],
         "tls": services.tls.report() if services.tls is not None else None,
     }
-    checks["ready"] = all(checks[k] for k in ("model_loaded", "detector_loaded", "policy_packs", "audit_writable"))
+    checks["ready"] = all(checks[k] for k in ("model_loaded", "engine_running", "detector_loaded", "detector_running",
+                                              "policy_packs", "audit_writable"))
     return checks
 
 

@@ -26,6 +26,13 @@ class QueueFull(RuntimeError):
         self.retry_after = retry_after
 
 
+class EngineStopped(RuntimeError):
+    """The model's worker has stopped (shut down, or its thread failed): no job will run on it."""
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"the engine for model {model_id!r} has stopped; the service needs a restart")
+
+
 class Waiting(Protocol):
     client: str
 
@@ -90,7 +97,9 @@ class Admission(Generic[W]):
 
     def submit(self, job: W) -> None:
         with self._cond:
-            if self._stopping or self._admitted >= self.capacity:
+            if self._stopping:
+                raise EngineStopped(self.model_id)
+            if self._admitted >= self.capacity:
                 raise QueueFull(self.model_id, self.retry_after)
             self._admitted += 1
             self._queue.push(job)

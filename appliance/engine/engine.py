@@ -63,6 +63,10 @@ class Engine:
     def loaded(self) -> list[str]:
         return list(self._workers)
 
+    def running(self) -> bool:
+        """A model is loaded and no loaded model's worker has stopped (stopped, or its thread failed)."""
+        return bool(self._workers) and not any(w.stopping for w in self._workers.values())
+
     def queue_depth(self) -> int:
         """Jobs admitted and waiting to start, over all models."""
         return sum(w.waiting for w in self._workers.values())

@@ -70,6 +70,11 @@ class ScanBatcher:
         """`Detector.inert_prefix` (word lookups, no scan: run in the caller's thread)."""
         return self.detector.inert_prefix(text, after=after)
 
+    @property
+    def running(self) -> bool:
+        """Whether scans are being answered: not closed, and the detector thread alive."""
+        return not self._closed and self._thread.is_alive()
+
     def close(self) -> None:
         """Answer what is queued, then stop; later scans fail with DetectorUnavailable."""
         with self._closing:
