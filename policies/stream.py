@@ -17,11 +17,14 @@ step of 64 characters trades a little burstiness for half the scans of a 32-char
 Fast path (with `inert_prefix`, the detector's `Detector.inert_prefix`): a prefix of complete inert
 words ("Once upon a time, ") that a scan has already seen is released at once, through the same
 policy path with no findings, instead of waiting for holdback + step; the first word that is not
-inert, and everything after it, keeps the rule above. The answer's first words get a scan of their
-own as soon as they are complete (one extra scan per answer, for the time to first text); later,
-a scan's cut moves back to the start of the word it falls in, so the text left pending starts at a
-word boundary and its scanned inert words go out with the cut. Nothing leaves unscanned: a detector
-that fails on the first words withholds them (fail closed). This is safe because an inert word is
+inert, and everything after it, keeps the rule above. The answer's first text gets a scan of its
+own as soon as it arrives (one extra scan per answer, for the time to first text), so that scan runs
+while the next token is decoded: once that token's leading whitespace shows the first word is
+complete (and, for a capitalised word, that the next word is not), the scanned word goes out and
+the whitespace after it, not yet scanned, waits for the next scan. Later, a scan's cut moves back
+to the start of the word it falls in, so the text left pending starts at a word boundary and its
+scanned inert words go out with the cut. Nothing leaves unscanned: a detector that fails on the
+first words withholds them (fail closed). This is safe because an inert word is
 never part of what the detector finds: it is everyday vocabulary and no name, place, number word,
 month, label or cue (policies/detect/inert.py), and it is whole (whitespace after it) and starts at a
 word boundary. Released text stays in the rescanned context, so a later value is still judged with
@@ -149,10 +152,22 @@ class StreamGuard:
         findings. The answer's first words get a scan of their own, so nothing leaves unscanned."""
         if self._inert_prefix is None:
             return ""
-        if not self._emitted and self._scanned < len(self._pending) and self._inert_prefix(self._pending, after=self._tail):
+        cut = self._inert_cut()
+        if not cut and not self._emitted and self._scanned < len(self._pending) and (
+                not self._scanned or self._inert_prefix(self._pending, after=self._tail)):
             self._scan_for_first_release()
-        cut = self._inert_prefix(self._pending[:self._scanned], after=self._tail)
+            cut = self._inert_cut()
         return self._emit(cut, []) if cut > 0 else ""
+
+    def _inert_cut(self) -> int:
+        """How much of the scanned pending text is complete inert words. Its last word counts as complete
+        when unscanned whitespace follows it: the word is released, the whitespace waits for a scan."""
+        scanned = self._scanned
+        cut = self._inert_prefix(self._pending[:scanned], after=self._tail)  # type: ignore[misc]
+        word_ends_here = self._pending[scanned:scanned + 1].isspace() and not self._pending[scanned - 1].isspace()
+        if cut < scanned and word_ends_here and self._inert_prefix(self._pending, after=self._tail) > scanned:  # type: ignore[misc]
+            return scanned
+        return cut
 
     def _scan_for_first_release(self) -> None:
         """Scan context + pending now; what may go out is what lies before the first finding."""

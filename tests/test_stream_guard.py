@@ -333,3 +333,31 @@ def test_after_a_scan_the_held_text_starts_at_a_word_and_inert_words_go_on(detec
             assert held[:1].isspace() or fed[len(released) - 1].isspace(), "the cut is at a word boundary"
     assert scans_seen >= 1
     assert released + g.finish() == story
+
+
+def test_the_first_word_is_scanned_on_its_own_token_and_released_by_the_next(detector: Detector) -> None:
+    """The first text is scanned as soon as it arrives (while the next token is decoded); the next token's
+    leading whitespace shows the word is complete and it goes out with no second scan. The whitespace
+    itself, not yet scanned, stays held."""
+    detect = CountingDetect(detector)
+    g = StreamGuard(detect, ENGINE, purpose="treatment", zone="local", scan_step_chars=128,
+                    inert_prefix=detector.inert_prefix)
+    assert g.feed("Once") == ""  # may still grow into another word
+    assert detect.windows == ["Once"]
+    assert g.feed(" upon") == "Once"
+    assert detect.windows == ["Once"]
+    assert g.feed(" a") == ""  # " upon" was never scanned: it waits for the next scan
+    released = "Once" + "".join(g.feed(d) for d in tokens(STORY[len("Once upon a"):])) + g.finish()
+    assert released == STORY
+
+
+@pytest.mark.parametrize("first, second", [("The", "odore"), ("Once", " Upon"), ("Ann", "ie")])
+def test_a_first_token_the_next_one_extends_or_names_is_not_released(detector: Detector, first: str,
+                                                                      second: str) -> None:
+    """A first word that grows ("The" + "odore") or is followed by a capitalised word ("Once Upon": a name
+    may begin) is held, although it was scanned."""
+    g = StreamGuard(CountingDetect(detector), ENGINE, purpose="treatment", zone="local", scan_step_chars=128,
+                    inert_prefix=detector.inert_prefix)
+    assert g.feed(first) == ""
+    assert g.feed(second) == ""
+    assert g.feed(" Smith was seen") == ""

@@ -10,7 +10,8 @@ One thread owns the model's batched context. Each loop iteration:
 2. evaluates up to `engine.prefill_chunk` prompt tokens of the newcomers, oldest first, in one
    `llama_decode` of their own, so long prompts hold the running streams for one chunk per step at
    most (all of them go in when nothing is decoding), and samples a newcomer's first token once its
-   prompt is in;
+   prompt is in, and hands those first tokens over at once (the answer guard scans a first word
+   while the next token, which shows the word is complete, is decoded);
 3. decodes one token for every running sequence (a newcomer whose prompt just went in included) in one
    `llama_decode`, and samples each one's next token with its own sampler chain;
 4. hands the deltas to the event loop (`outbox.py`).
@@ -131,10 +132,14 @@ class BatchWorker(Admission[QueuedWork]):
                 self._outbox.add(sequence.job, [sequence.ending("cancelled")])
                 self._end(sequence)
         others_decoding = any(not s.prefilling for s in self._running())
+        prefilled = False
         while newcomers := sorted((s for s in self._running() if s.prefilling), key=lambda s: s.admitted):
             self._prefill(newcomers)
+            prefilled = True
             if others_decoding:
                 break  # one budget of prompt tokens per step while others decode
+        if prefilled:
+            self._outbox.flush()  # newcomers' first tokens: their first-word scans run while this step decodes
         decoding = [s for s in self._running() if not s.prefilling]
         if decoding:
             self._decode(decoding)
