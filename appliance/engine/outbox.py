@@ -3,7 +3,8 @@
 Deltas are gathered per job and handed over at most once per FLUSH_SECONDS in a single
 `call_soon_threadsafe` per event loop, so the serving thread does not compete with decoding token by
 token; a job's first URGENT_DELTAS deltas and its end go at once (time to first token: the answer
-guard releases a first word once the token after it shows it is complete; and the slot's next client).
+guard scans a first word as it arrives and releases it once the token after it shows it is complete;
+and the slot's next client).
 """
 from __future__ import annotations
 
