@@ -21,7 +21,7 @@ from appliance.api.errors import ApiError
 from appliance.api.translate import detection_view, is_tool_text, output_options, rebuilt_messages
 from appliance.auditing import call_fields
 from appliance.auth import Principal
-from appliance.engine.admission import EngineStopped, QueueFull
+from appliance.engine.admission import EngineStopped, QueueFull, no_announcement
 from appliance.engine.gguf import ModelFileError
 from appliance.engine.runtime import ContextLengthExceeded
 from appliance.routing.base import Backend, BackendError, DeltaStream, GenerationRequest, StreamDelta, UnsupportedOption
@@ -60,7 +60,7 @@ class Call:
     backend: Backend | None = None
     decision: Decision | None = None
     request_seq: int | None = None
-    arrived: Callable[[], None] = field(default=lambda: None)  # its generation was submitted (or never will be)
+    arrived: Callable[[], None] = no_announcement  # its generation was submitted (or never will be)
 
     @property
     def identity(self) -> dict[str, Any]:

@@ -33,6 +33,10 @@ class EngineStopped(RuntimeError):
         super().__init__(f"the engine for model {model_id!r} has stopped; the service needs a restart")
 
 
+def no_announcement() -> None:
+    """What ends an announcement no worker counts (`Admission.expect`): nothing."""
+
+
 class Waiting(Protocol):
     client: str
 

@@ -5,6 +5,7 @@ import threading
 from collections.abc import Callable
 
 from appliance.config import EngineConfig
+from appliance.engine.admission import no_announcement
 from appliance.engine.batching import BatchWorker
 from appliance.engine.registry import ModelEntry, ModelRegistry
 from appliance.engine.runtime import LlamaRuntime
@@ -53,7 +54,7 @@ class Engine:
         """Announce a generation for `model_id` whose checks are running (`Admission.expect`); a no-op
         unless that chat model is loaded."""
         worker = self._workers.get(model_id)
-        return worker.expect() if isinstance(worker, BatchWorker) else _nothing
+        return worker.expect() if isinstance(worker, BatchWorker) else no_announcement
 
     def entry(self, model_id: str) -> ModelEntry:
         """The registry entry a loaded model was verified against."""
@@ -79,7 +80,3 @@ class Engine:
         for worker in self._workers.values():
             worker.stop()
         self._workers.clear()
-
-
-def _nothing() -> None:
-    """Nothing to do."""
