@@ -149,23 +149,24 @@ class StreamGuard:
 
     def _release_inert(self) -> str:
         """The fast path: release the scanned pending prefix of complete inert words, if any, with no
-        findings. The answer's first words get a scan of their own, so nothing leaves unscanned."""
-        if self._inert_prefix is None:
+        findings. The answer's first text gets a scan of its own, so nothing leaves unscanned."""
+        inert_prefix = self._inert_prefix
+        if inert_prefix is None:
             return ""
-        cut = self._inert_cut()
+        cut = self._inert_cut(inert_prefix)
         if not cut and not self._emitted and self._scanned < len(self._pending) and (
-                not self._scanned or self._inert_prefix(self._pending, after=self._tail)):
+                not self._scanned or inert_prefix(self._pending, after=self._tail)):
             self._scan_for_first_release()
-            cut = self._inert_cut()
+            cut = self._inert_cut(inert_prefix)
         return self._emit(cut, []) if cut > 0 else ""
 
-    def _inert_cut(self) -> int:
+    def _inert_cut(self, inert_prefix: InertPrefix) -> int:
         """How much of the scanned pending text is complete inert words. Its last word counts as complete
         when unscanned whitespace follows it: the word is released, the whitespace waits for a scan."""
-        scanned = self._scanned
-        cut = self._inert_prefix(self._pending[:scanned], after=self._tail)  # type: ignore[misc]
-        word_ends_here = self._pending[scanned:scanned + 1].isspace() and not self._pending[scanned - 1].isspace()
-        if cut < scanned and word_ends_here and self._inert_prefix(self._pending, after=self._tail) > scanned:  # type: ignore[misc]
+        scanned, pending = self._scanned, self._pending
+        cut = inert_prefix(pending[:scanned], after=self._tail)
+        word_ends_at_scan_end = 0 < scanned < len(pending) and pending[scanned].isspace() and not pending[scanned - 1].isspace()
+        if cut < scanned and word_ends_at_scan_end and inert_prefix(pending, after=self._tail) > scanned:
             return scanned
         return cut
 
