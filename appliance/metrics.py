@@ -6,10 +6,19 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# The steps an inference call passes before its client sees text, in order (label values of `stage_latency`).
+STAGES = ("prompt_check", "write_ahead", "first_token", "first_text")
 
 
 class Metrics:
-    """Requests, tokens, queue depth, latencies, policy and egress outcomes."""
+    """Requests, tokens, queue depth, latencies, policy and egress outcomes.
+
+    `first_token_latency` is a stream's time from the call's start to the first answer text its client
+    receives; `stage_latency` splits that time by step (STAGES): the prompt's detection and policy
+    decision, the write-ahead audit record, waiting and prompt evaluation until the engine's first
+    token, and the answer check until the first text is released (streams only).
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -20,7 +29,12 @@ class Metrics:
             "appliance_request_latency_seconds", "Request latency", ["endpoint"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.first_token_latency = Histogram(
-            "appliance_time_to_first_token_seconds", "Time to first token", ["model"], buckets=LATENCY_BUCKETS, registry=r
+            "appliance_time_to_first_token_seconds", "Time from a streamed call's start to its first answer text",
+            ["model"], buckets=STAGE_BUCKETS, registry=r
+        )
+        self.stage_latency = Histogram(
+            "appliance_stage_seconds", "Time an inference call spends in each step before its first text",
+            ["stage"], buckets=STAGE_BUCKETS, registry=r
         )
         self.queue_depth = Gauge("appliance_queue_depth", "Jobs waiting for a model", registry=r)
         self.active_jobs = Gauge("appliance_active_jobs", "Jobs admitted and not finished", registry=r)

@@ -57,6 +57,7 @@ class Call:
     subject: str = ""
     audit_extra: dict[str, Any] = field(default_factory=dict)  # tools offered, output format, end user
     started: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None  # when the engine's first delta had reached the call
     backend: Backend | None = None
     decision: Decision | None = None
     request_seq: int | None = None
@@ -263,6 +264,20 @@ class InferencePipeline:
             yield
         finally:
             call.arrived()
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time one step of a call into `appliance_stage_seconds` (a step that raises is not counted)."""
+        began = time.perf_counter()
+        yield
+        self.services.metrics.stage_latency.labels(name).observe(time.perf_counter() - began)
+
+    def first_text_sent(self, call: Call) -> None:
+        """The client has its first answer text: the time to it, and the answer check's share."""
+        now = time.perf_counter()
+        self.services.metrics.first_token_latency.labels(call.requested_model).observe(now - call.started)
+        if call.first_token_at is not None:
+            self.services.metrics.stage_latency.labels("first_text").observe(now - call.first_token_at)
 
     # -- step 6: route and generate -------------------------------------------------------------
     def generation_request(self, call: Call, body: Any) -> GenerationRequest:

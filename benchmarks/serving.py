@@ -11,7 +11,9 @@ appliance with detection, policy and audit on, (b) llama.cpp's `llama-server --p
 from the llama.cpp llama-cpp-python vendors (benchmarks/llama_server_build.py; built once, then
 cached), (c) `python -m llama_cpp.server`. Every target gets the same prompts (client i starts at
 prompt i), temperature 0, seed 1 and max_tokens. Reported per run: aggregate completion tok/s, time
-to first token and latency p50/p99, requests, tokens per request, errors; then the appliance's
+to first token and latency p50/p99, requests, tokens per request, errors (and, under the appliance's
+line, its own mean per call of each step before the first text, from its /metrics:
+benchmarks/serving_stages.py); then the appliance's
 ratios to the other two, each the median over rounds of that round's ratio (a round's runs are back
 to back, so the machine's drift between minutes cancels out). The target `bare` adds, when 1 is
 among the client counts, the single-stream decode rate of the API against bare llama-cpp-python
@@ -36,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.engine.default_model import DEFAULT_MODEL_ID, locate_default_model  # noqa: E402
-from benchmarks import serving_targets  # noqa: E402
+from benchmarks import serving_stages, serving_targets  # noqa: E402
 from benchmarks.llama_server_build import ensure_llama_server  # noqa: E402
 from benchmarks.serving_load import Run, closed_loop  # noqa: E402
 from benchmarks.serving_single import single_stream  # noqa: E402
@@ -128,10 +130,13 @@ def load_runs(args: argparse.Namespace, workdir: Path) -> None:
                     print(f"round {number} of {args.rounds}", flush=True)
                 runs: dict[str, Run] = {}
                 for name, target in targets.items():
+                    stages = serving_stages.read_totals(target) if name == "appliance" else None
                     runs[name] = asyncio.run(closed_loop(target, clients, PROMPTS, args.max_tokens,
                                                          requests=math.inf if args.duration else args.requests,
                                                          duration=args.duration or math.inf))
                     print(run_line(name, runs[name]), flush=True)
+                    if stages is not None:
+                        print(serving_stages.stage_line(stages, serving_stages.read_totals(target)), flush=True)
                 rounds.append(runs)
         line = ratio_line(clients, rounds)
         if line:

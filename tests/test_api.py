@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from appliance.metrics import STAGES
 from tests.appliance_server import ApplianceServer, run_cli
 
 pytestmark = pytest.mark.slow
@@ -194,6 +197,45 @@ def test_metrics_count_requests_and_tokens(server: ApplianceServer) -> None:
     assert 'appliance_tokens_total{kind="completion",model="smollm2-135m-instruct"}' in text
     assert "appliance_queue_depth" in text
     assert "appliance_request_latency_seconds_bucket" in text
+
+
+def metric_samples(server: ApplianceServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample at /metrics, keyed by name and sorted labels."""
+    text = httpx.get(server.url + "/metrics", headers=server.headers("auditor")).text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def growth(before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+           after: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def test_metrics_time_a_stream_to_its_first_text_step_by_step(server: ApplianceServer) -> None:
+    before = metric_samples(server)
+    started = time.perf_counter()
+    stream = client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Say hello."}],
+                                                   max_tokens=8, stream=True)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    elapsed = time.perf_counter() - started
+    after = metric_samples(server)
+    assert text.strip()
+    assert growth(before, after, "appliance_time_to_first_token_seconds_count", model=MODEL) == 1
+    assert all(growth(before, after, "appliance_stage_seconds_count", stage=stage) == 1 for stage in STAGES)
+    to_first_text = growth(before, after, "appliance_time_to_first_token_seconds_sum", model=MODEL)
+    steps = [growth(before, after, "appliance_stage_seconds_sum", stage=stage) for stage in STAGES]
+    assert all(step > 0 for step in steps)
+    assert sum(steps) <= to_first_text <= elapsed  # the steps follow one another within the time to first text
+
+
+def test_a_whole_answer_is_timed_up_to_its_first_token_only(server: ApplianceServer) -> None:
+    before = metric_samples(server)
+    client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Say hello."}], max_tokens=4)
+    after = metric_samples(server)
+    assert all(growth(before, after, "appliance_stage_seconds_count", stage=stage) == 1 for stage in STAGES[:3])
+    assert growth(before, after, "appliance_stage_seconds_count", stage="first_text") == 0
+    assert growth(before, after, "appliance_time_to_first_token_seconds_count", model=MODEL) == 0
 
 
 def test_a_model_whose_bytes_changed_is_refused_at_load(server: ApplianceServer, tmp_path: Path) -> None:

@@ -62,6 +62,11 @@ def test_serving_benchmark_reports_closed_loop_figures_and_ratios_for_1_and_2_cl
             assert float(rate) > 0 and int(ttft) > 0 and errors == "0", line
             # every answer to a "write a long story" prompt runs to max_tokens, as `usage` counts it
             assert int(requests) == 2 * clients and float(per_request) == 12.0, line
+        steps = lines[lines.index(next(ln for ln in lines if re.match(rf"\s+{clients}\s+appliance\s", ln))) + 1]
+        means = dict(re.findall(r"(\w[\w ]*?) (\d+)(?:,|$)", steps.split("(server side): ")[1]))
+        assert set(means) == {"prompt_check", "write_ahead", "first_token", "first_text", "time to first text"}, steps
+        assert sum(int(means[s]) for s in ("prompt_check", "write_ahead", "first_token", "first_text")) <= \
+            int(means["time to first text"]) + 4, steps  # four means rounded to whole milliseconds
         ratio = next(ln for ln in lines if re.match(rf"ratio\s+{clients} clients: ", ln))
         assert float(re.search(r"appliance/llama-cpp-python-server tok/s ([\d.]+)", ratio).group(1)) > 0
     assert lines[-1].startswith("load average at end: ")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -169,6 +169,12 @@ class _Sent:
     error: str | None = None
     recorded: bool = False
 
+    def emit(self, text: str, on_first_text: Callable[[], None]) -> None:
+        """Note `text` as sent; `on_first_text` runs when it is the answer's first text."""
+        if text and not any(self.emitted):
+            on_first_text()
+        self.emitted.append(text)
+
     async def record(self, pipeline: InferencePipeline, call: Call, answer: AnswerCheck) -> None:
         """Write the outcome record unless already attempted (a store that failed once is not retried)."""
         if self.recorded:
@@ -191,7 +197,7 @@ async def stream_events(pipeline: InferencePipeline, call: Call, answer: AnswerC
 
     def piece(delta: StreamDelta, safe: str, **extra: Any) -> bytes:
         answer.logprobs.add(delta.text, delta.logprobs)
-        sent.emitted.append(safe)
+        sent.emit(safe, lambda: pipeline.first_text_sent(call))
         return _sse(framing.chunk(safe, logprobs=answer.logprobs.release(safe), **extra))
 
     try:

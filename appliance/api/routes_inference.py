@@ -2,6 +2,7 @@
 in the OpenAI wire format. Delivery of the answer is in `delivery.py`."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -62,12 +63,16 @@ async def _serve(request: Request, pipeline: InferencePipeline, call: Call,
     with pipeline.announced(call):
         pipeline.check_bounds(body.effective_max_tokens)
         call.audit_extra = request_audit_fields(body)
-        await pipeline.screen(call)
-        await pipeline.write_ahead(call, body.stream)
+        with pipeline.stage("prompt_check"):
+            await pipeline.screen(call)
+        with pipeline.stage("write_ahead"):
+            await pipeline.write_ahead(call, body.stream)
         guard = pipeline.answer_guard(call)
         async with pipeline.backend_errors(call):
             generation = pipeline.generation_request(call, body)
-        first, deltas = await pipeline.open_stream(call, generation)
+        with pipeline.stage("first_token"):
+            first, deltas = await pipeline.open_stream(call, generation)
+        call.first_token_at = time.perf_counter()
     answer = AnswerCheck.for_call(call, guard, generation.options)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
