@@ -132,13 +132,12 @@ class BatchWorker(Admission[QueuedWork]):
                 self._outbox.add(sequence.job, [sequence.ending("cancelled")])
                 self._end(sequence)
         others_decoding = any(not s.prefilling for s in self._running())
-        prefilled = False
+        first_tokens = False
         while newcomers := sorted((s for s in self._running() if s.prefilling), key=lambda s: s.admitted):
-            self._prefill(newcomers)
-            prefilled = True
+            first_tokens |= self._prefill(newcomers)
             if others_decoding:
                 break  # one budget of prompt tokens per step while others decode
-        if prefilled:
+        if first_tokens:
             self._outbox.flush()  # newcomers' first tokens: their first-word scans run while this step decodes
         decoding = [s for s in self._running() if not s.prefilling]
         if decoding:
@@ -157,10 +156,10 @@ class BatchWorker(Admission[QueuedWork]):
         for output, sequence in enumerate(decoding):
             self._take_output(sequence, output)
 
-    def _prefill(self, newcomers: list[Sequence]) -> None:
+    def _prefill(self, newcomers: list[Sequence]) -> bool:
         """Up to `engine.prefill_chunk` prompt tokens in one `llama_decode`, oldest newcomer first (several
         newcomers share it: clients that finished together start together); a newcomer's first token
-        is sampled once its whole prompt is in."""
+        is sampled once its whole prompt is in. Whether any newcomer got its first token."""
         entries: list[tuple[int, int, int, bool]] = []
         ready: list[tuple[Sequence, int]] = []
         included: list[Sequence] = []
@@ -179,9 +178,10 @@ class BatchWorker(Admission[QueuedWork]):
             log.error("prompt evaluation failed on model %s: %s", self.model_id, exc)
             for sequence in included:
                 self._end(sequence, exc)
-            return
+            return False
         for sequence, output in ready:
             self._take_output(sequence, output)
+        return bool(ready)
 
     def _take_output(self, sequence: Sequence, output: int) -> None:
         try:
