@@ -1,5 +1,6 @@
 """Configuration: one TOML file plus `APPLIANCE_<SECTION>_<KEY>` environment overrides
-(`APPLIANCE_SERVER_TLS_<KEY>` for `[server.tls]`).
+(`APPLIANCE_SERVER_TLS_<KEY>` for `[server.tls]`); a list setting takes comma-separated items
+(`APPLIANCE_SERVER_TRUSTED_PROXIES="10.0.0.5, 10.1.0.0/16"`).
 
 Everything is validated at start; every bad field is reported on its own line, naming where the
 value came from (file or environment variable).
@@ -12,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -275,7 +276,7 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str
             target = overrides
             for name in path[:-1]:
                 target = target.setdefault(name, {})
-            target[path[-1]] = value
+            target[path[-1]] = _env_value(path, value)
             origins[".".join(path)] = var
     return overrides, origins
 
@@ -289,6 +290,21 @@ def _env_path(name: str) -> list[str]:
     if table in ENV_SUBSECTIONS.get(section, frozenset()) and table_key:
         return [section, table, table_key]
     return [section, key]
+
+
+def _env_value(path: list[str], value: str) -> Any:
+    """A variable's text as its setting reads it: a list setting takes comma-separated items
+    (an empty variable: an empty list); everything else is left to the setting's own validation."""
+    annotation: Any = Settings
+    for name in path:
+        model = next((a for a in (annotation, *get_args(annotation))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None or name not in model.model_fields:
+            return value
+        annotation = model.model_fields[name].annotation
+    if get_origin(annotation) is list:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
