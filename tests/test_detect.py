@@ -190,6 +190,11 @@ GENERALIZATIONS = [
     ('Message: "hi my name is reuben blackwood, my account is locked"', "PERSON", "reuben blackwood"),
     ("Cashier desk note: card declined for Declan Becker. Retried later.", "PERSON", "Declan Becker"),
     ("Onboarding checklist for Leyla Mukherjee\n[x] badge issued", "PERSON", "Leyla Mukherjee"),
+    # names whose lower-case particle ("dos", "ni", "van") sits between their words, found whole
+    ("Patient: Ana dos Santos, seen today.", "PERSON", "Ana dos Santos"),
+    ("pt name: Aoife ni Bhriain", "PERSON", "Aoife ni Bhriain"),
+    ("Daughter Maria das Dores called.", "PERSON", "Maria das Dores"),
+    ("Refund to Ines dos Reis approved.", "PERSON", "Ines dos Reis"),
     # ZIP+4, ZIP after a city with the state left out, state without a comma
     ("Mail to 5720 E. Cottonwood Dr, Peoria, IL 61604-2234 today.", "ZIP_CODE", "61604-2234"),
     ("Our address 5607 Harbor Drive, Savannah 31401 is new.", "ZIP_CODE", "31401"),

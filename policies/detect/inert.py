@@ -40,6 +40,7 @@ from .recognizers.names import (
     CLOSINGS,
     CREDENTIALS,
     LABELS,
+    PARTICLES,
     PLACE_CUES,
     RELATIVES,
     STRONG_LOWER_CUES,
@@ -47,7 +48,7 @@ from .recognizers.names import (
     WEAK_LOWER_CUES,
 )
 from .recognizers.pci import CARD_WORDS
-from .words import CALENDAR_WORDS, CONTACT_VERBS, PARTICLES, ROLES, TITLES_AND_CREDENTIALS
+from .words import CALENDAR_WORDS, CONTACT_VERBS, ROLES, TITLES_AND_CREDENTIALS
 
 # Number words beyond normalise.py's spelled digits: an identifier can be spelled with any of them.
 MORE_NUMBER_WORDS = frozenset((

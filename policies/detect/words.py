@@ -35,6 +35,7 @@ from .recognizers.names import (
     NOT_NAME_PHRASE,
     NOT_NAME_WORDS,
     ORG_WORDS,
+    PARTICLES,
     RELATIVES,
     TITLES,
 )
@@ -47,7 +48,6 @@ ABBREVIATION_MAX = 5
 ABBREVIATION = re.compile(r"^[A-Z]{2,}[a-z]{1,2}$")  # "PMHx", "CTh"
 WORD_UNIT = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 NAME_SEPARATOR = re.compile(r"^(?:[ ]|,[ ]?)$")
-PARTICLES = frozenset("van von der den de del della da di du la le ni nic mac bin binti ibn al el dos das ter ten".split())
 ROLES = (r"nurse|aide|doctor|physician|dentist|midwife|colleague|landlord|landlady|tenant|neighbou?r|witness|supervisor"
          r"|teacher|caseworker|carer|chaplain|lawyer|solicitor|attorney|agent|advisor|adviser|officer|rep")
 CONTACT_VERBS = (r"called|phoned|rang|paged|e-?mailed|texted|messaged|met|saw|told|asked|visited|thanked|informed|contacted"

@@ -25,7 +25,9 @@ from .base import RuleRecognizer
 from .geo import US_STATE_CODES
 
 WORD = r"(?:Mc|Mac|O'|D')?[A-ZÀ-Þ][a-zß-ÿ]+(?:[-'][A-ZÀ-Þ]?[a-zß-ÿ]+)*"
-PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|la|le|bin|ibn|al|el|ten|ter|St\.?)"
+# Lower-case name particles ("Ana dos Santos", "Ludwig van Beethoven"), read between a name's words.
+PARTICLES = frozenset("van von der den de del della da di du dos das la le ni nic mac bin binti ibn al el ter ten".split())
+PARTICLE = rf"(?:{'|'.join(sorted(PARTICLES, key=lambda p: (-len(p), p)))}|St\.?)"
 NAME = (rf"(?:(?:{WORD}|[A-Z]{{2,}}(?:[-'][A-Z]+)*),[ ]{WORD}(?:[ ][A-Z]\.)?"
         rf"|(?:[A-Z]\.[ ])?{WORD}(?:[ ](?:[A-Z]\.[ ])?(?:{PARTICLE}[ ])*{WORD}){{0,3}})")
 # A name in capitals, as forms print them: "DELACROIX, ESPERANZA M", "ESPERANZA DELACROIX".
@@ -275,11 +277,12 @@ def _plausible_caps_name(value: str) -> bool:
 
 
 def _proper_noun_phrase(doc: Doc, text: str, start: int, end: int) -> bool:
-    """Every word a proper noun to spaCy, none a place, organisation word, label word or clinical term."""
+    """Every word a proper noun to spaCy (but the particles: "dos", "van"), none a place, organisation
+    word, label word or clinical term."""
     span = doc.char_span(start, end, alignment_mode="expand")
     if span is None or _clinical_context(text, start, end):
         return False
-    words = [t for t in span if t.text[:1].isalpha() and len(t.text) > 2]
+    words = [t for t in span if t.text[:1].isalpha() and len(t.text) > 2 and t.text not in PARTICLES]
     if len(words) < 2 or any(t.pos_ != "PROPN" or t.text in NOT_NAME_WORDS or t.text in ORG_WORDS for t in words):
         return False
     return not any(e.label_ in ("GPE", "LOC", "FAC", "DATE", "EVENT", "LAW") and len(e) == len(span) for e in span.ents)
