@@ -195,6 +195,8 @@ GENERALIZATIONS = [
     ("pt name: Aoife ni Bhriain", "PERSON", "Aoife ni Bhriain"),
     ("Daughter Maria das Dores called.", "PERSON", "Maria das Dores"),
     ("Refund to Ines dos Reis approved.", "PERSON", "Ines dos Reis"),
+    ("Letter from Ana dos Santos about her results.", "PERSON", "Ana dos Santos"),  # spaCy: "Santos" a noun
+    ("Seen with Maria das Neves for follow-up.", "PERSON", "Maria das Neves"),  # spaCy: "Neves" a verb
     # ZIP+4, ZIP after a city with the state left out, state without a comma
     ("Mail to 5720 E. Cottonwood Dr, Peoria, IL 61604-2234 today.", "ZIP_CODE", "61604-2234"),
     ("Our address 5607 Harbor Drive, Savannah 31401 is new.", "ZIP_CODE", "31401"),

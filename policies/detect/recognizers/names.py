@@ -277,13 +277,16 @@ def _plausible_caps_name(value: str) -> bool:
 
 
 def _proper_noun_phrase(doc: Doc, text: str, start: int, end: int) -> bool:
-    """Every word a proper noun to spaCy (but the particles: "dos", "van"), none a place, organisation
-    word, label word or clinical term."""
+    """Every word a proper noun to spaCy, none a place, organisation word, label word or clinical term.
+    A lower-case particle between the words ("Ana dos Santos") is itself a name's shape: then the
+    first word is enough (the small model reads foreign surnames as nouns or verbs)."""
     span = doc.char_span(start, end, alignment_mode="expand")
     if span is None or _clinical_context(text, start, end):
         return False
     words = [t for t in span if t.text[:1].isalpha() and len(t.text) > 2 and t.text not in PARTICLES]
-    if len(words) < 2 or any(t.pos_ != "PROPN" or t.text in NOT_NAME_WORDS or t.text in ORG_WORDS for t in words):
+    proper = words[:1] if any(t.text in PARTICLES for t in span) else words
+    if (len(words) < 2 or any(t.pos_ != "PROPN" for t in proper)
+            or any(t.text in NOT_NAME_WORDS or t.text in ORG_WORDS for t in words)):
         return False
     return not any(e.label_ in ("GPE", "LOC", "FAC", "DATE", "EVENT", "LAW") and len(e) == len(span) for e in span.ents)
 
