@@ -1,6 +1,6 @@
 """Configuration: one TOML file plus `APPLIANCE_<SECTION>_<KEY>` environment overrides
 (`APPLIANCE_SERVER_TLS_<KEY>` for `[server.tls]`); a list setting takes comma-separated items
-(`APPLIANCE_SERVER_TRUSTED_PROXIES="10.0.0.5, 10.1.0.0/16"`).
+(`APPLIANCE_SERVER_TRUSTED_PROXIES`: addresses and networks separated by commas).
 
 Everything is validated at start; every bad field is reported on its own line, naming where the
 value came from (file or environment variable).

@@ -30,14 +30,14 @@ def test_file_then_environment_then_explicit_overrides(tmp_path: Path) -> None:
 
 
 def test_a_list_setting_takes_comma_separated_items_from_the_environment(tmp_path: Path) -> None:
-    config = write(tmp_path, '[server]\ntrusted_proxies = ["10.9.9.9"]\n')
+    config = write(tmp_path, '[server]\ntrusted_proxies = ["127.0.0.9"]\n')
     variable = "APPLIANCE_SERVER_TRUSTED_PROXIES"
-    assert load_settings(config, data_dir=tmp_path, environ={}).server.trusted_proxies == ["10.9.9.9"]
-    assert load_settings(config, data_dir=tmp_path, environ={variable: "10.0.0.5, 10.1.0.0/16"}
-                         ).server.trusted_proxies == ["10.0.0.5", "10.1.0.0/16"]
+    assert load_settings(config, data_dir=tmp_path, environ={}).server.trusted_proxies == ["127.0.0.9"]
+    assert load_settings(config, data_dir=tmp_path, environ={variable: "127.0.0.5, 127.1.0.0/16"}
+                         ).server.trusted_proxies == ["127.0.0.5", "127.1.0.0/16"]
     assert load_settings(config, data_dir=tmp_path, environ={variable: ""}).server.trusted_proxies == []
     with pytest.raises(ConfigError) as bad:
-        load_settings(config, data_dir=tmp_path, environ={variable: "10.0.0.5,gateway"})
+        load_settings(config, data_dir=tmp_path, environ={variable: "127.0.0.5,gateway"})
     assert str(bad.value) == ("config error: server.trusted_proxies: 'gateway' is not an IP address or CIDR network "
                               f"(from {variable})")
 

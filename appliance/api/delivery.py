@@ -168,10 +168,12 @@ class _Sent:
     status: int = 200
     error: str | None = None
     recorded: bool = False
+    has_text: bool = False  # some answer text has been sent
 
     def emit(self, text: str, on_first_text: Callable[[], None]) -> None:
         """Note `text` as sent; `on_first_text` runs when it is the answer's first text."""
-        if text and not any(self.emitted):
+        if text and not self.has_text:
+            self.has_text = True
             on_first_text()
         self.emitted.append(text)
 
